@@ -1,0 +1,33 @@
+"""Generator and discriminator losses."""
+
+from featmatch.losses.adversarial import (
+    ADVERSARIAL_KINDS,
+    DiscriminatorLoss,
+    GeneratorLoss,
+    discriminator_loss,
+    generator_loss,
+)
+from featmatch.losses.feature_matching import (
+    DISTANCES,
+    PRESETS,
+    REDUCTIONS,
+    STATISTICS,
+    FeatureMatchingLoss,
+    Preset,
+    feature_matching_loss,
+)
+
+__all__ = [
+    "ADVERSARIAL_KINDS",
+    "DISTANCES",
+    "PRESETS",
+    "REDUCTIONS",
+    "STATISTICS",
+    "DiscriminatorLoss",
+    "FeatureMatchingLoss",
+    "GeneratorLoss",
+    "Preset",
+    "discriminator_loss",
+    "feature_matching_loss",
+    "generator_loss",
+]

@@ -1,0 +1,567 @@
+"""The feature-matching generator loss: match the discriminator's features of generated data to real data.
+
+One function, :func:`feature_matching_loss`, and a thin Module, :class:`FeatureMatchingLoss`, that
+agree. Presets reproduce published variants exactly (see :data:`PRESETS`).
+
+Per discriminator ``d`` and matched layer ``j`` with generated features ``f`` and real features ``r``::
+
+    term[d, j] = layer_weight[j] * distance(stat(f), stat(r)) / (mean|r| + eps if relative else 1)
+    loss       = weight * reduce_d( reduce_j( term[d, j] ) )
+
+where ``stat`` is the identity (``paired``), the batch mean of each feature (``mean``), or the
+batch mean and standard deviation (``mean_std``), and ``reduce`` is a mean or a sum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from featmatch.losses._fused import FUSED_DISTANCES, fused_paired_distances
+from featmatch.losses._structure import FeatureInput, Layers, as_discriminators, select_layers
+
+__all__ = [
+    "DISTANCES",
+    "STATISTICS",
+    "REDUCTIONS",
+    "PRESETS",
+    "Preset",
+    "FeatureMatchingLoss",
+    "feature_matching_loss",
+]
+
+DISTANCES = ("l1", "mse", "huber", "smooth_l1")
+STATISTICS = ("paired", "mean", "mean_std")
+REDUCTIONS = ("mean", "sum")
+
+Distance = Union[str, Callable[[Tensor, Tensor], Tensor]]
+LayerWeights = Union[None, str, Sequence[float], Mapping[str, float]]
+
+
+def _check_choice(argument: str, value: Any, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{argument} must be one of {list(allowed)}, got {value!r}.")
+
+
+def _distance_fn(distance: Distance, huber_delta: float) -> Callable[[Tensor, Tensor], Tensor]:
+    if callable(distance):
+        return distance
+    _check_choice("distance", distance, DISTANCES)
+    if distance == "l1":
+        return F.l1_loss
+    if distance == "mse":
+        return F.mse_loss
+    if distance == "huber":
+        return lambda a, b: F.huber_loss(a, b, delta=huber_delta)
+    return lambda a, b: F.smooth_l1_loss(a, b, beta=huber_delta)
+
+
+def _batch_sum(x: Tensor, sync: bool) -> tuple[Tensor, Tensor]:
+    """Sum over the batch dimension and the number of samples, across DDP ranks when ``sync``."""
+    total = x.sum(0)  # (N, ...) -> (...)
+    count = torch.tensor(float(x.shape[0]), device=x.device)
+    if sync:
+        from torch.distributed.nn.functional import all_reduce
+
+        # The differentiable all-reduce sums gradients across ranks in backward; DDP's averaging
+        # of the generator's gradients then divides by the world size, so the result equals one
+        # process holding the whole batch.
+        total = all_reduce(total)
+        count = all_reduce(count.detach())
+    return total, count
+
+
+def _statistics(x: Tensor, statistic: str, sync: bool) -> list[Tensor]:
+    """The batch statistics that are matched: ``[x]``, ``[mean]`` or ``[mean, std]``."""
+    if statistic == "paired":
+        return [x]
+    total, count = _batch_sum(x, sync)
+    mean = total / count  # (...)
+    if statistic == "mean":
+        return [mean]
+    centred_sq, _ = _batch_sum((x - mean).square(), sync)
+    # Unbiased like torch.std; clamp before sqrt so a constant feature has a finite gradient.
+    var = centred_sq / (count - 1).clamp_min(1.0)
+    return [mean, var.clamp_min(1e-12).sqrt()]
+
+
+def _sync_active(sync_statistics: bool) -> bool:
+    return (
+        sync_statistics
+        and torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
+
+
+def _check_pair(fake: Tensor, real: Tensor, statistic: str, where: str) -> None:
+    if statistic == "paired":
+        if fake.shape != real.shape:
+            hint = ""
+            if fake.shape[1:] == real.shape[1:]:
+                hint = (
+                    " Hint: paired matching compares sample i with sample i; for batches of "
+                    "different sizes use statistic='mean' or 'mean_std'."
+                )
+            raise ValueError(
+                f"shape mismatch at {where}: fake {tuple(fake.shape)} vs real "
+                f"{tuple(real.shape)}.{hint}"
+            )
+    else:
+        if fake.dim() == 0 or real.dim() == 0 or fake.shape[1:] != real.shape[1:]:
+            raise ValueError(
+                f"shape mismatch at {where}: fake {tuple(fake.shape)} vs real "
+                f"{tuple(real.shape)} (statistic={statistic!r} needs equal shapes after the "
+                "batch dimension)."
+            )
+        if statistic == "mean_std" and fake.shape[0] < 2:
+            raise ValueError(
+                f"statistic='mean_std' needs at least 2 samples per batch, got {fake.shape[0]} at {where}."
+            )
+
+
+def _check_finite(tensor: Tensor, side: str, where: str) -> None:
+    if not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise ValueError(
+            f"{side} features at {where} contain {bad} non-finite values (NaN or Inf)."
+        )
+
+
+def _layer_weights(
+    layer_weights: LayerWeights, names: list[str], where: str
+) -> list[float]:
+    count = len(names)
+    if layer_weights is None:
+        return [1.0] * count
+    if isinstance(layer_weights, str):
+        _check_choice("layer_weights", layer_weights, ["pix2pixhd"])
+        # pix2pixHD: feat_weights = 4 / (n_layers_D + 1), one per matched layer.
+        return [4.0 / count] * count
+    if isinstance(layer_weights, Mapping):
+        unknown = [k for k in layer_weights if k not in names]
+        missing = [n for n in names if n not in layer_weights]
+        if unknown or missing:
+            raise ValueError(
+                f"layer_weights keys must be the matched layers of {where} {names}; "
+                f"unknown: {unknown}, missing: {missing}."
+            )
+        return [float(layer_weights[n]) for n in names]
+    weights = [float(w) for w in layer_weights]
+    if len(weights) != count:
+        raise ValueError(
+            f"layer_weights has {len(weights)} entries but {where} has {count} matched "
+            f"layers {names}. Hint: give one weight per matched layer, or a mapping by name."
+        )
+    return weights
+
+
+def _reduce(values: Tensor, reduction: str) -> Tensor:
+    return values.mean() if reduction == "mean" else values.sum()
+
+
+@dataclass(frozen=True)
+class _Options:
+    distance: Distance = "l1"
+    statistic: str = "paired"
+    layers: Sequence[int | str] | None = None
+    drop_logits: bool = False
+    skip_first: int = 0
+    layer_weights: LayerWeights = None
+    layer_reduction: str = "mean"
+    discriminator_reduction: str = "mean"
+    relative: bool = False
+    eps: float = 1e-8
+    weight: float = 1.0
+    huber_delta: float = 1.0
+    check_finite: bool = False
+    sync_statistics: bool = False
+    fused: bool | None = None
+
+    def validate(self) -> None:
+        if not callable(self.distance):
+            _check_choice("distance", self.distance, DISTANCES)
+        _check_choice("statistic", self.statistic, STATISTICS)
+        _check_choice("layer_reduction", self.layer_reduction, REDUCTIONS)
+        _check_choice("discriminator_reduction", self.discriminator_reduction, REDUCTIONS)
+        if isinstance(self.skip_first, bool) or not isinstance(self.skip_first, int) or self.skip_first < 0:
+            raise ValueError(f"skip_first must be an int >= 0, got {self.skip_first!r}.")
+        if isinstance(self.layers, (str, int)):
+            raise TypeError(
+                f"layers must be a sequence of int indices or str names, got {self.layers!r}. "
+                f"Hint: layers=[{self.layers!r}]."
+            )
+        if not (isinstance(self.eps, (int, float)) and self.eps >= 0):
+            raise ValueError(f"eps must be a number >= 0, got {self.eps!r}.")
+        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight)):
+            raise ValueError(f"weight must be a finite number, got {self.weight!r}.")
+        if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
+            raise ValueError(f"huber_delta must be a number > 0, got {self.huber_delta!r}.")
+        if self.fused not in (None, True, False):
+            raise ValueError(f"fused must be None (auto), True or False, got {self.fused!r}.")
+        if self.fused is True and not (
+            self.statistic == "paired" and self.distance in FUSED_DISTANCES
+        ):
+            raise ValueError(
+                f"fused=True needs statistic='paired' and distance in {list(FUSED_DISTANCES)}, "
+                f"got statistic={self.statistic!r}, distance={self.distance!r}."
+            )
+
+
+def _use_fused(options: _Options, fakes: list[Tensor]) -> bool:
+    if options.fused is False:
+        return False
+    eligible = options.statistic == "paired" and options.distance in FUSED_DISTANCES
+    if not eligible:
+        return False
+    if options.fused is True:
+        return True
+    # Auto: only where it pays and is safe. Under torch.compile the compiler fuses the plain
+    # expression itself; without grad there is no gradient to write.
+    return (
+        torch.is_grad_enabled()
+        and not torch.compiler.is_compiling()
+        and any(f.requires_grad for f in fakes)
+    )
+
+
+def _compute(fake: FeatureInput, real: FeatureInput, options: _Options) -> tuple[Tensor, dict[str, Tensor]]:
+    options.validate()
+    fake_ds = as_discriminators(fake, "fake")
+    real_ds = as_discriminators(real, "real")
+    if len(fake_ds) != len(real_ds):
+        raise ValueError(
+            f"fake has {len(fake_ds)} discriminators but real has {len(real_ds)}; "
+            "they must match one to one."
+        )
+    several = len(fake_ds) > 1
+    distance = _distance_fn(options.distance, options.huber_delta)
+    sync = _sync_active(options.sync_statistics)
+
+    # Gather every matched (fake, real) pair first, so the fused path can take them all at once.
+    pairs: list[tuple[Tensor, Tensor]] = []
+    plan: list[tuple[str, list[str], list[float]]] = []  # per discriminator: prefix, names, weights
+    for d, (fake_layers, real_layers) in enumerate(zip(fake_ds, real_ds, strict=True)):
+        where = f"discriminator {d}" if several else "the features"
+        _check_same_layers(fake_layers, real_layers, where)
+        indices = select_layers(
+            fake_layers,
+            drop_logits=options.drop_logits,
+            skip_first=options.skip_first,
+            chosen=options.layers,
+            where=where,
+        )
+        names = [fake_layers.names[i] for i in indices]
+        weights = _layer_weights(options.layer_weights, names, where)
+        for i, name in zip(indices, names, strict=True):
+            f, r = fake_layers.tensors[i], real_layers.tensors[i]
+            layer_where = f"layer {name!r}" + (f" of discriminator {d}" if several else "")
+            _check_pair(f, r, options.statistic, layer_where)
+            if options.check_finite:
+                _check_finite(f, "fake", layer_where)
+                _check_finite(r, "real", layer_where)
+            pairs.append((f, r.detach()))
+        plan.append((f"d{d}." if several else "", names, weights))
+
+    fakes = [f for f, _ in pairs]
+    reals = [r for _, r in pairs]
+    if _use_fused(options, fakes):
+        distances = fused_paired_distances(fakes, reals, str(options.distance))  # (L_total,)
+        per_layer = list(distances.unbind(0))
+    else:
+        per_layer = []
+        for f, r in pairs:
+            # Half-precision features are compared in float32: the result is float32.
+            f32 = f.float()
+            r32 = r.float()
+            stats_f = _statistics(f32, options.statistic, sync)
+            stats_r = _statistics(r32, options.statistic, sync)
+            value = sum(
+                (distance(sf, sr) for sf, sr in zip(stats_f, stats_r, strict=True)),
+                start=torch.zeros((), device=f.device),
+            )
+            per_layer.append(value.float())
+
+    terms: dict[str, Tensor] = {}
+    per_discriminator = []
+    position = 0
+    for prefix, names, weights in plan:
+        layer_terms = []
+        for name, w in zip(names, weights, strict=True):
+            value = per_layer[position]
+            if options.relative:
+                real_scale = reals[position].float().abs().mean()
+                value = value / (real_scale + options.eps)
+            value = value * w
+            layer_terms.append(value)
+            terms[prefix + name] = value.detach()
+            position += 1
+        per_discriminator.append(_reduce(torch.stack(layer_terms), options.layer_reduction))
+    loss = _reduce(torch.stack(per_discriminator), options.discriminator_reduction) * options.weight
+    return loss, terms
+
+
+def _check_same_layers(fake: Layers, real: Layers, where: str) -> None:
+    if len(fake.tensors) != len(real.tensors):
+        raise ValueError(
+            f"{where}: fake has {len(fake.tensors)} layers but real has {len(real.tensors)}; "
+            "they must match one to one (nothing is truncated)."
+        )
+    if fake.names != real.names:
+        only_fake = [n for n in fake.names if n not in real.names]
+        only_real = [n for n in real.names if n not in fake.names]
+        if only_fake or only_real:
+            raise ValueError(
+                f"{where}: fake and real have different layer names; only in fake: {only_fake}, "
+                f"only in real: {only_real}."
+            )
+        raise ValueError(
+            f"{where}: fake and real list the same layers in a different order: "
+            f"{list(fake.names)} vs {list(real.names)}."
+        )
+
+
+def feature_matching_loss(
+    fake: FeatureInput,
+    real: FeatureInput,
+    *,
+    distance: Distance = "l1",
+    statistic: str = "paired",
+    layers: Sequence[int | str] | None = None,
+    drop_logits: bool = False,
+    skip_first: int = 0,
+    layer_weights: LayerWeights = None,
+    layer_reduction: str = "mean",
+    discriminator_reduction: str = "mean",
+    relative: bool = False,
+    eps: float = 1e-8,
+    weight: float = 1.0,
+    huber_delta: float = 1.0,
+    check_finite: bool = False,
+    sync_statistics: bool = False,
+    fused: bool | None = None,
+    return_terms: bool = False,
+) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
+    """Feature-matching loss between generated (``fake``) and real discriminator features.
+
+    Args:
+        fake: generated features, with gradient. A Tensor; a sequence of Tensors (layers); a
+            mapping name -> Tensor; a :class:`~featmatch.DiscriminatorOutput` (its ``features``;
+            its logits are not features); or a sequence of those, one per discriminator.
+        real: real features in the same structure. Never receives gradient.
+        distance: ``"l1"``, ``"mse"``, ``"huber"``, ``"smooth_l1"`` (all averaged over elements),
+            or a callable ``(fake, real) -> scalar Tensor``.
+        statistic: ``"paired"`` (sample i against sample i), ``"mean"`` (batch mean of each
+            feature, Salimans et al. 2016) or ``"mean_std"`` (batch mean and standard deviation).
+            The batch statistics accept batches of different sizes.
+        layers: explicit layers to match, by index or name, taken after ``drop_logits`` and
+            ``skip_first``. ``None`` matches all remaining layers.
+        drop_logits: drop the last entry of a plain list or mapping, which is the logits in the
+            pix2pixHD and HiFi-GAN conventions. A DiscriminatorOutput keeps its logits apart, so
+            nothing is dropped from it.
+        skip_first: skip the first k layers.
+        layer_weights: one weight per matched layer (a sequence, or a mapping by name), or
+            ``"pix2pixhd"`` for 4 / (number of matched layers) each.
+        layer_reduction: ``"mean"`` or ``"sum"`` of the weighted layer terms.
+        discriminator_reduction: ``"mean"`` or ``"sum"`` over discriminators.
+        relative: divide each layer's distance by the mean absolute value of its real features
+            plus ``eps`` (EnCodec's relative feature loss).
+        eps: added to the relative normaliser.
+        weight: overall factor.
+        huber_delta: ``delta`` of ``"huber"`` and ``beta`` of ``"smooth_l1"``.
+        check_finite: raise ValueError if any matched feature contains NaN or Inf.
+        sync_statistics: under DDP, compute batch statistics over all ranks with a differentiable
+            all-reduce, so K processes of batch b match one process of batch K*b.
+        fused: compute the gradient in the same pass as the value (paired l1/mse only). ``None``
+            uses it where safe; ``False`` forces plain autograd (needed for ``retain_graph=True``
+            or double backward through this loss).
+        return_terms: also return a dict of the weighted per-layer terms (detached), keyed by
+            layer name, prefixed ``"d<i>."`` when there are several discriminators.
+
+    Returns:
+        A float32 scalar, or ``(loss, terms)`` when ``return_terms``.
+
+    Example:
+        >>> import torch
+        >>> fake = [torch.ones(4, 8, requires_grad=True), torch.zeros(4, 3)]
+        >>> real = [torch.zeros(4, 8), torch.zeros(4, 3)]
+        >>> feature_matching_loss(fake, real)  # mean over layers of the mean |fake - real|
+        tensor(0.5000, grad_fn=<MulBackward0>)
+    """
+    options = _Options(
+        distance=distance,
+        statistic=statistic,
+        layers=layers,
+        drop_logits=drop_logits,
+        skip_first=skip_first,
+        layer_weights=layer_weights,
+        layer_reduction=layer_reduction,
+        discriminator_reduction=discriminator_reduction,
+        relative=relative,
+        eps=eps,
+        weight=weight,
+        huber_delta=huber_delta,
+        check_finite=check_finite,
+        sync_statistics=sync_statistics,
+        fused=fused,
+    )
+    loss, terms = _compute(fake, real, options)
+    return (loss, terms) if return_terms else loss
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A published feature-matching variant: the options that reproduce it, and where it comes from."""
+
+    options: Mapping[str, Any]
+    description: str
+    paper: str
+    code: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+PRESETS: Mapping[str, Preset] = MappingProxyType(
+    {
+        "salimans2016": Preset(
+            options=MappingProxyType(
+                {"distance": "mse", "statistic": "mean", "layer_reduction": "mean",
+                 "discriminator_reduction": "mean", "weight": 1.0}
+            ),
+            description="Squared difference of the batch means of each feature, averaged over "
+            "feature dimensions; layers as given (usually one intermediate layer).",
+            paper="Salimans et al. 2016, Improved Techniques for Training GANs, section 3.1",
+            code="openai/improved-gan, mnist_svhn_cifar10/train_mnist_feature_matching.py "
+            "(loss_gen = mean(square(mean(f_real) - mean(f_fake))))",
+        ),
+        "pix2pixhd": Preset(
+            options=MappingProxyType(
+                {"distance": "l1", "statistic": "paired", "drop_logits": True,
+                 "layer_weights": "pix2pixhd", "layer_reduction": "sum",
+                 "discriminator_reduction": "mean", "weight": 10.0}
+            ),
+            description="L1 between paired features of every layer but the logits, each layer "
+            "weighted 4/L and summed, averaged over discriminators, times lambda_feat = 10.",
+            paper="Wang et al. 2018, High-Resolution Image Synthesis and Semantic Manipulation "
+            "with Conditional GANs (also SPADE, Park et al. 2019)",
+            code="NVIDIA/pix2pixHD, models/pix2pixHD_model.py (loss_G_GAN_Feat)",
+        ),
+        "hifigan": Preset(
+            options=MappingProxyType(
+                {"distance": "l1", "statistic": "paired", "layer_reduction": "sum",
+                 "discriminator_reduction": "sum", "weight": 2.0}
+            ),
+            description="L1 between paired features of every entry, summed over layers and "
+            "discriminators, times 2.",
+            paper="Kong et al. 2020, HiFi-GAN (also BigVGAN, VITS)",
+            code="jik876/hifi-gan, models.py (feature_loss)",
+        ),
+        "encodec": Preset(
+            options=MappingProxyType(
+                {"distance": "l1", "statistic": "paired", "relative": True, "eps": 1e-8,
+                 "layer_reduction": "mean", "discriminator_reduction": "mean", "weight": 1.0}
+            ),
+            description="Relative L1: each layer's L1 divided by the mean absolute value of its "
+            "real features, averaged over layers and discriminators.",
+            paper="Defossez et al. 2022, High Fidelity Neural Audio Compression (EnCodec), eq. 2",
+            code="facebookresearch/audiocraft, audiocraft/losses/stftloss.py and "
+            "audiocraft/adversarial/losses.py (FeatureMatchingLoss)",
+        ),
+        "layer_mse": Preset(
+            options=MappingProxyType(
+                {"distance": "mse", "statistic": "paired", "layer_reduction": "mean",
+                 "discriminator_reduction": "mean", "weight": 1.0}
+            ),
+            description="MSE between paired features of every entry, averaged over layers.",
+            paper="The reference article of this project (G_rof_loss)",
+            code="shared/reference/000_1cfc18721ae57fa6.txt",
+        ),
+    }
+)
+
+
+class FeatureMatchingLoss(nn.Module):
+    """Module form of :func:`feature_matching_loss`; ``forward(fake, real)`` equals the function.
+
+    Example:
+        >>> import torch
+        >>> criterion = FeatureMatchingLoss.from_preset("hifigan")
+        >>> fake = [[torch.ones(2, 4, requires_grad=True)], [torch.ones(2, 3, requires_grad=True)]]
+        >>> real = [[torch.zeros(2, 4)], [torch.zeros(2, 3)]]
+        >>> criterion(fake, real)  # 2 * (1 + 1)
+        tensor(4., grad_fn=<MulBackward0>)
+    """
+
+    def __init__(
+        self,
+        *,
+        distance: Distance = "l1",
+        statistic: str = "paired",
+        layers: Sequence[int | str] | None = None,
+        drop_logits: bool = False,
+        skip_first: int = 0,
+        layer_weights: LayerWeights = None,
+        layer_reduction: str = "mean",
+        discriminator_reduction: str = "mean",
+        relative: bool = False,
+        eps: float = 1e-8,
+        weight: float = 1.0,
+        huber_delta: float = 1.0,
+        check_finite: bool = False,
+        sync_statistics: bool = False,
+        fused: bool | None = None,
+        return_terms: bool = False,
+    ) -> None:
+        super().__init__()
+        self.options = _Options(
+            distance=distance,
+            statistic=statistic,
+            layers=tuple(layers) if layers is not None and not isinstance(layers, (str, int)) else layers,
+            drop_logits=drop_logits,
+            skip_first=skip_first,
+            layer_weights=layer_weights,
+            layer_reduction=layer_reduction,
+            discriminator_reduction=discriminator_reduction,
+            relative=relative,
+            eps=eps,
+            weight=weight,
+            huber_delta=huber_delta,
+            check_finite=check_finite,
+            sync_statistics=sync_statistics,
+            fused=fused,
+        )
+        # Fail at construction, not at the first training step.
+        self.options.validate()
+        self.return_terms = return_terms
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> FeatureMatchingLoss:
+        """Build the loss of a published variant; ``overrides`` change single options.
+
+        Example:
+            >>> FeatureMatchingLoss.from_preset("pix2pixhd", weight=5.0).options.weight
+            5.0
+        """
+        _check_choice("preset", name, list(PRESETS))
+        return cls(**{**PRESETS[name].options, **overrides})
+
+    def forward(
+        self, fake: FeatureInput, real: FeatureInput
+    ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
+        loss, terms = _compute(fake, real, self.options)
+        return (loss, terms) if self.return_terms else loss
+
+    def extra_repr(self) -> str:
+        defaults = _Options()
+        changed = [
+            f"{name}={getattr(self.options, name)!r}"
+            for name in self.options.__dataclass_fields__
+            if getattr(self.options, name) != getattr(defaults, name)
+        ]
+        return ", ".join(changed)
