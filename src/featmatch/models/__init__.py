@@ -1,0 +1,38 @@
+"""Reference generator / discriminator pairs whose discriminators return their features.
+
+Every discriminator's forward returns :class:`featmatch.DiscriminatorOutput` (logits of shape
+``(N,)`` and an ordered mapping of intermediate features); a :class:`MultiScaleDiscriminator`
+returns a list of them, one per scale. Every generator maps ``z (N, latent_dim)`` to
+``(N, *sample_shape)``.
+
+Example:
+    >>> import torch
+    >>> from featmatch.models import build_models
+    >>> g, d = build_models("mlp2d_benchmark", (2,))
+    >>> out = d(g(torch.randn(8, g.latent_dim)))
+    >>> out.logits.shape, list(out.features)
+    (torch.Size([8]), ['hidden1', 'hidden2'])
+"""
+
+from __future__ import annotations
+
+from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
+from featmatch.models.mlp import ACTIVATIONS, MLPDiscriminator, MLPGenerator
+from featmatch.models.multiscale import MultiScaleDiscriminator
+from featmatch.models.registry import MODEL_FAMILIES, build_models, default_family
+from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator
+
+__all__ = [
+    "ACTIVATIONS",
+    "IMAGE_SIZES",
+    "MODEL_FAMILIES",
+    "ConvDiscriminator",
+    "ConvGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "MultiScaleDiscriminator",
+    "SequenceDiscriminator",
+    "SequenceGenerator",
+    "build_models",
+    "default_family",
+]

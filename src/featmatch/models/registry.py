@@ -1,0 +1,283 @@
+"""Build a reference (generator, discriminator) pair by family name for a data set's sample shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import nn
+
+from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
+from featmatch.models.mlp import MLPDiscriminator, MLPGenerator
+from featmatch.models.multiscale import MultiScaleDiscriminator
+from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator
+
+__all__ = ["MODEL_FAMILIES", "build_models", "default_family"]
+
+#: Family names accepted by :func:`build_models`.
+MODEL_FAMILIES: tuple[str, ...] = (
+    "mlp",
+    "mlp2d_benchmark",
+    "conv",
+    "sequence",
+    "multiscale_conv",
+    "multiscale_sequence",
+)
+
+# Options each family accepts through build_models(**options); anything else is an error.
+_OPTIONS: dict[str, frozenset[str]] = {
+    "mlp": frozenset({"width", "depth", "activation", "init", "gain", "spectral_norm"}),
+    "mlp2d_benchmark": frozenset({"spectral_norm"}),
+    "conv": frozenset({"width", "spectral_norm"}),
+    "sequence": frozenset({"width", "depth", "spectral_norm"}),
+    "multiscale_conv": frozenset({"width", "spectral_norm", "num_scales"}),
+    "multiscale_sequence": frozenset({"width", "depth", "spectral_norm", "num_scales"}),
+}
+
+# Sample dimensions each family expects, as written in error messages.
+_SHAPES: dict[str, str] = {
+    "mlp": "(D,)",
+    "mlp2d_benchmark": "(2,)",
+    "conv": "(C, S, S) with S in " + str(IMAGE_SIZES),
+    "sequence": "(C, T)",
+    "multiscale_conv": "(C, S, S) with S in " + str(IMAGE_SIZES),
+    "multiscale_sequence": "(C, T)",
+}
+
+# A sequence discriminator deeper than this gains little and needs T >= 2**depth.
+_MAX_DEFAULT_SEQUENCE_DEPTH = 4
+
+Pair = tuple[nn.Module, nn.Module]
+
+
+def default_family(sample_shape: Sequence[int]) -> str:
+    """The family :func:`build_models` uses for data of this shape when none is named.
+
+    ``(D,)`` vectors -> ``"mlp"``, ``(C, T)`` sequences -> ``"sequence"``,
+    ``(C, H, W)`` images -> ``"conv"``.
+
+    Args:
+        sample_shape: the shape of one sample, without the batch dimension.
+
+    Example:
+        >>> default_family((1, 40))
+        'sequence'
+    """
+    shape = _check_shape(sample_shape)
+    by_ndim = {1: "mlp", 2: "sequence", 3: "conv"}
+    if len(shape) not in by_ndim:
+        raise ValueError(
+            f"sample_shape must have 1 (D,), 2 (C, T) or 3 (C, H, W) dimensions, got {shape}. "
+            "Hint: flatten or reshape your samples."
+        )
+    return by_ndim[len(shape)]
+
+
+def build_models(
+    family: str, sample_shape: Sequence[int], *, latent_dim: int | None = None, **options: Any
+) -> Pair:
+    """Build a reference (generator, discriminator) pair for samples of ``sample_shape``.
+
+    Families and their options (``spectral_norm`` applies to the discriminator only):
+
+    - ``"mlp"`` ``(D,)``: ``width`` (128), ``depth`` hidden layers (2), ``activation`` ("tanh"),
+      ``init`` ("orthogonal"), ``gain`` (1.4), ``spectral_norm``; latent 256 by default.
+      On ``(2,)`` the defaults give the 2-D benchmark architecture.
+    - ``"mlp2d_benchmark"`` ``(2,)``: exactly Metz et al. 2017 / VEEGAN (G 256 -> 128 -> 128 -> 2,
+      D 2 -> 128 -> 128 -> 1, tanh, orthogonal gain 1.4); ``latent_dim`` must be None or 256.
+    - ``"conv"`` ``(C, S, S)``, S in 8/16/32/64: DCGAN; ``width`` (64), ``spectral_norm``; latent 100.
+    - ``"sequence"`` ``(C, T)``: ``width`` (64), ``depth`` (for both models; by default the largest
+      up to 4 with ``2**depth <= T``), ``spectral_norm``; latent 64.
+    - ``"multiscale_conv"``: ``"conv"`` with a :class:`MultiScaleDiscriminator`, ``num_scales`` (3, at most 3).
+    - ``"multiscale_sequence"``: ``"sequence"`` with a :class:`MultiScaleDiscriminator`,
+      ``num_scales`` (3); the default depth fits the coarsest scale.
+
+    Args:
+        family: one of ``MODEL_FAMILIES``.
+        sample_shape: the shape of one sample, without the batch dimension.
+        latent_dim: size of the generator's z; None for the family's default.
+        **options: the family's options above.
+
+    Returns:
+        ``(generator, discriminator)``; the generator has ``latent_dim`` and ``sample_shape`` attributes.
+
+    Example:
+        >>> g, d = build_models("sequence", (3, 25), width=8)
+        >>> import torch
+        >>> x = g(torch.randn(4, g.latent_dim))
+        >>> x.shape, d(x).logits.shape
+        (torch.Size([4, 3, 25]), torch.Size([4]))
+    """
+    if family not in MODEL_FAMILIES:
+        raise ValueError(f"family must be one of {MODEL_FAMILIES}, got {family!r}.")
+    shape = _check_shape(sample_shape)
+    unknown = sorted(set(options) - _OPTIONS[family])
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {unknown} for model family {family!r}; "
+            f"it accepts {sorted(_OPTIONS[family])}."
+        )
+    builders: dict[str, Callable[..., Pair]] = {
+        "mlp": _build_mlp,
+        "mlp2d_benchmark": _build_mlp2d_benchmark,
+        "conv": _build_conv,
+        "sequence": _build_sequence,
+        "multiscale_conv": _build_multiscale_conv,
+        "multiscale_sequence": _build_multiscale_sequence,
+    }
+    return builders[family](shape, latent_dim, **options)
+
+
+def _check_shape(sample_shape: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(sample_shape, (str, bytes)) or not isinstance(sample_shape, Sequence):
+        raise TypeError(f"sample_shape must be a tuple of ints such as (3, 32, 32), got {sample_shape!r}.")
+    shape = tuple(sample_shape)
+    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"sample_shape must be a non-empty tuple of positive ints, got {shape}.")
+    return shape
+
+
+def _shape_error(family: str, shape: tuple[int, ...], hint: str = "") -> ValueError:
+    if not hint and len(shape) <= 3:
+        hint = f"Hint: for samples of {len(shape)} dimension(s) use family {default_family(shape)!r}."
+    return ValueError(f"model family {family!r} needs sample_shape {_SHAPES[family]}, got {shape}. {hint}".strip())
+
+
+def _latent(latent_dim: int | None, default: int) -> int:
+    return default if latent_dim is None else latent_dim
+
+
+def _build_mlp(
+    shape: tuple[int, ...],
+    latent_dim: int | None,
+    *,
+    width: int = 128,
+    depth: int = 2,
+    activation: str = "tanh",
+    init: str = "orthogonal",
+    gain: float = 1.4,
+    spectral_norm: bool = False,
+) -> Pair:
+    if len(shape) != 1:
+        raise _shape_error("mlp", shape)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth (number of hidden layers) must be an int >= 1, got {depth!r}.")
+    hidden = (width,) * depth
+    generator = MLPGenerator(
+        shape[0], hidden, latent_dim=_latent(latent_dim, 256), activation=activation, init=init, gain=gain
+    )
+    discriminator = MLPDiscriminator(
+        shape[0], hidden, activation=activation, init=init, gain=gain, spectral_norm=spectral_norm
+    )
+    return generator, discriminator
+
+
+def _build_mlp2d_benchmark(shape: tuple[int, ...], latent_dim: int | None, *, spectral_norm: bool = False) -> Pair:
+    if shape != (2,):
+        raise _shape_error("mlp2d_benchmark", shape, "Hint: use family 'mlp' for other vector sizes.")
+    if latent_dim not in (None, 256):
+        raise ValueError(
+            f"latent_dim of 'mlp2d_benchmark' is fixed at 256, got {latent_dim}. "
+            "Hint: use family 'mlp' to change it."
+        )
+    return MLPGenerator.benchmark2d(), MLPDiscriminator.benchmark2d(spectral_norm=spectral_norm)
+
+
+def _image_channels_and_size(family: str, shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(shape) != 3:
+        raise _shape_error(family, shape)
+    channels, height, width = shape
+    if height != width or height not in IMAGE_SIZES:
+        raise _shape_error(family, shape, "Hint: resize or pad the images to a square size of 8, 16, 32 or 64.")
+    return channels, height
+
+
+def _build_conv(
+    shape: tuple[int, ...], latent_dim: int | None, *, width: int = 64, spectral_norm: bool = False
+) -> Pair:
+    channels, size = _image_channels_and_size("conv", shape)
+    generator = ConvGenerator(channels, size, latent_dim=_latent(latent_dim, 100), width=width)
+    return generator, ConvDiscriminator(channels, size, width=width, spectral_norm=spectral_norm)
+
+
+def _build_multiscale_conv(
+    shape: tuple[int, ...],
+    latent_dim: int | None,
+    *,
+    width: int = 64,
+    spectral_norm: bool = False,
+    num_scales: int = 3,
+) -> Pair:
+    channels, size = _image_channels_and_size("multiscale_conv", shape)
+    if isinstance(num_scales, bool) or not isinstance(num_scales, int) or not 1 <= num_scales <= 3:
+        raise ValueError(
+            f"num_scales for 'multiscale_conv' must be 1, 2 or 3 (ConvDiscriminator scores its size, "
+            f"half and quarter), got {num_scales!r}."
+        )
+    generator = ConvGenerator(channels, size, latent_dim=_latent(latent_dim, 100), width=width)
+    discriminator = MultiScaleDiscriminator(
+        lambda: ConvDiscriminator(channels, size, width=width, spectral_norm=spectral_norm), num_scales
+    )
+    return generator, discriminator
+
+
+def _sequence_depth(family: str, shape: tuple[int, ...], depth: int | None, num_scales: int) -> int:
+    """The discriminator depth: as given (checked to fit the coarsest scale), or the largest that fits, up to 4."""
+    if len(shape) != 2:
+        raise _shape_error(family, shape)
+    if isinstance(num_scales, bool) or not isinstance(num_scales, int) or num_scales < 1:
+        raise ValueError(f"num_scales must be an int >= 1, got {num_scales!r}.")
+    coarsest = shape[1]
+    for _ in range(num_scales - 1):
+        coarsest = -(-coarsest // 2)  # ceil: what the pix2pixHD pooling does to a length
+    fits = coarsest.bit_length() - 1  # floor(log2(coarsest)): 2**fits <= coarsest
+    if depth is None:
+        if fits < 1:
+            raise ValueError(
+                f"sequence length T = {shape[1]} is too short for model family {family!r} with "
+                f"num_scales={num_scales}: the coarsest scale has length {coarsest}, and the "
+                "discriminator needs at least 2. Hint: use fewer scales or longer sequences."
+            )
+        return min(fits, _MAX_DEFAULT_SEQUENCE_DEPTH)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be an int >= 1, got {depth!r}.")
+    if depth > fits:
+        raise ValueError(
+            f"depth={depth} needs sequence length >= {2**depth} at every scale, but T = {shape[1]} "
+            f"gives {coarsest} at the coarsest of {num_scales} scale(s). "
+            f"Hint: use depth <= {max(fits, 1)}{'' if fits >= 1 else ' and longer sequences'}."
+        )
+    return depth
+
+
+def _build_sequence(
+    shape: tuple[int, ...],
+    latent_dim: int | None,
+    *,
+    width: int = 64,
+    depth: int | None = None,
+    spectral_norm: bool = False,
+) -> Pair:
+    depth = _sequence_depth("sequence", shape, depth, 1)
+    channels, length = shape
+    generator = SequenceGenerator(channels, length, latent_dim=_latent(latent_dim, 64), width=width, depth=depth)
+    discriminator = SequenceDiscriminator(channels, width=width, depth=depth, spectral_norm=spectral_norm)
+    return generator, discriminator
+
+
+def _build_multiscale_sequence(
+    shape: tuple[int, ...],
+    latent_dim: int | None,
+    *,
+    width: int = 64,
+    depth: int | None = None,
+    spectral_norm: bool = False,
+    num_scales: int = 3,
+) -> Pair:
+    depth = _sequence_depth("multiscale_sequence", shape, depth, num_scales)
+    channels, length = shape
+    generator = SequenceGenerator(channels, length, latent_dim=_latent(latent_dim, 64), width=width, depth=depth)
+    discriminator = MultiScaleDiscriminator(
+        lambda: SequenceDiscriminator(channels, width=width, depth=depth, spectral_norm=spectral_norm), num_scales
+    )
+    return generator, discriminator
