@@ -191,6 +191,8 @@ class _Options:
         _check_choice("statistic", self.statistic, STATISTICS)
         _check_choice("layer_reduction", self.layer_reduction, REDUCTIONS)
         _check_choice("discriminator_reduction", self.discriminator_reduction, REDUCTIONS)
+        if isinstance(self.layer_weights, str):
+            _check_choice("layer_weights", self.layer_weights, ["pix2pixhd"])
         if isinstance(self.skip_first, bool) or not isinstance(self.skip_first, int) or self.skip_first < 0:
             raise ValueError(f"skip_first must be an int >= 0, got {self.skip_first!r}.")
         if isinstance(self.layers, (str, int)):
