@@ -1,6 +1,13 @@
 """featmatch: feature-matching generator losses for GANs, and a trainer that shows they work."""
 
-from featmatch.features import DiscriminatorOutput
+from featmatch.features import DiscriminatorOutput, FeatureTap, as_discriminator_output, list_layers
+from featmatch.losses.adversarial import (
+    ADVERSARIAL_KINDS,
+    DiscriminatorLoss,
+    GeneratorLoss,
+    discriminator_loss,
+    generator_loss,
+)
 from featmatch.losses.feature_matching import (
     PRESETS,
     FeatureMatchingLoss,
@@ -11,7 +18,15 @@ from featmatch.losses.feature_matching import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ADVERSARIAL_KINDS",
+    "DiscriminatorLoss",
     "DiscriminatorOutput",
+    "FeatureTap",
+    "GeneratorLoss",
+    "as_discriminator_output",
+    "discriminator_loss",
+    "generator_loss",
+    "list_layers",
     "FeatureMatchingLoss",
     "PRESETS",
     "Preset",
