@@ -217,10 +217,15 @@ class _Options:
             )
 
 
-def _use_fused(options: _Options, fakes: list[Tensor]) -> bool:
+def _use_fused(options: _Options, fakes: list[Tensor], result_dtype: torch.dtype) -> bool:
     if options.fused is False:
         return False
-    eligible = options.statistic == "paired" and options.distance in FUSED_DISTANCES
+    # The fused walk accumulates in float32, so float64 features take autograd's exact path.
+    eligible = (
+        options.statistic == "paired"
+        and options.distance in FUSED_DISTANCES
+        and result_dtype == torch.float32
+    )
     if not eligible:
         return False
     if options.fused is True:
@@ -274,22 +279,23 @@ def _compute(fake: FeatureInput, real: FeatureInput, options: _Options) -> tuple
 
     fakes = [f for f, _ in pairs]
     reals = [r for _, r in pairs]
-    if _use_fused(options, fakes):
+    # Half-precision features are compared and accumulated in float32; float64 stays float64.
+    result_dtype = torch.float32
+    for t in (*fakes, *reals):
+        result_dtype = torch.promote_types(result_dtype, t.dtype)
+    if _use_fused(options, fakes, result_dtype):
         distances = fused_paired_distances(fakes, reals, str(options.distance))  # (L_total,)
         per_layer = list(distances.unbind(0))
     else:
         per_layer = []
         for f, r in pairs:
-            # Half-precision features are compared in float32: the result is float32.
-            f32 = f.float()
-            r32 = r.float()
-            stats_f = _statistics(f32, options.statistic, sync)
-            stats_r = _statistics(r32, options.statistic, sync)
+            stats_f = _statistics(f.to(result_dtype), options.statistic, sync)
+            stats_r = _statistics(r.to(result_dtype), options.statistic, sync)
             value = sum(
                 (distance(sf, sr) for sf, sr in zip(stats_f, stats_r, strict=True)),
-                start=torch.zeros((), device=f.device),
+                start=torch.zeros((), dtype=result_dtype, device=f.device),
             )
-            per_layer.append(value.float())
+            per_layer.append(value.to(result_dtype))
 
     terms: dict[str, Tensor] = {}
     per_discriminator = []
@@ -299,7 +305,7 @@ def _compute(fake: FeatureInput, real: FeatureInput, options: _Options) -> tuple
         for name, w in zip(names, weights, strict=True):
             value = per_layer[position]
             if options.relative:
-                real_scale = reals[position].float().abs().mean()
+                real_scale = reals[position].to(result_dtype).abs().mean()
                 value = value / (real_scale + options.eps)
             value = value * w
             layer_terms.append(value)
@@ -388,7 +394,7 @@ def feature_matching_loss(
             layer name, prefixed ``"d<i>."`` when there are several discriminators.
 
     Returns:
-        A float32 scalar, or ``(loss, terms)`` when ``return_terms``.
+        A scalar, float32 (float64 for float64 features), or ``(loss, terms)`` when ``return_terms``.
 
     Example:
         >>> import torch
