@@ -1,0 +1,411 @@
+"""The ``featmatch`` command: ``train``, ``sample`` and ``eval``.
+
+The CLI only builds a :class:`featmatch.train.TrainConfig` (flags over a config file over the
+per-data-set defaults) and hands it to the library; it also sets up logging, the only place
+that does. ``main(argv)`` returns the exit status instead of exiting, so tests call it directly.
+
+Example:
+    >>> main(["train", "--data", "ring8", "--steps", "5", "--print-config"])  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("featmatch")
+
+_DESCRIPTION = """\
+Train GANs whose generator matches the discriminator's features (feature matching),
+and look at what they learned.
+
+Commands:
+  train    train a GAN; writes a run directory with metrics, samples, checkpoints and report.md
+  sample   draw samples from a checkpoint (PNG grid / plot, or .npy)
+  eval     compute the evaluation metrics of a checkpoint's generator
+"""
+
+_EXAMPLES = """\
+examples:
+  featmatch train                                 # digits, feature matching, a few minutes on a CPU
+  featmatch train --data ring8 --objective adv+fm --fm-weight 10 --out runs/ring8
+  featmatch train --resume runs/ring8 --steps 6000  # continue a run to a later step
+  featmatch sample --checkpoint runs/ring8 --n 1000 --out ring8.png
+  featmatch eval --checkpoint runs/ring8
+  torchrun --nproc_per_node=2 -m featmatch train --data mnist1d --out runs/ddp
+"""
+
+_TRAIN_EXAMPLES = """\
+Precedence: built-in defaults < per-data-set defaults < --config FILE < flags (--set last).
+See the full, effective configuration with --print-config.
+
+examples:
+  featmatch train
+  featmatch train --data ring8 --objective adv+fm --fm-preset salimans2016 --fm-layers hidden2
+  featmatch train --data mnist1d --objective fm --fm-preset layer_mse --d-loss hinge --steps 5000
+  featmatch train --config my.yaml --set monitor.patience=100 --lr-d 1e-4
+  featmatch train --print-config > my.yaml        # a starting point for --config
+  featmatch train --resume runs/digits-fm-20250101-120000 --steps 4000
+  torchrun --nproc_per_node=2 -m featmatch train --batch-size 32   # global batch 64
+
+The run directory (--out) gets: config.yaml, metrics.jsonl, train.log, samples/*.png,
+checkpoints/step_*.pt, summary.json, report.md and its plots. Ctrl-C saves a checkpoint
+and stops cleanly; continue with --resume.
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the hand-made descriptions and epilogs as written, with wider help columns."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34, width=100)
+
+
+def _csv(kind: type) -> Any:
+    def parse(text: str) -> list[Any]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        try:
+            return [kind(t) for t in items]
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from err
+
+    return parse
+
+
+def _layer(text: str) -> str | int:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _layers(text: str) -> list[str | int]:
+    return [_layer(t.strip()) for t in text.split(",") if t.strip()]
+
+
+def _none_or_str(text: str) -> str | None:
+    return None if text.lower() in ("none", "null", "") else text
+
+
+def _defaults_text() -> dict[str, str]:
+    """The dataclass defaults, for the help text."""
+    from featmatch.train.config import TrainConfig, config_to_dict
+    from featmatch.train.config import flatten as _flatten
+
+    return {k: str(v) for k, v in _flatten(config_to_dict(TrainConfig())).items()}
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from featmatch.train.config import D_LOSSES, OBJECTIVES, PRECISIONS
+
+    d = _defaults_text()
+    per_data = "(default: per data set; see --print-config)"
+    S = argparse.SUPPRESS  # unset flags stay absent, so they never override the config file
+
+    def add(group: Any, flag: str, key: str, help_text: str, *, show_default: bool = True, **kw: Any) -> None:
+        default = f" (default: {d[key]})" if show_default and key in d else ""
+        group.add_argument(flag, dest=key, default=S, help=help_text + default, **kw)
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--config", metavar="FILE", help="YAML or TOML config file (keys as in --print-config)")
+    add(run, "--out", "log.out", "run directory (default: runs/<data>-<objective>-<time>)", show_default=False,
+        metavar="DIR")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue the run in RUN_DIR from its newest good checkpoint "
+                          "(flags given now override its config.yaml, e.g. a larger --steps)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by --out")
+    run.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
+    add(run, "--steps", "steps", f"generator updates in total {per_data}", show_default=False, type=int, metavar="N")
+    add(run, "--seed", "seed", "random seed", type=int, metavar="N")
+    add(run, "--device", "device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", metavar="DEV")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="set any config key, e.g. --set monitor.patience=100 (YAML value; repeatable)")
+
+    data = parser.add_argument_group("data and models")
+    add(data, "--data", "data.name", "ring8, grid25, digits, mnist1d, or a path to your data "
+        "(image folder, .npy/.npz, IDX)", metavar="NAME")
+    add(data, "--data-size", "data.size", "number of training examples (default: the data set's)",
+        show_default=False, type=int, metavar="N")
+    add(data, "--batch-size", "data.batch_size", f"examples per step per process {per_data}",
+        show_default=False, type=int, metavar="N")
+    add(data, "--model", "model.family", "model family: mlp, mlp2d_benchmark, conv, sequence, multiscale_conv, "
+        f"multiscale_sequence {per_data}", show_default=False, metavar="FAMILY")
+    add(data, "--model-width", "model.width", "base width of the models (default: the family's)",
+        show_default=False, type=int, metavar="N")
+    add(data, "--latent-dim", "model.latent_dim", "size of the generator's noise (default: the family's)",
+        show_default=False, type=int, metavar="N")
+
+    obj = parser.add_argument_group("objective")
+    add(obj, "--objective", "objective.kind", "generator objective: " + ", ".join(OBJECTIVES),
+        choices=OBJECTIVES)
+    add(obj, "--d-loss", "objective.d_loss", "discriminator (and adversarial generator) loss: "
+        + ", ".join(D_LOSSES), choices=D_LOSSES)
+    add(obj, "--saturating", "objective.saturating", "use the saturating (minimax) generator loss with bce",
+        show_default=False, action="store_const", const=True)
+    add(obj, "--fm-preset", "objective.fm_preset", "feature-matching preset: salimans2016, pix2pixhd, "
+        "hifigan, encodec, layer_mse, or none", type=_none_or_str, metavar="NAME")
+    add(obj, "--fm-statistic", "objective.fm_statistic", "override the preset's statistic: paired, mean, "
+        "mean_std", show_default=False, metavar="STAT")
+    add(obj, "--fm-distance", "objective.fm_distance", "override the preset's distance (l1, mse, ...)",
+        show_default=False, metavar="DIST")
+    add(obj, "--fm-layers", "objective.fm_layers", "comma-separated discriminator feature names or indices to "
+        "match (default: all features)", show_default=False, type=_layers, metavar="L1,L2")
+    add(obj, "--fm-weight", "objective.fm_weight", "weight of the feature-matching term (times the preset's)",
+        type=float, metavar="W")
+    add(obj, "--adv-weight", "objective.adv_weight", "weight of the adversarial generator term",
+        type=float, metavar="W")
+    add(obj, "--reuse-real-features", "objective.reuse_real_features",
+        "reuse the D step's real features in the G step (saves a forward; features from before D's update)",
+        show_default=False, action="store_const", const=True)
+
+    opt = parser.add_argument_group("optimisation")
+    add(opt, "--d-steps", "optim.d_steps", "discriminator updates per generator update", type=int, metavar="N")
+    add(opt, "--lr-g", "optim.lr_g", f"generator learning rate {per_data}", show_default=False,
+        type=float, metavar="LR")
+    add(opt, "--lr-d", "optim.lr_d", f"discriminator learning rate {per_data}", show_default=False,
+        type=float, metavar="LR")
+    add(opt, "--betas", "optim.betas", "Adam betas", type=_csv(float), metavar="B1,B2")
+    add(opt, "--ema", "optim.ema", f"decay of the generator's weight average, 0 = off {per_data}",
+        show_default=False, type=float, metavar="DECAY")
+    add(opt, "--precision", "optim.precision", "mixed precision on CUDA: " + ", ".join(PRECISIONS),
+        choices=PRECISIONS)
+    add(opt, "--compile", "optim.compile", "torch.compile the models", show_default=False,
+        action="store_const", const=True)
+
+    logging_group = parser.add_argument_group("logging, samples, checkpoints")
+    add(logging_group, "--log-every", "log.log_every", "steps between metrics.jsonl rows", type=int, metavar="N")
+    add(logging_group, "--sample-every", "log.sample_every", f"steps between sample images, 0 = end only {per_data}",
+        show_default=False, type=int, metavar="N")
+    add(logging_group, "--checkpoint-every", "log.checkpoint_every",
+        f"steps between checkpoints, 0 = end only {per_data}", show_default=False, type=int, metavar="N")
+    add(logging_group, "--keep-checkpoints", "log.keep_checkpoints", "how many recent checkpoints to keep",
+        type=int, metavar="K")
+    add(logging_group, "--eval-every", "log.eval_every", "steps between metric evaluations, 0 = end only",
+        type=int, metavar="N")
+    add(logging_group, "--monitor-act", "monitor.act",
+        "let the balance monitor raise the FM weight while the discriminator dominates",
+        show_default=False, action="store_const", const=True)
+    add(logging_group, "--quiet", "log.quiet", "no progress bar, warnings only", show_default=False,
+        action="store_const", const=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``featmatch`` argument parser with its ``train``, ``sample`` and ``eval`` subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="featmatch", description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=_Formatter
+    )
+    from featmatch import __version__
+
+    parser.add_argument("--version", action="version", version=f"featmatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser(
+        "train", help="train a GAN (defaults: digits, feature matching)", formatter_class=_Formatter,
+        description="Train a GAN with a feature-matching generator loss (or adversarial, or both).",
+        epilog=_TRAIN_EXAMPLES,
+    )
+    _add_train_arguments(train)
+
+    sample = sub.add_parser(
+        "sample", help="draw samples from a checkpoint", formatter_class=_Formatter,
+        description="Draw samples from a trained generator (its moving average when the run kept one).",
+        epilog="examples:\n  featmatch sample --checkpoint runs/digits --n 64 --out digits.png\n"
+        "  featmatch sample --checkpoint runs/ring8/checkpoints/step_00003000.pt --n 5000 --out ring8.npy\n",
+    )
+    _add_checkpoint_arguments(sample)
+    sample.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    sample.add_argument("--out", required=True, metavar="FILE",
+                        help="output: .png (image grid, scatter or line plot) or .npy (raw array)")
+
+    evaluate = sub.add_parser(
+        "eval", help="compute evaluation metrics of a checkpoint", formatter_class=_Formatter,
+        description="Generate samples from a checkpoint and compute the metrics of its data set "
+        "(mode coverage for 2-D mixtures, Frechet distance and classifier metrics otherwise).",
+        epilog="examples:\n  featmatch eval --checkpoint runs/ring8\n"
+        "  featmatch eval --checkpoint runs/digits --n 2000 --out metrics.json\n",
+    )
+    _add_checkpoint_arguments(evaluate)
+    evaluate.add_argument("--n", type=int, default=None,
+                          help="generated samples to evaluate (default: the run's log.eval_samples)")
+    evaluate.add_argument("--out", metavar="FILE", help="also write the metrics to this JSON file")
+    return parser
+
+
+def _add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="FILE",
+                        help="a checkpoint .pt file, or a run directory (its newest checkpoint)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--raw", action="store_true", help="use G's raw weights even when the run kept an EMA")
+
+
+# ----------------------------------------------------------------------------------------
+
+
+class _TqdmHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes log lines through tqdm, so they do not break an active progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+def _configure_logging(level: int) -> logging.Handler:
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(min(level, logging.INFO))  # the run's train.log keeps INFO
+    handler.setLevel(level)
+    return handler
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    import yaml
+
+    overrides = {k: v for k, v in vars(args).items() if "." in k or k in ("steps", "seed", "device")}
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE (e.g. monitor.patience=100); got {item!r}.")
+        try:
+            overrides[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML ({err}).") from err
+    return overrides
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from featmatch.train.config import build_config, config_from_dict, load_config_file, to_yaml
+    from featmatch.train.distributed import cleanup_distributed, init_distributed
+    from featmatch.train.loop import run_training
+
+    overrides = _train_overrides(args)
+    if args.resume:
+        resume_dir = Path(args.resume)
+        config_file = resume_dir / "config.yaml"
+        if not config_file.is_file():
+            raise ValueError(
+                f"cannot resume from {str(resume_dir)!r}: it has no config.yaml, so it is not a featmatch "
+                "run directory. Hint: pass the --out directory of an earlier run."
+            )
+        out = overrides.pop("log.out", None)
+        if out is not None and Path(out).resolve() != resume_dir.resolve():
+            raise ValueError(
+                f"--out {out!r} and --resume {args.resume!r} name different directories; a resumed run "
+                "continues in its own directory. Hint: drop --out."
+            )
+        base = config_from_dict(load_config_file(config_file), source=f"config file {str(config_file)!r}")
+        config = build_config(overrides, file=args.config, base=base)
+        run_dir: Path | None = resume_dir
+    else:
+        config = build_config(overrides, file=args.config)
+        run_dir = None
+    if args.print_config:
+        sys.stdout.write(to_yaml(config))
+        return 0
+    ctx, device = init_distributed(config.device)
+    try:
+        if not ctx.is_main:
+            log.handlers[-1].setLevel(logging.WARNING)
+        summary = run_training(config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite,
+                               ctx=ctx, device=device)
+    finally:
+        cleanup_distributed(ctx)
+    if ctx.is_main:
+        final = summary.get("final", {})
+        log.info(
+            "done: %d steps in %.1f s; loss/d %s, loss/g_fm %s; run directory %s (see report.md)",
+            summary["steps"], summary["wall_time_sec"], final.get("loss/d"), final.get("loss/g_fm"),
+            summary["run_dir"],
+        )
+    return 130 if summary.get("interrupted") else 0
+
+
+def _generate(args: argparse.Namespace, n: int) -> tuple[Any, dict[str, Any]]:
+    import torch
+
+    from featmatch.train.distributed import select_device
+    from featmatch.train.loop import load_generator
+
+    if n < 1:
+        raise ValueError(f"--n must be >= 1; got {n}.")
+    device = select_device(args.device)
+    generator, state = load_generator(args.checkpoint, device=device, use_ema=not args.raw)
+    gen = torch.Generator().manual_seed(args.seed)
+    z = torch.randn(n, generator.latent_dim, generator=gen)  # (N, Z)
+    with torch.no_grad():
+        samples = torch.cat([generator(c.to(device)).float().cpu() for c in z.split(512)])
+    return samples, state
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".npy"):
+        raise ValueError(f"--out must end in .png or .npy; got {args.out!r}.")
+    samples, state = _generate(args, args.n)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(out, samples.numpy())
+    else:
+        from featmatch.train.plots import save_samples
+
+        save_samples(samples, state["data"]["kind"], out, centres=state["data"].get("centres"))
+    log.info("wrote %d samples to %s", args.n, out)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from featmatch.data import load_dataset
+    from featmatch.metrics import evaluate_samples
+    from featmatch.train.config import config_from_dict
+
+    from featmatch.train.checkpoint import find_checkpoint, load_checkpoint
+
+    state_config = load_checkpoint(find_checkpoint(args.checkpoint), required=("config",))["config"]
+    config = config_from_dict(state_config, source=f"checkpoint {args.checkpoint!r}")
+    n = args.n if args.n is not None else config.log.eval_samples
+    samples, _ = _generate(args, n)
+    data = load_dataset(config.data.name, "train", seed=config.seed, size=config.data.size, **config.data.options)
+    metrics = {k: float(v) for k, v in evaluate_samples(data, samples).items()}
+    text = json.dumps(metrics, indent=2)
+    sys.stdout.write(text + "\n")
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``featmatch`` command line; return the exit status (0 ok, 2 usage/config error,
+    130 interrupted with a checkpoint saved).
+
+    Example:
+        >>> main(["--version"])  # doctest: +SKIP
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    quiet = bool(getattr(args, "log.quiet", False))
+    handler = _configure_logging(logging.WARNING if quiet else logging.INFO)
+    commands = {"train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval}
+    try:
+        return commands[args.command](args)
+    except ValueError as err:  # config, run directory and checkpoint errors: a message, no traceback
+        sys.stderr.write(f"featmatch {args.command}: error: {err}\n")
+        return 2
+    finally:
+        log.removeHandler(handler)

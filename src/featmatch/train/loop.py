@@ -1,0 +1,942 @@
+"""The training loop: one GAN training step as in DESIGN.md, and a whole observable run.
+
+One step (``Trainer.train_step``):
+
+1. real batch ``x`` and noise ``z`` -> ``fake = G(z)``;
+2. D step(s): ``D(x)``, ``D(fake.detach())`` -> ``discriminator_loss`` -> D update;
+3. G step: ``D(fake)`` with D's parameters frozen (``requires_grad_(False)``, so D gets no
+   gradient) through the *unwrapped* D (no DDP hooks); real features from ``D(x)`` under
+   ``torch.no_grad()`` -- or, with ``reuse_real_features``, the D step's real features (from
+   *before* D's update: one forward pass saved, slightly stale) -> feature matching
+   (+ optional adversarial term) -> G update; then the EMA of G.
+4. Every ``log_every`` steps the scalars go to ``metrics.jsonl`` (and TensorBoard), the
+   balance monitor and the progress bar. Scalars are only read from the device on those
+   steps, so the other steps never wait for the GPU.
+
+A run directory holds ``config.yaml``, ``metrics.jsonl``, ``train.log``, ``samples/``,
+``checkpoints/``, ``summary.json`` and ``report.md`` with its plots.
+
+Example:
+    >>> from featmatch.train.config import build_config
+    >>> cfg = build_config({"data.name": "ring8", "data.size": 256, "data.batch_size": 32,
+    ...                     "model.family": "mlp", "model.width": 8, "steps": 2})
+    >>> trainer = Trainer(cfg)          # no run directory: nothing is written
+    >>> scalars = trainer.train_step(measure=True)
+    >>> sorted(k for k in scalars if k.startswith("loss/"))
+    ['loss/d', 'loss/g_adv', 'loss/g_fm']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from featmatch.features import DiscriminatorOutput
+from featmatch.train import checkpoint as ckpt
+from featmatch.train.config import TrainConfig, config_to_dict, to_yaml
+from featmatch.train.distributed import (
+    DistContext,
+    all_gather_objects,
+    any_rank,
+    barrier,
+    broadcast_object,
+    select_device,
+    unwrap,
+    wrap_ddp,
+)
+
+__all__ = [
+    "RunDirError",
+    "Trainer",
+    "default_run_dir",
+    "load_generator",
+    "prepare_run_dir",
+    "run_training",
+    "seed_everything",
+]
+
+log = logging.getLogger("featmatch")
+
+# Independent random streams, derived from (seed, stream, rank) with NumPy's SeedSequence.
+_STREAM_DATA, _STREAM_NOISE, _STREAM_SAMPLES, _STREAM_EVAL = 0, 1, 2, 3
+
+
+class RunDirError(ValueError):
+    """The run directory cannot be used as asked (it exists, or is not a featmatch run)."""
+
+
+def derive_seed(seed: int, stream: int, rank: int = 0) -> int:
+    """A 63-bit seed for one random stream of one rank, independent of the others."""
+    return int(np.random.SeedSequence([seed, stream, rank]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch (all devices)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """``runs/<data>-<objective>-<YYYYmmdd-HHMMSS>`` (``+`` in the objective becomes ``_``)."""
+    name = Path(config.data.name).name if os.sep in config.data.name else config.data.name
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{name}-{config.objective.kind.replace('+', '_')}-{stamp}"
+
+
+def prepare_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False) -> Path:
+    """Create the run directory, refusing to clobber an existing non-empty one.
+
+    Args:
+        path: the run directory.
+        resume: it must exist and hold ``config.yaml`` (a run to continue).
+        overwrite: delete an existing featmatch run directory first (one with ``config.yaml``).
+
+    Raises:
+        RunDirError: naming the directory and what to do instead.
+    """
+    path = Path(path)
+    if resume:
+        if not (path / "config.yaml").is_file():
+            raise RunDirError(
+                f"cannot resume from {str(path)!r}: it has no config.yaml, so it is not a featmatch "
+                "run directory. Hint: pass the --out directory of an earlier run."
+            )
+        return path
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"run directory {str(path)!r} exists and is a file. Hint: choose another --out.")
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise RunDirError(
+                f"run directory {str(path)!r} already exists and is not empty; refusing to overwrite it. "
+                f"Hint: continue it with --resume {path}, choose a new --out, or pass --overwrite."
+            )
+        if not (path / "config.yaml").is_file():
+            raise RunDirError(
+                f"--overwrite refuses to delete {str(path)!r}: it is not a featmatch run directory "
+                "(no config.yaml). Hint: choose another --out."
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _as_list(out: DiscriminatorOutput | list[DiscriminatorOutput]) -> list[DiscriminatorOutput]:
+    """One discriminator's output, or a multi-scale list of them, as a list."""
+    return [out] if isinstance(out, DiscriminatorOutput) else list(out)
+
+
+def _logits(out: Any) -> list[Tensor]:
+    return [o.logits for o in _as_list(out)]
+
+
+def _detach_output(out: Any) -> Any:
+    def one(o: DiscriminatorOutput) -> DiscriminatorOutput:
+        return DiscriminatorOutput(o.logits.detach(), {k: v.detach() for k, v in o.features.items()})
+
+    return one(out) if isinstance(out, DiscriminatorOutput) else [one(o) for o in out]
+
+
+def _grad_norm(params: list[nn.Parameter]) -> Tensor:
+    """Total L2 norm of the gradients (a 0-dim tensor; zero when there are none)."""
+    norms = [p.grad.detach().float().norm() for p in params if p.grad is not None]
+    if not norms:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(norms))
+
+
+class _SignalFlag:
+    """Sets ``.raised`` on SIGINT/SIGTERM instead of killing the run; a second Ctrl-C aborts."""
+
+    def __init__(self) -> None:
+        self.raised: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.raised is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.raised = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Builds data, models, optimisers and losses from a :class:`TrainConfig` and trains them.
+
+    Args:
+        config: the (validated) configuration.
+        run_dir: where files go; ``None`` writes nothing (handy in tests and notebooks).
+        ctx: the distributed context (default: one process).
+        device: where to train (default: ``config.device``, ``auto`` = cuda, mps, cpu).
+
+    Attributes:
+        G, D: the models as trained (possibly DDP-wrapped / compiled).
+        generator, discriminator: the plain modules (what checkpoints hold).
+        ema: the moving average of the generator (``None`` when ``optim.ema == 0``).
+        step: generator updates done.
+
+    Example:
+        >>> from featmatch.train.config import build_config
+        >>> cfg = build_config({"data.name": "ring8", "data.size": 256, "data.batch_size": 16,
+        ...                     "model.family": "mlp", "model.width": 8, "steps": 3})
+        >>> summary = Trainer(cfg).train()
+        >>> summary["steps"]
+        3
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path | None = None,
+        *,
+        ctx: DistContext | None = None,
+        device: torch.device | None = None,
+    ) -> None:
+        from featmatch.data import batches, load_dataset
+        from featmatch.losses import FeatureMatchingLoss
+        from featmatch.models import build_models, default_family
+        from featmatch.train.monitor import BalanceMonitor
+
+        config.validate()
+        self.config = config
+        self.ctx = ctx or DistContext()
+        self.device = device if device is not None else select_device(config.device, self.ctx.local_rank)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.writes = self.run_dir is not None and self.ctx.is_main
+        self.step = 0
+        self.elapsed = 0.0  # training seconds over all sessions of this run
+
+        # Identical model initialisation on every rank (DDP also broadcasts rank 0's weights).
+        seed_everything(config.seed)
+
+        self.data = load_dataset(
+            config.data.name, "train", seed=config.seed, size=config.data.size, **config.data.options
+        )
+        family = config.model.family or default_family(self.data.sample_shape)
+        options = dict(config.model.options)
+        if config.model.width is not None:
+            options["width"] = config.model.width
+        self.family = family
+        g, d = build_models(family, self.data.sample_shape, latent_dim=config.model.latent_dim, **options)
+        self.generator: nn.Module = g.to(self.device)
+        self.discriminator: nn.Module = d.to(self.device)
+        self.latent_dim: int = int(g.latent_dim)
+        self.ema: nn.Module | None = None
+        if config.optim.ema > 0:
+            self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+
+        g_run: nn.Module = self.generator
+        d_run: nn.Module = self.discriminator
+        if config.optim.compile:
+            g_run = torch.compile(g_run)  # type: ignore[assignment]
+            d_run = torch.compile(d_run)  # type: ignore[assignment]
+        # G step: D without DDP (see distributed.py): no hooks, no gradient sync for D there.
+        self.d_plain: nn.Module = d_run
+        self.G: nn.Module = wrap_ddp(g_run, self.ctx, self.device)
+        self.D: nn.Module = wrap_ddp(d_run, self.ctx, self.device)
+        self.d_params = list(self.discriminator.parameters())
+        self.g_params = list(self.generator.parameters())
+
+        betas = (float(config.optim.betas[0]), float(config.optim.betas[1]))
+        self.opt_g = torch.optim.Adam(self.g_params, lr=config.optim.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d_params, lr=config.optim.lr_d, betas=betas)
+
+        self.amp_dtype: torch.dtype | None = None
+        precision = config.optim.precision
+        if precision != "fp32":
+            if self.device.type == "cuda":
+                self.amp_dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+            else:
+                log.warning(
+                    "precision %r needs CUDA; training on %s in fp32 instead.", precision, self.device
+                )
+        fp16 = self.amp_dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)
+
+        obj = config.objective
+        self.use_fm = "fm" in obj.kind
+        self.use_adv = "adv" in obj.kind
+        fm_options = {**config.fm_loss_options(), "sync_statistics": self.ctx.enabled, "return_terms": True}
+        self.fm_loss = FeatureMatchingLoss(**fm_options)
+
+        self.monitor = BalanceMonitor(config.monitor)
+
+        # Data: this rank's shard, on the training device (data sets here are small).
+        if self.device.type != "cpu":
+            from dataclasses import replace
+
+            self.data = replace(self.data, x=self.data.x.to(self.device))
+        self._batches_fn = batches
+        self.data_seed = derive_seed(config.seed, _STREAM_DATA, self.ctx.rank)
+        self.data_gen = torch.Generator().manual_seed(self.data_seed)
+        self.batches_drawn = 0
+        self._batches: Iterator[Tensor] = self._new_batches()
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(
+            derive_seed(config.seed, _STREAM_NOISE, self.ctx.rank)
+        )
+        sample_gen = torch.Generator().manual_seed(derive_seed(config.seed, _STREAM_SAMPLES))
+        self.fixed_z = torch.randn(config.log.n_samples, self.latent_dim, generator=sample_gen)
+
+        self.history: list[dict[str, Any]] = []
+        self.sample_paths: list[Path] = []
+        self.eval_metrics: dict[str, float] = {}
+        self._tb: Any = None
+
+    # ------------------------------------------------------------------------------ pieces
+
+    def _new_batches(self) -> Iterator[Tensor]:
+        return self._batches_fn(
+            self.data, self.config.data.batch_size, self.data_gen,
+            rank=self.ctx.rank, world_size=self.ctx.world_size,
+        )
+
+    def _next_batch(self) -> Tensor:
+        self.batches_drawn += 1
+        return next(self._batches)
+
+    def _noise(self, n: int) -> Tensor:
+        return torch.randn(n, self.latent_dim, generator=self.noise_gen, device=self.device)  # (N, Z)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _backward_step(
+        self, loss: Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+        params: list[nn.Parameter], measure: bool,
+    ) -> Tensor | None:
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        norm = None
+        if measure:
+            scaler.unscale_(opt)  # true gradient norms under fp16
+            norm = _grad_norm(params)
+        scaler.step(opt)
+        scaler.update()
+        return norm
+
+    # ------------------------------------------------------------------------------ one step
+
+    def discriminator_step(self, x: Tensor, fake: Tensor, *, measure: bool = False) -> dict[str, Any]:
+        """One D update on a real batch and (detached) generated samples.
+
+        Returns:
+            ``{"loss": Tensor, "real": D output on x (detached)}``, plus when ``measure``:
+            ``real_logits``, ``fake_logits`` and ``grad`` (D's total gradient norm).
+        """
+        from featmatch.losses import discriminator_loss
+
+        with self._autocast():
+            real_out = self.D(x)
+            fake_out = self.D(fake.detach())
+            loss = discriminator_loss(_logits(real_out), _logits(fake_out), kind=self.config.objective.d_loss)
+        grad = self._backward_step(loss, self.opt_d, self.scaler_d, self.d_params, measure)
+        result: dict[str, Any] = {"loss": loss.detach(), "real": _detach_output(real_out)}
+        if measure:
+            result["real_logits"] = [t.detach() for t in _logits(real_out)]
+            result["fake_logits"] = [t.detach() for t in _logits(fake_out)]
+            result["grad"] = grad
+        return result
+
+    def generator_objective(
+        self, x: Tensor, fake: Tensor, real_out: Any = None, *, measure: bool = False
+    ) -> tuple[Tensor, dict[str, Any]]:
+        """The generator's loss for generated ``fake`` (with grad) against the real batch ``x``.
+
+        Call it with D's parameters frozen (``generator_step`` does). D runs unwrapped, so under
+        DDP no hooks fire for it. Real features come from ``D(x)`` under ``no_grad`` unless
+        ``real_out`` (e.g. the D step's, see ``reuse_real_features``) is given.
+
+        Returns:
+            ``(loss, parts)`` with ``parts["fm"]``, ``parts["adv"]`` (tensors; the unused one is
+            computed without grad only when ``measure``) and ``parts["terms"]`` (per layer).
+        """
+        from featmatch.losses import generator_loss
+
+        obj = self.config.objective
+        parts: dict[str, Any] = {}
+        with self._autocast():
+            fake_out = self.d_plain(fake)
+            total = torch.zeros((), device=fake.device)
+            if self.use_fm or measure:
+                with contextlib.nullcontext() if self.use_fm else torch.no_grad():
+                    if real_out is None:
+                        with torch.no_grad():
+                            real_out = self.d_plain(x)
+                    fm, terms = self.fm_loss(fake_out, real_out)
+                parts["fm"], parts["terms"] = fm, terms
+                if self.use_fm:
+                    weight = obj.fm_weight * self.monitor.fm_weight_multiplier
+                    total = total + weight * fm
+            if self.use_adv or measure:
+                with contextlib.nullcontext() if self.use_adv else torch.no_grad():
+                    adv = generator_loss(_logits(fake_out), kind=obj.d_loss, saturating=obj.saturating)
+                parts["adv"] = adv
+                if self.use_adv:
+                    total = total + obj.adv_weight * adv
+        return total, parts
+
+    def generator_step(
+        self, x: Tensor, fake: Tensor, real_out: Any = None, *, measure: bool = False
+    ) -> dict[str, Any]:
+        """One G update: D frozen (no gradient reaches it), FM and/or adversarial loss, Adam step."""
+        for p in self.d_params:
+            p.requires_grad_(False)
+        try:
+            loss, parts = self.generator_objective(x, fake, real_out, measure=measure)
+            grad = self._backward_step(loss, self.opt_g, self.scaler_g, self.g_params, measure)
+        finally:
+            for p in self.d_params:
+                p.requires_grad_(True)
+        self._update_ema()
+        parts["loss"] = loss.detach()
+        parts["grad"] = grad
+        return parts
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        # Warm-up (as in many EMA implementations): early on the average follows G closely.
+        decay = min(self.config.optim.ema, (1 + self.step) / (10 + self.step))
+        ema_p = list(self.ema.parameters())
+        torch._foreach_lerp_(ema_p, [p.detach() for p in self.g_params], 1.0 - decay)
+        for e, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
+            e.copy_(b)
+
+    def train_step(self, *, measure: bool = False) -> dict[str, float] | None:
+        """``optim.d_steps`` D updates then one G update; the step's scalars when ``measure``."""
+        cfg = self.config
+        batch_size = cfg.data.batch_size
+        d_result: dict[str, Any] = {}
+        x = fake = None
+        for i in range(cfg.optim.d_steps):
+            last = i == cfg.optim.d_steps - 1
+            x = self._next_batch()  # (B, *sample_shape)
+            z = self._noise(batch_size)  # (B, Z)
+            # Only the last fake is reused by the G step, so only it keeps its graph.
+            with torch.set_grad_enabled(last), self._autocast():
+                fake = self.G(z)  # (B, *sample_shape)
+            d_result = self.discriminator_step(x, fake, measure=measure and last)
+        assert x is not None and fake is not None
+        reuse = d_result["real"] if cfg.objective.reuse_real_features else None
+        g_result = self.generator_step(x, fake, reuse, measure=measure)
+        self.step += 1
+        if not measure:
+            return None
+        return self._scalars(d_result, g_result, x, fake)
+
+    def _scalars(self, d: dict[str, Any], g: dict[str, Any], x: Tensor, fake: Tensor) -> dict[str, float]:
+        real_logits = torch.cat([t.float().flatten() for t in d["real_logits"]])
+        fake_logits = torch.cat([t.float().flatten() for t in d["fake_logits"]])
+        correct = (real_logits > 0).sum() + (fake_logits < 0).sum()
+        values: dict[str, Tensor] = {
+            "loss/d": d["loss"],
+            "loss/g_adv": g["adv"],
+            "loss/g_fm": g["fm"],
+            "d/real_prob": torch.sigmoid(real_logits).mean(),
+            "d/fake_prob": torch.sigmoid(fake_logits).mean(),
+            "d/accuracy": correct / (real_logits.numel() + fake_logits.numel()),
+            "grad/g": g["grad"],
+            "grad/d": d["grad"],
+        }
+        for name, term in g["terms"].items():
+            values[f"fm/{name}"] = term
+        # One transfer for all of them.
+        stacked = torch.stack([v.detach().float().reshape(()).to(self.device) for v in values.values()])
+        out = dict(zip(values, stacked.tolist(), strict=True))
+        out["monitor/fm_weight_multiplier"] = float(self.monitor.fm_weight_multiplier)
+        self._last_batches = (x.detach(), fake.detach())
+        return out
+
+    # ------------------------------------------------------------------------------ samples/eval
+
+    @torch.no_grad()
+    def sample(self, z: Tensor) -> Tensor:
+        """Generated samples for noise ``z`` (N, latent_dim) from the EMA generator (else G), on CPU."""
+        model = self.ema if self.ema is not None else self.generator
+        was_training = model.training
+        model.eval()
+        try:
+            out = [model(chunk.to(self.device)).float().cpu() for chunk in z.split(512)]
+        finally:
+            model.train(was_training)
+        return torch.cat(out)  # (N, *sample_shape)
+
+    def save_samples(self) -> Path | None:
+        """Write ``samples/step_<step>.png`` from the fixed noise (rank 0 with a run directory)."""
+        if not self.writes:
+            return None
+        from featmatch.train.plots import save_samples
+
+        assert self.run_dir is not None
+        samples = self.sample(self.fixed_z)
+        path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path = save_samples(samples, self.data.kind, path, centres=self.data.centres)
+        if path not in self.sample_paths:
+            self.sample_paths.append(path)
+        return path
+
+    def evaluate(self) -> dict[str, float]:
+        """Metrics of ``log.eval_samples`` generated samples (``featmatch.metrics.evaluate_samples``)."""
+        from featmatch.metrics import evaluate_samples
+
+        gen = torch.Generator().manual_seed(derive_seed(self.config.seed, _STREAM_EVAL))
+        z = torch.randn(self.config.log.eval_samples, self.latent_dim, generator=gen)
+        # Keep the training random streams untouched, so evaluating never changes training.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            fake = self.sample(z)
+            data = self.data if self.data.x.device.type == "cpu" else _to_cpu(self.data)
+            metrics = evaluate_samples(data, fake)
+        return {k: float(v) for k, v in metrics.items()}
+
+    # ------------------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (this rank's random state under ``rng``)."""
+        state: dict[str, Any] = {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "monitor": self.monitor.state_dict(),
+            "config": config_to_dict(self.config),
+            "data": {
+                "name": self.data.name,
+                "kind": self.data.kind,
+                "sample_shape": list(self.data.sample_shape),
+                "centres": None if self.data.centres is None else self.data.centres.cpu(),
+                "std": self.data.std,
+            },
+            "family": self.family,
+            "latent_dim": self.latent_dim,
+            "world_size": self.ctx.world_size,
+        }
+        return state
+
+    def _rank_state(self) -> dict[str, Any]:
+        return {
+            "rng": ckpt.get_rng_state(self.device),
+            "noise": self.noise_gen.get_state().cpu(),
+            "data_seed": self.data_seed,
+            "batches_drawn": self.batches_drawn,
+            "data_state": self.data_gen.get_state(),
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoints/step_<step>.pt`` atomically (rank 0) and prune to ``keep_checkpoints``.
+
+        Under DDP every rank must call it: each rank's random state is gathered into the file.
+        """
+        ranks = all_gather_objects(self._rank_state(), self.ctx)
+        path = None
+        if self.writes:
+            assert self.run_dir is not None
+            state = self.state_dict()
+            state["ranks"] = ranks
+            path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step))
+            ckpt.prune_checkpoints(self.run_dir, self.config.log.keep_checkpoints, protect=path)
+            log.info("step %d: saved checkpoint %s", self.step, path)
+        barrier(self.ctx)
+        return path
+
+    def load_state_dict(self, state: dict[str, Any], path: Path | str = "<state>") -> None:
+        """Restore a checkpoint's state; raises ``CheckpointError`` when it does not fit this run."""
+        for key in ("generator", "discriminator", "opt_g", "opt_d", "step", "ranks"):
+            if key not in state:
+                raise ckpt.CheckpointError(f"checkpoint {str(path)!r} lacks the entry {key!r}.")
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        if self.ema is not None:
+            if state.get("ema") is not None:
+                self.ema.load_state_dict(state["ema"])
+            else:
+                self.ema.load_state_dict(self.generator.state_dict())
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        # New learning rates / betas from the config win over the saved ones.
+        betas = (float(self.config.optim.betas[0]), float(self.config.optim.betas[1]))
+        for opt, lr in ((self.opt_g, self.config.optim.lr_g), (self.opt_d, self.config.optim.lr_d)):
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = lr, betas
+        if state.get("scaler_g"):
+            self.scaler_g.load_state_dict(state["scaler_g"])
+        if state.get("scaler_d"):
+            self.scaler_d.load_state_dict(state["scaler_d"])
+        if state.get("monitor") is not None:
+            self.monitor.load_state_dict(state["monitor"])
+        self.step = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+
+        ranks = state["ranks"]
+        if len(ranks) == self.ctx.world_size:
+            mine = ranks[self.ctx.rank]
+            ckpt.set_rng_state(mine["rng"], self.device)
+            self.noise_gen.set_state(mine["noise"].to(self.noise_gen.get_state().device))
+            # The batch stream cuts epochs from permutations: replay it to the same position.
+            self.data_gen = torch.Generator().manual_seed(int(mine["data_seed"]))
+            self.data_seed = int(mine["data_seed"])
+            self._batches = self._new_batches()
+            self.batches_drawn = 0
+            for _ in range(int(mine["batches_drawn"])):
+                self._next_batch()
+            if not torch.equal(self.data_gen.get_state(), mine["data_state"]):
+                log.warning(
+                    "the data stream after replaying %d batches differs from the checkpoint's; "
+                    "the data changed since the run was saved, so batches will differ.",
+                    self.batches_drawn,
+                )
+        else:
+            log.warning(
+                "checkpoint %s was written by %d process(es), this run has %d: training resumes "
+                "from its weights and optimiser state with fresh random streams (not bit-exact).",
+                path, len(ranks), self.ctx.world_size,
+            )
+            seed = self.config.seed + self.step
+            self.noise_gen.manual_seed(derive_seed(seed, _STREAM_NOISE, self.ctx.rank))
+            self.data_gen.manual_seed(derive_seed(seed, _STREAM_DATA, self.ctx.rank))
+            self._batches = self._new_batches()
+
+    def resume(self) -> Path:
+        """Load the newest usable checkpoint of ``run_dir`` (falling back to older ones)."""
+        if self.run_dir is None:
+            raise ValueError("resume needs a run directory; got run_dir=None.")
+        _, path = ckpt.load_latest(self.run_dir, self.load_state_dict)
+        log.info("resumed from %s at step %d", path, self.step)
+        if self.writes:
+            self._truncate_metrics()
+        self.sample_paths = sorted((self.run_dir / "samples").glob("step_*.png")) if self.writes else []
+        return path
+
+    def _truncate_metrics(self) -> None:
+        """Keep only the rows up to the resumed step (later ones belong to the lost future)."""
+        assert self.run_dir is not None
+        path = self.run_dir / "metrics.jsonl"
+        rows = []
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(json.JSONDecodeError):
+                    row = json.loads(line)
+                    if row.get("step", 0) <= self.step:
+                        rows.append(row)
+        self.history = [r for r in rows if not any(k.startswith("eval/") for k in r)]
+        _atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+    # ------------------------------------------------------------------------------ the run
+
+    def _write_row(self, row: dict[str, Any]) -> None:
+        if not self.writes:
+            return
+        assert self.run_dir is not None
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row, allow_nan=True) + "\n")
+        if self._tb is not None:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self._tb.add_scalar(key, value, row["step"])
+
+    def _open_tensorboard(self) -> None:
+        if not (self.writes and self.config.log.tensorboard):
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return
+        assert self.run_dir is not None
+        self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _progress_bar(self) -> Any:
+        disable = self.config.log.quiet or not self.ctx.is_main or not sys.stderr.isatty()
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None
+        return tqdm(
+            total=self.config.steps, initial=self.step, file=sys.stderr, disable=disable,
+            dynamic_ncols=True, unit="step", desc="train",
+        )
+
+    def train(self) -> dict[str, Any]:
+        """Train up to ``config.steps``; write everything; return the summary.
+
+        Ctrl-C or SIGTERM stop the run cleanly at the end of the current step: a checkpoint is
+        saved and the summary says ``"interrupted": true``.
+        """
+        cfg = self.config
+        file_handler = None
+        if self.writes:
+            assert self.run_dir is not None
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.run_dir / "config.yaml", to_yaml(cfg))
+            file_handler = logging.FileHandler(self.run_dir / "train.log", encoding="utf-8")
+            file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            log.addHandler(file_handler)
+            self._open_tensorboard()
+        if self.step == 0 and self.ctx.is_main:
+            log.info(
+                "training %s on %s (%s, %d process(es)) for %d steps; run directory: %s",
+                self.family, cfg.data.name, self.device, self.ctx.world_size, cfg.steps, self.run_dir,
+            )
+        bar = self._progress_bar()
+        interrupted: str | None = None
+        last_checkpoint = -1
+        session_start = time.perf_counter()
+        tick_time, tick_step = session_start, self.step
+        try:
+            with _SignalFlag() as flag:
+                while self.step < cfg.steps:
+                    measure = (self.step + 1) % cfg.log.log_every == 0 or self.step + 1 == cfg.steps
+                    scalars = self.train_step(measure=measure)
+                    step = self.step
+                    if scalars is not None:
+                        now = time.perf_counter()
+                        scalars["steps_per_sec"] = (step - tick_step) / max(now - tick_time, 1e-9)
+                        tick_time, tick_step = now, step
+                        self._after_measure(step, scalars, bar)
+                    if bar is not None:
+                        bar.update(1)
+                    if cfg.log.sample_every and step % cfg.log.sample_every == 0:
+                        self.save_samples()
+                    if cfg.log.eval_every and step % cfg.log.eval_every == 0 and step < cfg.steps:
+                        self._evaluate_and_log()
+                    if cfg.log.checkpoint_every and step % cfg.log.checkpoint_every == 0:
+                        self.elapsed_update(session_start)
+                        session_start = time.perf_counter()
+                        self.save_checkpoint()
+                        last_checkpoint = step
+                    # Under DDP all ranks must agree to stop at the same step.
+                    check = not self.ctx.enabled or step % 10 == 0 or step == cfg.steps
+                    if check and any_rank(flag.raised is not None, self.ctx, self.device):
+                        interrupted = flag.raised or "signal on another rank"
+                        break
+                self.elapsed_update(session_start)
+                session_start = time.perf_counter()
+                if last_checkpoint != self.step:
+                    self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+        if interrupted:
+            log.warning(
+                "interrupted (%s) at step %d; checkpoint saved. Continue with: featmatch train --resume %s",
+                interrupted, self.step, self.run_dir,
+            )
+        else:
+            if not self.sample_paths or self.sample_paths[-1].name != f"step_{self.step:06d}.png":
+                self.save_samples()
+            if self.ctx.is_main:
+                self.eval_metrics = self._evaluate_safely()
+                if self.eval_metrics:
+                    self._write_row({"step": self.step, **{f"eval/{k}": v for k, v in self.eval_metrics.items()}})
+        summary = self._summary(interrupted)
+        if self.writes:
+            assert self.run_dir is not None
+            _atomic_write(self.run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+            from featmatch.train.report import write_report
+
+            report = write_report(
+                self.run_dir, summary=summary, history=self.history,
+                episodes=self.monitor.episodes, sample_paths=list(self.sample_paths),
+            )
+            log.info("report: %s", report)
+        if self._tb is not None:
+            self._tb.close()
+        if file_handler is not None:
+            log.removeHandler(file_handler)
+            file_handler.close()
+        barrier(self.ctx)
+        return summary
+
+    def elapsed_update(self, since: float) -> None:
+        """Add the training time since ``since`` (a ``perf_counter`` value) to ``elapsed``."""
+        self.elapsed += time.perf_counter() - since
+
+    def _after_measure(self, step: int, scalars: dict[str, float], bar: Any) -> None:
+        row = {"step": step, **scalars}
+        self.history.append(row)
+        self._write_row(row)
+        real, fake = self._last_batches
+        alerts = self.monitor.update(step, scalars, real_batch=real, fake_batch=fake)
+        if self.ctx.is_main:
+            for alert in alerts:
+                log.warning("step %d: %s Suggestion: %s", alert.step, alert.message, alert.suggestion)
+        if bar is not None:
+            bar.set_postfix_str(
+                f"d={scalars['loss/d']:.3f} g_adv={scalars['loss/g_adv']:.3f} "
+                f"g_fm={scalars['loss/g_fm']:.4f} D(x)={scalars['d/real_prob']:.2f} "
+                f"D(G(z))={scalars['d/fake_prob']:.2f} [{self.monitor.status}]",
+                refresh=False,
+            )
+
+    def _evaluate_and_log(self) -> None:
+        if not self.ctx.is_main:
+            return
+        metrics = self._evaluate_safely()
+        if metrics:
+            self._write_row({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
+
+    def _evaluate_safely(self) -> dict[str, float]:
+        """Evaluation must not lose a finished run: failures are logged, not raised."""
+        try:
+            return self.evaluate()
+        except Exception as err:  # noqa: BLE001 - metrics are optional extras at the end of a run
+            log.warning("evaluation failed (%s: %s); summary.json has no metrics.", type(err).__name__, err)
+            return {}
+
+    def _summary(self, interrupted: str | None) -> dict[str, Any]:
+        final = dict(self.history[-1]) if self.history else {}
+        return {
+            "steps": self.step,
+            "target_steps": self.config.steps,
+            "interrupted": bool(interrupted),
+            "wall_time_sec": round(self.elapsed, 3),
+            "steps_per_sec": round(self.step / self.elapsed, 3) if self.elapsed > 0 else None,
+            "device": str(self.device),
+            "world_size": self.ctx.world_size,
+            "family": self.family,
+            "final": {k: _finite_or_str(v) for k, v in final.items()},
+            "metrics": self.eval_metrics,
+            "episodes": self.monitor.episodes,
+            "monitor_status": self.monitor.status,
+            "samples": [str(p.relative_to(self.run_dir)) if self.run_dir else str(p) for p in self.sample_paths],
+            "config": config_to_dict(self.config),
+        }
+
+
+def _finite_or_str(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _to_cpu(data: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(data, x=data.x.cpu())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_training(
+    config: TrainConfig,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    ctx: DistContext | None = None,
+    device: torch.device | None = None,
+) -> dict[str, Any]:
+    """Prepare the run directory (rank 0), build a :class:`Trainer`, resume if asked, train.
+
+    Args:
+        config: the validated configuration.
+        run_dir: the run directory (default ``config.log.out`` or :func:`default_run_dir`).
+        resume: continue the run in ``run_dir`` from its newest usable checkpoint.
+        overwrite: replace an existing run directory.
+        ctx, device: distributed context and device (default: one process, ``config.device``).
+
+    Returns:
+        The summary (also written to ``summary.json``), with ``run_dir`` added.
+    """
+    ctx = ctx or DistContext()
+    if run_dir is None:
+        run_dir = config.log.out or default_run_dir(config)
+    run_dir = Path(broadcast_object(str(run_dir), ctx))
+    error: str | None = None
+    if ctx.is_main:
+        try:
+            prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        except RunDirError as err:
+            error = str(err)
+    error = broadcast_object(error, ctx)
+    if error is not None:
+        raise RunDirError(error)
+    trainer = Trainer(config, run_dir, ctx=ctx, device=device)
+    if resume:
+        trainer.resume()
+    summary = trainer.train()
+    summary["run_dir"] = str(run_dir)
+    return summary
+
+
+def load_generator(
+    checkpoint: str | Path, *, device: torch.device | str = "cpu", use_ema: bool = True
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a run's generator from a checkpoint file (or a run directory: its newest one).
+
+    Args:
+        checkpoint: a ``.pt`` checkpoint, or a run directory.
+        device: where to put the generator.
+        use_ema: load the moving-average weights when the run kept them.
+
+    Returns:
+        ``(generator in eval mode, checkpoint state)``; ``state["data"]`` describes the data
+        (``name``, ``kind``, ``sample_shape``, ``centres``) and ``state["config"]`` the run.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt, or its weights do not fit its model.
+
+    Example:
+        >>> g, state = load_generator("runs/digits-fm-20250101-120000")  # doctest: +SKIP
+        >>> g(torch.randn(16, g.latent_dim)).shape  # doctest: +SKIP
+        torch.Size([16, 1, 8, 8])
+    """
+    from featmatch.models import build_models
+
+    path = ckpt.find_checkpoint(checkpoint)
+    state = ckpt.load_checkpoint(path, required=("generator", "data", "family", "config"))
+    model_cfg = state["config"].get("model", {})
+    options = dict(model_cfg.get("options") or {})
+    if model_cfg.get("width") is not None:
+        options["width"] = model_cfg["width"]
+    try:
+        generator, _ = build_models(
+            state["family"], tuple(state["data"]["sample_shape"]),
+            latent_dim=state.get("latent_dim"), **options,
+        )
+        weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
+        generator.load_state_dict(weights)
+    except (RuntimeError, ValueError, TypeError, KeyError) as err:
+        raise ckpt.CheckpointError(
+            f"checkpoint {str(path)!r} does not fit its own model description "
+            f"(family {state.get('family')!r}): {err}"
+        ) from err
+    return generator.to(device).eval(), state
