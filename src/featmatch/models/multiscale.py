@@ -71,7 +71,8 @@ class MultiScaleDiscriminator(nn.Module):
 
     def __init__(self, make_discriminator: Callable[[], nn.Module], num_scales: int = 3) -> None:
         super().__init__()
-        if not callable(make_discriminator):
+        # A module is callable too, but calling it runs its forward; each scale needs a new one.
+        if isinstance(make_discriminator, nn.Module) or not callable(make_discriminator):
             raise TypeError(
                 "make_discriminator must be a callable returning a new discriminator, "
                 f"got {type(make_discriminator).__name__}. Hint: pass lambda: ConvDiscriminator(3, 64)."
