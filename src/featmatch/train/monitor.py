@@ -1,0 +1,618 @@
+"""Balance monitor: spots a discriminator that wins outright, collapse and NaN/Inf.
+
+The failure featmatch exists to fix looks the same in every run's scalars: the
+discriminator's loss falls towards zero, its accuracy towards one, D(G(z)) towards
+zero, the generator's adversarial loss climbs and its gradient vanishes. The
+:class:`BalanceMonitor` reads the scalars the training loop logs at each step
+(smoothed with an exponential moving average), combines these signals into
+*episodes* with hysteresis (a condition must hold for ``patience`` steps before an
+episode starts, and must be clearly gone for ``patience`` steps before it ends), and
+returns one :class:`Alert` when an episode starts. It never prints: the loop logs
+the alerts and shows :attr:`BalanceMonitor.status` in its progress bar.
+
+Example:
+    >>> monitor = BalanceMonitor(MonitorConfig(patience=5, window=2, warmup=0))
+    >>> alerts = []
+    >>> for step in range(20):
+    ...     alerts += monitor.update(step, {"loss/d": 0.01, "d/accuracy": 1.0, "d/fake_prob": 0.001})
+    >>> [a.kind for a in alerts], monitor.status
+    (['d_dominates'], 'D dominates')
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["Alert", "BalanceMonitor", "MonitorConfig"]
+
+# Kinds of episode, in the order of priority used by ``BalanceMonitor.status``.
+_KINDS = ("non_finite", "d_dominates", "collapse")
+_STATUS = {"non_finite": "NaN/Inf", "d_dominates": "D dominates", "collapse": "collapse"}
+
+# Recovery thresholds sit this factor further from the failure than the start
+# thresholds (hysteresis in value, on top of the hysteresis in time given by patience),
+# so that a statistic hovering at a threshold does not start and end episodes repeatedly.
+_RECOVERY_FACTOR = 2.0
+
+# The generator's adversarial loss counts as "rising" when its short-term average
+# exceeds its long-term average (over this many windows) by this relative margin.
+_SLOW_WINDOWS = 4
+_RISING_MARGIN = 0.02
+
+_SUGGESTIONS = {
+    "d_dominates": (
+        "the discriminator wins outright and the generator gets little signal: raise the "
+        "feature-matching weight (--fm-weight), lower the discriminator's learning rate "
+        "(--lr-d) or its steps per generator step (--d-steps), train with feature matching "
+        "only (--objective fm), or switch the discriminator loss to hinge (--d-loss hinge)"
+    ),
+    "collapse": (
+        "generated samples are far less spread than real ones (mode collapse): use "
+        "feature matching (--objective fm, or both), match batch statistics (--fm-preset "
+        "salimans2016 or a kernel/MMD statistic), or lower the generator's learning rate (--lr-g)"
+    ),
+    "non_finite": (
+        "a logged value is NaN or infinite: lower the learning rates (--lr-g, --lr-d), "
+        "use fp32 or bf16 instead of fp16 (--precision), or resume from the last good "
+        "checkpoint (--resume RUN_DIR)"
+    ),
+}
+
+
+@dataclass
+class MonitorConfig:
+    """Thresholds and behaviour of the :class:`BalanceMonitor`.
+
+    Attributes:
+        enabled: Run the monitor at all. When False, ``update`` returns no alerts and
+            ``status`` is ``"off"``.
+        window: Smoothing length in steps: each scalar is tracked by an exponential
+            moving average with ``alpha = 2 / (window + 1)`` per step (steps skipped
+            between calls are accounted for). Also the number of steps of ``grad/g``
+            seen before its vanishing is judged, and the time over which the
+            ``act`` multiplier grows or shrinks by ``act_fm_factor``.
+        d_loss_low: The smoothed ``loss/d`` below this is "near zero" (for BCE, both
+            terms' probabilities are then within a few percent of the right answer).
+        d_accuracy_high: The smoothed ``d/accuracy`` above this is "near one".
+        fake_prob_low: The smoothed ``d/fake_prob`` (mean D(G(z))) below this is "near zero".
+        grad_g_low: The smoothed ``grad/g`` below this fraction of its largest smoothed
+            value so far counts as a vanishing generator gradient.
+        collapse_ratio: Spread of a generated batch divided by that of a real batch
+            (mean per-feature standard deviation), smoothed; below this is collapse.
+        patience: Steps a condition must hold before an episode starts, and steps it
+            must be clearly gone (thresholds relaxed by a factor of two) before the
+            episode ends. Prevents flapping. NaN/Inf episodes start immediately.
+        warmup: Steps at the start of training during which no imbalance or collapse
+            episode starts (a freshly initialised generator has almost no spread).
+            Statistics are still collected; NaN/Inf is flagged from step 0.
+        act: Act on dominance: while the discriminator dominates,
+            ``fm_weight_multiplier`` grows; the loop multiplies its feature-matching
+            weight by it.
+        act_fm_factor: While the discriminator dominates the multiplier is multiplied
+            by this factor every ``window`` steps (smoothly, per step); once the
+            episode ends it is divided by it at the same rate until it is back at 1.
+        act_max_multiplier: Cap of the multiplier.
+
+    Example:
+        >>> MonitorConfig(patience=100).d_loss_low
+        0.1
+    """
+
+    enabled: bool = True
+    window: int = 50
+    d_loss_low: float = 0.1
+    d_accuracy_high: float = 0.95
+    fake_prob_low: float = 0.05
+    grad_g_low: float = 0.1
+    collapse_ratio: float = 0.1
+    patience: int = 50
+    warmup: int = 100
+    act: bool = False
+    act_fm_factor: float = 2.0
+    act_max_multiplier: float = 16.0
+
+    def __post_init__(self) -> None:
+        for name in ("window", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"MonitorConfig.{name} must be an integer >= 1, got {value!r}; "
+                    f"hint: it counts steps, e.g. {name}=50"
+                )
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ValueError(
+                f"MonitorConfig.warmup must be an integer >= 0, got {self.warmup!r}; hint: use 0 for no warm-up"
+            )
+        for name in ("d_loss_low", "grad_g_low", "collapse_ratio"):
+            value = getattr(self, name)
+            if not _is_real(value) or not 0.0 <= value:
+                raise ValueError(f"MonitorConfig.{name} must be a number >= 0, got {value!r}")
+        for name in ("d_accuracy_high", "fake_prob_low"):
+            value = getattr(self, name)
+            if not _is_real(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(
+                    f"MonitorConfig.{name} must be a probability in [0, 1], got {value!r}"
+                )
+        if not _is_real(self.act_fm_factor) or self.act_fm_factor < 1.0:
+            raise ValueError(
+                f"MonitorConfig.act_fm_factor must be a number >= 1, got {self.act_fm_factor!r}; "
+                "hint: 2.0 doubles the feature-matching weight every `window` steps of dominance"
+            )
+        if not _is_real(self.act_max_multiplier) or self.act_max_multiplier < 1.0:
+            raise ValueError(
+                f"MonitorConfig.act_max_multiplier must be a number >= 1, got {self.act_max_multiplier!r}"
+            )
+
+
+@dataclass
+class Alert:
+    """The start of an episode, for the loop to log.
+
+    Attributes:
+        kind: ``"d_dominates"``, ``"collapse"`` or ``"non_finite"``.
+        step: The step at which the episode was flagged.
+        message: What was seen, with the numbers.
+        suggestion: A concrete suggestion of what to change.
+
+    Example:
+        >>> Alert("collapse", 10, "spread ratio 0.01", "use feature matching").kind
+        'collapse'
+    """
+
+    kind: str
+    step: int
+    message: str
+    suggestion: str
+
+
+class BalanceMonitor:
+    """Tracks the training scalars and flags imbalance, collapse and NaN/Inf episodes.
+
+    Call :meth:`update` once per step (or every k steps: smoothing and patience
+    count steps, not calls) with the step's scalars, under the loop's logging names:
+    ``loss/d``, ``loss/g_adv``, ``loss/g_fm``, ``d/real_prob``, ``d/fake_prob``,
+    ``d/accuracy``, ``grad/g``, ``grad/d``. Missing keys are fine: a signal whose
+    scalar never arrives is simply not used. Other keys are only checked for NaN/Inf.
+
+    *d_dominates* combines the primary signals (smoothed ``loss/d`` below
+    ``d_loss_low``, ``d/accuracy`` above ``d_accuracy_high``, ``d/fake_prob`` below
+    ``fake_prob_low``) with the supporting ones (``grad/g`` below ``grad_g_low`` times
+    its largest smoothed value, ``loss/g_adv`` rising). The condition holds when at
+    least two primary signals hold (or the only one measured), or one primary and one
+    supporting signal. *collapse* needs ``real_batch`` and ``fake_batch``: the mean
+    per-feature standard deviation of the generated batch over that of the real batch,
+    smoothed, below ``collapse_ratio``. *non_finite* starts at once when any scalar or
+    batch holds NaN/Inf and ends at the first step where all are finite.
+
+    Args:
+        config: Thresholds; defaults to ``MonitorConfig()``.
+
+    Example:
+        >>> monitor = BalanceMonitor()
+        >>> monitor.update(0, {"loss/d": float("nan")})[0].kind
+        'non_finite'
+        >>> monitor.status
+        'NaN/Inf'
+    """
+
+    def __init__(self, config: MonitorConfig | None = None) -> None:
+        if config is None:
+            config = MonitorConfig()
+        if not isinstance(config, MonitorConfig):
+            raise TypeError(
+                f"config must be a MonitorConfig or None, got {type(config).__name__}; "
+                "hint: BalanceMonitor(MonitorConfig(patience=100))"
+            )
+        self.config = config
+        self._last_step: int | None = None
+        self._ema: dict[str, float] = {}  # key -> smoothed value (window)
+        self._ema_slow: dict[str, float] = {}  # key -> smoothed value (window * _SLOW_WINDOWS)
+        self._seen_steps: dict[str, int] = {}  # key -> steps covered by finite values
+        self._grad_g_ref: float = 0.0  # largest smoothed grad/g so far
+        self._spread_ratio: float | None = None  # smoothed fake/real spread
+        self._spread_step: int | None = None  # step of the last spread measurement
+        self._multiplier: float = 1.0
+        self._episodes: list[dict[str, Any]] = []
+        # Per kind: index of the ongoing episode, step since which the start condition
+        # holds, step since which the recovery condition holds.
+        self._state: dict[str, dict[str, int | None]] = {
+            kind: {"active": None, "cond_since": None, "clear_since": None} for kind in _KINDS
+        }
+
+    # ------------------------------------------------------------------ public API
+
+    def update(
+        self,
+        step: int,
+        scalars: dict[str, float],
+        *,
+        real_batch: Tensor | None = None,
+        fake_batch: Tensor | None = None,
+    ) -> list[Alert]:
+        """Reads one step's scalars (and optionally a real and a generated batch).
+
+        Args:
+            step: The training step; must increase from call to call.
+            scalars: Logged values by name (Python numbers or one-element tensors).
+            real_batch: A batch of real samples, ``(N, ...)``, to measure collapse.
+            fake_batch: A batch of generated samples with the same per-sample shape.
+
+        Returns:
+            The alerts of the episodes that start at this step (one per episode).
+
+        Raises:
+            ValueError: If ``step`` does not increase, or the batches' shapes disagree.
+            TypeError: If ``scalars`` is not a mapping of numbers.
+
+        Example:
+            >>> BalanceMonitor().update(0, {"loss/d": 1.38, "d/accuracy": 0.55})
+            []
+        """
+        if not self.config.enabled:
+            return []
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise TypeError(f"step must be an int, got {type(step).__name__} ({step!r})")
+        if self._last_step is not None and step <= self._last_step:
+            raise ValueError(
+                f"step must increase from call to call: got step={step} after step={self._last_step}; "
+                "hint: call update() once per training step, or load_state_dict() before resuming"
+            )
+        values = self._read_scalars(scalars)
+        dt = 1 if self._last_step is None else step - self._last_step
+        self._last_step = step
+
+        alerts: list[Alert] = []
+        bad = sorted(k for k, v in values.items() if not math.isfinite(v))
+        for name, batch in (("real_batch", real_batch), ("fake_batch", fake_batch)):
+            if batch is not None and not bool(torch.isfinite(batch.detach()).all()):
+                bad.append(name)
+        alerts += self._update_non_finite(step, bad, values)
+
+        for key, value in values.items():
+            if math.isfinite(value):
+                self._smooth(key, value, dt)
+        if "grad/g" in self._ema:
+            self._grad_g_ref = max(self._grad_g_ref, self._ema["grad/g"])
+
+        alerts += self._update_dominance(step)
+        alerts += self._update_collapse(step, real_batch, fake_batch)
+        self._update_multiplier(dt)
+        return alerts
+
+    @property
+    def status(self) -> str:
+        """Short text for a progress bar: ``"ok"``, ``"NaN/Inf"``, ``"D dominates"``,
+        ``"collapse"`` (the most serious ongoing episode) or ``"off"``."""
+        if not self.config.enabled:
+            return "off"
+        for kind in _KINDS:
+            if self._state[kind]["active"] is not None:
+                return _STATUS[kind]
+        return "ok"
+
+    @property
+    def episodes(self) -> list[dict[str, Any]]:
+        """All episodes so far, in order of start (a copy).
+
+        Each is a dict with ``kind``, ``start_step`` (first step the condition held),
+        ``alert_step`` (when it was flagged), ``end_step`` (first step of the recovery
+        that ended it; None while ongoing), ``peak`` (the most extreme smoothed values
+        seen during the episode, by name), ``message`` and ``suggestion``.
+        """
+        return copy.deepcopy(self._episodes)
+
+    @property
+    def fm_weight_multiplier(self) -> float:
+        """Factor for the feature-matching weight: 1.0 unless ``act`` is on and the
+        discriminator dominates, then it grows by ``act_fm_factor`` every ``window``
+        steps up to ``act_max_multiplier``, and decays back to 1.0 once it recovers."""
+        return self._multiplier
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly after a resume, as plain Python types.
+
+        Example:
+            >>> a = BalanceMonitor(); _ = a.update(0, {"loss/d": 1.0})
+            >>> b = BalanceMonitor(); b.load_state_dict(a.state_dict())
+            >>> b.state_dict() == a.state_dict()
+            True
+        """
+        return {
+            "config": asdict(self.config),
+            "last_step": self._last_step,
+            "ema": dict(self._ema),
+            "ema_slow": dict(self._ema_slow),
+            "seen_steps": dict(self._seen_steps),
+            "grad_g_ref": self._grad_g_ref,
+            "spread_ratio": self._spread_ratio,
+            "spread_step": self._spread_step,
+            "multiplier": self._multiplier,
+            "episodes": copy.deepcopy(self._episodes),
+            "state": copy.deepcopy(self._state),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores what :meth:`state_dict` returned. The config stays this monitor's own.
+
+        Raises:
+            ValueError: If ``state`` lacks an entry (not from ``state_dict``).
+        """
+        required = (
+            "last_step", "ema", "ema_slow", "seen_steps", "grad_g_ref", "spread_ratio",
+            "spread_step", "multiplier", "episodes", "state",
+        )
+        missing = [k for k in required if k not in state]
+        if missing:
+            raise ValueError(
+                f"state is missing {missing}; expected the dict returned by BalanceMonitor.state_dict()"
+            )
+        self._last_step = state["last_step"]
+        self._ema = {k: float(v) for k, v in state["ema"].items()}
+        self._ema_slow = {k: float(v) for k, v in state["ema_slow"].items()}
+        self._seen_steps = {k: int(v) for k, v in state["seen_steps"].items()}
+        self._grad_g_ref = float(state["grad_g_ref"])
+        self._spread_ratio = None if state["spread_ratio"] is None else float(state["spread_ratio"])
+        self._spread_step = state["spread_step"]
+        self._multiplier = float(state["multiplier"])
+        self._episodes = copy.deepcopy(state["episodes"])
+        self._state = {kind: dict(state["state"][kind]) for kind in _KINDS}
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _read_scalars(scalars: dict[str, float]) -> dict[str, float]:
+        if not hasattr(scalars, "items"):
+            raise TypeError(
+                f"scalars must be a mapping name -> number, got {type(scalars).__name__}; "
+                'hint: monitor.update(step, {"loss/d": 0.7, "d/accuracy": 0.6})'
+            )
+        values: dict[str, float] = {}
+        for key, value in scalars.items():
+            if isinstance(value, Tensor):
+                if value.numel() != 1:
+                    raise TypeError(
+                        f"scalars[{key!r}] must be a number or a one-element tensor, "
+                        f"got a tensor of shape {tuple(value.shape)}"
+                    )
+                value = value.detach().item()
+            if isinstance(value, bool) or not _is_real(value):
+                raise TypeError(f"scalars[{key!r}] must be a number, got {type(value).__name__} ({value!r})")
+            values[str(key)] = float(value)
+        return values
+
+    def _smooth(self, key: str, value: float, dt: int) -> None:
+        # Exponential moving average in steps: a gap of dt steps decays the old value
+        # as dt single steps would, so calling every k steps smooths over the same time.
+        window = self.config.window
+        for store, length in ((self._ema, window), (self._ema_slow, window * _SLOW_WINDOWS)):
+            if key not in store:
+                store[key] = value
+            else:
+                keep = (1.0 - 2.0 / (length + 1)) ** dt
+                store[key] = keep * store[key] + (1.0 - keep) * value
+        self._seen_steps[key] = self._seen_steps.get(key, 0) + dt
+
+    def _signals(self, relax: float) -> tuple[dict[str, bool], dict[str, bool]]:
+        """Primary and supporting dominance signals, for the measured scalars only.
+
+        ``relax`` > 1 moves each threshold away from the failure (used to decide recovery).
+        """
+        cfg, ema = self.config, self._ema
+        primary: dict[str, bool] = {}
+        if "loss/d" in ema:
+            primary["loss/d"] = ema["loss/d"] < cfg.d_loss_low * relax
+        if "d/accuracy" in ema:
+            primary["d/accuracy"] = ema["d/accuracy"] > 1.0 - (1.0 - cfg.d_accuracy_high) * relax
+        if "d/fake_prob" in ema:
+            primary["d/fake_prob"] = ema["d/fake_prob"] < cfg.fake_prob_low * relax
+        supporting: dict[str, bool] = {}
+        if "grad/g" in ema and self._seen_steps.get("grad/g", 0) >= cfg.window and self._grad_g_ref > 0:
+            supporting["grad/g"] = ema["grad/g"] < cfg.grad_g_low * relax * self._grad_g_ref
+        if "loss/g_adv" in ema and self._seen_steps.get("loss/g_adv", 0) >= cfg.window:
+            fast, slow = ema["loss/g_adv"], self._ema_slow["loss/g_adv"]
+            supporting["loss/g_adv"] = fast > slow + _RISING_MARGIN * max(1.0, abs(slow))
+        return primary, supporting
+
+    def _dominates(self, relax: float) -> bool:
+        primary, supporting = self._signals(relax)
+        if not primary:
+            return False
+        n_primary = sum(primary.values())
+        return n_primary >= min(2, len(primary)) or (n_primary >= 1 and any(supporting.values()))
+
+    def _dominance_numbers(self) -> dict[str, float]:
+        numbers = {k: self._ema[k] for k in ("loss/d", "d/accuracy", "d/fake_prob", "d/real_prob", "loss/g_adv") if k in self._ema}
+        if "grad/g" in self._ema and self._grad_g_ref > 0:
+            numbers["grad/g_ratio"] = self._ema["grad/g"] / self._grad_g_ref
+        return numbers
+
+    def _dominance_message(self, step: int, since: int) -> str:
+        cfg, ema = self.config, self._ema
+        primary, supporting = self._signals(1.0)
+        parts = []
+        if "loss/d" in ema:
+            parts.append(f"loss/d {ema['loss/d']:.4g} (near zero below {cfg.d_loss_low:g})")
+        if "d/accuracy" in ema:
+            parts.append(f"d/accuracy {ema['d/accuracy']:.4g} (near one above {cfg.d_accuracy_high:g})")
+        if "d/fake_prob" in ema:
+            parts.append(f"D(G(z)) {ema['d/fake_prob']:.4g} (near zero below {cfg.fake_prob_low:g})")
+        if "d/real_prob" in ema:
+            parts.append(f"D(x) {ema['d/real_prob']:.4g}")
+        if "loss/g_adv" in ema:
+            trend = "rising" if supporting.get("loss/g_adv") else "not rising"
+            parts.append(f"loss/g_adv {ema['loss/g_adv']:.4g} ({trend})")
+        if "grad/g" in ema and self._grad_g_ref > 0:
+            ratio = ema["grad/g"] / self._grad_g_ref
+            parts.append(f"grad/g {ema['grad/g']:.3g} = {100 * ratio:.3g}% of its peak {self._grad_g_ref:.3g}")
+        text = (
+            f"the discriminator dominates since step {since} (flagged at step {step}, "
+            f"smoothed over {cfg.window} steps): " + ", ".join(parts)
+        )
+        if cfg.act:
+            text += (
+                f"; acting: the feature-matching weight grows x{cfg.act_fm_factor:g} every "
+                f"{cfg.window} steps, up to x{cfg.act_max_multiplier:g}"
+            )
+        return text
+
+    def _start(self, kind: str, step: int, since: int, message: str, peak: dict[str, float]) -> Alert:
+        suggestion = _SUGGESTIONS[kind]
+        self._episodes.append(
+            {
+                "kind": kind,
+                "start_step": since,
+                "alert_step": step,
+                "end_step": None,
+                "peak": dict(peak),
+                "message": message,
+                "suggestion": suggestion,
+            }
+        )
+        self._state[kind]["active"] = len(self._episodes) - 1
+        self._state[kind]["clear_since"] = None
+        return Alert(kind=kind, step=step, message=message, suggestion=suggestion)
+
+    def _end(self, kind: str, end_step: int) -> None:
+        state = self._state[kind]
+        self._episodes[state["active"]]["end_step"] = end_step
+        state["active"] = None
+        state["clear_since"] = None
+        state["cond_since"] = None
+
+    def _update_peak(self, kind: str, numbers: dict[str, float], lower_is_worse: set[str]) -> None:
+        peak = self._episodes[self._state[kind]["active"]]["peak"]
+        for key, value in numbers.items():
+            if key not in peak:
+                peak[key] = value
+            elif key in lower_is_worse:
+                peak[key] = min(peak[key], value)
+            else:
+                peak[key] = max(peak[key], value)
+
+    def _update_non_finite(self, step: int, bad: list[str], values: dict[str, float]) -> list[Alert]:
+        state = self._state["non_finite"]
+        if state["active"] is None:
+            if not bad:
+                return []
+            shown = ", ".join(f"{k}={values[k]}" if k in values else f"{k} has NaN/Inf" for k in bad)
+            message = f"non-finite values at step {step}: {shown}"
+            return [self._start("non_finite", step, step, message, {"steps": 1.0})]
+        if bad:
+            self._update_peak("non_finite", {"steps": self._episodes[state["active"]]["peak"]["steps"] + 1.0}, set())
+        else:
+            self._end("non_finite", step)
+        return []
+
+    def _update_dominance(self, step: int) -> list[Alert]:
+        state, cfg = self._state["d_dominates"], self.config
+        if state["active"] is None:
+            if not self._dominates(1.0):
+                state["cond_since"] = None
+                return []
+            if state["cond_since"] is None:
+                state["cond_since"] = step
+            since = state["cond_since"]
+            if step - since + 1 >= cfg.patience and step >= cfg.warmup:
+                numbers = self._dominance_numbers()
+                return [self._start("d_dominates", step, since, self._dominance_message(step, since), numbers)]
+            return []
+        self._update_peak("d_dominates", self._dominance_numbers(), {"loss/d", "d/fake_prob", "grad/g_ratio"})
+        if self._dominates(_RECOVERY_FACTOR):
+            state["clear_since"] = None
+            return []
+        if state["clear_since"] is None:
+            state["clear_since"] = step
+        if step - state["clear_since"] + 1 >= cfg.patience:
+            self._end("d_dominates", state["clear_since"])
+        return []
+
+    def _update_collapse(self, step: int, real_batch: Tensor | None, fake_batch: Tensor | None) -> list[Alert]:
+        if real_batch is None or fake_batch is None:
+            return []  # no new evidence: the collapse state stays as it was
+        ratio = _spread_ratio(real_batch, fake_batch)
+        if ratio is None:
+            return []
+        # Smooth over the steps since the previous measurement (batches may come every k steps).
+        if self._spread_ratio is None or self._spread_step is None:
+            self._spread_ratio = ratio
+        else:
+            keep = (1.0 - 2.0 / (self.config.window + 1)) ** (step - self._spread_step)
+            self._spread_ratio = keep * self._spread_ratio + (1.0 - keep) * ratio
+        self._spread_step = step
+        smoothed, cfg, state = self._spread_ratio, self.config, self._state["collapse"]
+        if state["active"] is None:
+            if not smoothed < cfg.collapse_ratio:
+                state["cond_since"] = None
+                return []
+            if state["cond_since"] is None:
+                state["cond_since"] = step
+            since = state["cond_since"]
+            if step - since + 1 >= cfg.patience and step >= cfg.warmup:
+                message = (
+                    f"mode collapse since step {since} (flagged at step {step}): the generated batch's "
+                    f"spread (mean per-feature std) is {smoothed:.3g} times the real batch's, "
+                    f"below {cfg.collapse_ratio:g} (smoothed over {cfg.window} steps)"
+                )
+                return [self._start("collapse", step, since, message, {"spread_ratio": smoothed})]
+            return []
+        self._update_peak("collapse", {"spread_ratio": smoothed}, {"spread_ratio"})
+        if smoothed < cfg.collapse_ratio * _RECOVERY_FACTOR:
+            state["clear_since"] = None
+            return []
+        if state["clear_since"] is None:
+            state["clear_since"] = step
+        if step - state["clear_since"] + 1 >= cfg.patience:
+            self._end("collapse", state["clear_since"])
+        return []
+
+    def _update_multiplier(self, dt: int) -> None:
+        cfg = self.config
+        if not cfg.act:
+            self._multiplier = 1.0
+            return
+        rate = cfg.act_fm_factor ** (dt / cfg.window)
+        if self._state["d_dominates"]["active"] is not None:
+            self._multiplier = min(self._multiplier * rate, cfg.act_max_multiplier)
+        else:
+            self._multiplier = max(self._multiplier / rate, 1.0)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _spread(batch: Tensor) -> float:
+    flat = batch.detach().reshape(batch.shape[0], -1).float()  # (N, D)
+    return float(flat.std(dim=0, unbiased=False).mean())
+
+
+def _spread_ratio(real_batch: Tensor, fake_batch: Tensor) -> float | None:
+    """Mean per-feature std of the generated batch over the real batch's; None if unmeasurable."""
+    for name, batch in (("real_batch", real_batch), ("fake_batch", fake_batch)):
+        if not isinstance(batch, Tensor):
+            raise TypeError(f"{name} must be a Tensor or None, got {type(batch).__name__}")
+        if batch.dim() < 2:
+            raise ValueError(
+                f"{name} must have a batch dimension and features, shape (N, ...), got shape {tuple(batch.shape)}"
+            )
+    if real_batch.shape[1:] != fake_batch.shape[1:]:
+        raise ValueError(
+            f"real_batch and fake_batch must have the same per-sample shape, got {tuple(real_batch.shape[1:])} "
+            f"and {tuple(fake_batch.shape[1:])}; hint: pass G(z) and a real batch from the same data"
+        )
+    # One sample has no spread, and a constant real batch gives no scale to compare with.
+    if real_batch.shape[0] < 2 or fake_batch.shape[0] < 2:
+        return None
+    real = _spread(real_batch)
+    if not real > 1e-12 or not math.isfinite(real):
+        return None
+    fake = _spread(fake_batch)
+    if not math.isfinite(fake):
+        return None
+    return fake / real
