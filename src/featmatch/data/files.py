@@ -84,6 +84,9 @@ _IDX_DTYPES: dict[int, str] = {
     0x0D: ">f4",
     0x0E: ">f8",
 }
+# Pixel value v (0..255) -> v / 127.5 - 1, computed in float64 and rounded once.
+_PIXEL_TO_UNIT = (np.arange(256, dtype=np.float64) / 127.5 - 1.0).astype(np.float32)
+_PIXEL_TO_UNIT.setflags(write=False)  # a constant
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
 
@@ -171,11 +174,11 @@ def load_file_dataset(
     if sources is not None:
         train_source, test_source = sources
         if split == "train":
-            data = _read(train_source, None)
+            data = _read(train_source, None).data
         else:
             # The test set is scaled like the train set (minmax needs train's range).
             reference = _read(train_source, None).scale_range if _needs_reference(test_source) else None
-            data = _read(test_source, reference)
+            data = _read(test_source, reference).data
     else:
         data = _split_90_10(_read(_Source(fmt, path, options), None), split)
     return subset(data, size, seed)
@@ -402,30 +405,32 @@ def _to_dataset(
             f"data {name!r} has shape {array.shape}, which looks channels-last (N, H, W, C); "
             f"featmatch needs (N, C, H, W). Hint: np.transpose(x, (0, 3, 1, 2))."
         )
-    values = array.astype(np.float64)
-    if not np.isfinite(values).all():
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise ValueError(f"data {name!r} contains NaN or infinite values.")
     scale = options.get("scale", "auto")
-    low, high = float(values.min()), float(values.max())
+    low, high = float(array.min()), float(array.max())
     if scale == "auto" and kind == "image" and array.dtype.kind in "iu":
         if low < 0 or high > 255:
             raise ValueError(
                 f"integer images {name!r} must hold values 0..255 to be scaled to [-1, 1], "
                 f"found {low:g}..{high:g}. Hint: pass scale='minmax' or scale='none'."
             )
-        scale = "uint8"
-    if scale == "uint8":
-        values = values / 127.5 - 1.0
-    elif scale == "unit":
-        values = 2.0 * values - 1.0
-    elif scale == "minmax":
-        lo, hi = reference if reference is not None else (low, high)
-        if hi <= lo:
-            raise ValueError(
-                f"scale='minmax' needs data that is not constant; {name!r} has every value {lo:g}."
-            )
-        values = (values - lo) / (hi - lo) * 2.0 - 1.0
-    x = torch.from_numpy(values.astype(np.float32))
+        values = _PIXEL_TO_UNIT[array]  # exact, and no float64 copy of a large image set
+    else:
+        # float32 throughout: large user arrays need no float64 copy.
+        values = array.astype(np.float32)
+        if scale == "uint8":
+            values = values / np.float32(127.5) - np.float32(1.0)
+        elif scale == "unit":
+            values = np.float32(2.0) * values - np.float32(1.0)
+        elif scale == "minmax":
+            lo, hi = reference if reference is not None else (low, high)
+            if hi <= lo:
+                raise ValueError(
+                    f"scale='minmax' needs data that is not constant; {name!r} has every value {lo:g}."
+                )
+            values = ((values - lo) * (2.0 / (hi - lo)) - 1.0).astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(values))
     axis = layouts[(kind, array.ndim)]
     if axis is not None:
         x = x.unsqueeze(axis)  # add the channel axis: (N, 1, H, W) or (N, 1, T)
@@ -653,6 +658,6 @@ def _read_image_folder(
                 pixels[i] = np.asarray(image, dtype=np.uint8).reshape(size[0], size[1], channels)
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise ValueError(f"cannot read image {str(file)!r}: {error}") from error
-    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (N, C, H, W)
+    x = torch.from_numpy(_PIXEL_TO_UNIT[pixels]).permute(0, 3, 1, 2)  # (N, C, H, W)
     y = torch.tensor([label for _, label in files], dtype=torch.int64) if classes else None
     return DataSet(name=str(folder), kind="image", x=x.contiguous(), y=y)
