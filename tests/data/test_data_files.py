@@ -349,3 +349,17 @@ def test_unknown_file_format(tmp_path):
     (tmp_path / "data.csv").write_text("1,2\n")
     with pytest.raises(ValueError, match=r"cannot tell the format of data file .*data\.csv"):
         load_dataset(str(tmp_path / "data.csv"))
+
+
+def test_none_options_mean_defaults_and_labels_false_drops_labels(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((10, 2)), y=np.arange(10), x_test=np.ones((2, 2)), y_test=np.arange(2))
+    # A caller may pass every option it knows; None means the default, even where it does not apply.
+    data = load_dataset(str(tmp_path / "a.npz"), image_size=None, channels=None, key=None)
+    assert data.x.shape == (10, 2) and data.y.tolist() == list(range(10))
+    assert load_dataset("digits", "test", image_size=None).x.shape == (360, 1, 8, 8)
+    train = load_dataset(str(tmp_path / "a.npz"), labels=False)
+    test = load_dataset(str(tmp_path / "a.npz"), "test", labels=False)
+    assert train.y is None and test.y is None
+    np.save(tmp_path / "y2.npy", np.array([5, 6]))
+    with pytest.raises(ValueError, match="test_labels was given without test_path"):
+        load_dataset(str(tmp_path / "a.npz"), "test", test_labels=str(tmp_path / "y2.npy"))

@@ -13,17 +13,17 @@ Formats, chosen by the path:
   alpha is dropped). Pixels ``0..255`` become ``[-1, 1]`` by ``x / 127.5 - 1``.
 * **``.npy``**: one array. **``.npz``**: arrays by key; the samples are under key
   ``x`` (option ``key``; if there is no ``x`` and the file holds a single array, that
-  one), labels under ``y`` if present (option ``label_key``; None for no labels).
+  one), labels under ``y`` if present (option ``label_key``).
   Layout by number of dimensions: ``(N, D)`` points, ``(N, H, W)`` images (a channel
   axis is added), ``(N, C, H, W)`` images. Option ``kind="sequence"`` reads ``(N, T)``
   as ``(N, 1, T)`` and ``(N, C, T)`` as sequences. Option ``labels``: a ``.npy`` or IDX
-  file of ``(N,)`` integer labels.
+  file of ``(N,)`` integer labels, or False for no labels (for any format).
 * **IDX** (the MNIST format; names ending in ``-ubyte`` or containing ``.idx``, raw or
   gzip-compressed, e.g. ``train-images-idx3-ubyte.gz``). The header's magic number
   gives the element type and the number of dimensions; the sizes follow. Labels are
   taken from the matching labels file next to it when there is one
   (``train-images-idx3-ubyte[.gz]`` -> ``train-labels-idx1-ubyte[.gz]``), or from the
-  ``labels`` option (False: none). This reads MNIST, Fashion-MNIST and KMNIST as they
+  ``labels`` option. This reads MNIST, Fashion-MNIST and KMNIST as they
   are distributed.
 
 Scaling (``scale`` option of arrays and IDX): ``"auto"`` (default) maps integer
@@ -41,6 +41,8 @@ is, ``<key>_test``, ``<label_key>_test``); for IDX, the ``t10k-`` file next to a
 ``train-`` file (MNIST's naming). Otherwise the data is split 90/10 by a fixed
 permutation (``numpy.random.RandomState(0)``, independent of `seed`), so the test
 split never changes: the test split has ``round(N / 10)`` samples, the train split the rest.
+
+An option given as None means its default, so callers may pass every option they know.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ SPLIT_SEED = 0
 FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
     "folder": ("image_size", "channels", "test_path"),
     "npy": ("kind", "scale", "labels", "test_path", "test_labels"),
-    "npz": ("kind", "scale", "key", "label_key", "test_path"),
+    "npz": ("kind", "scale", "key", "label_key", "labels", "test_path", "test_labels"),
     "idx": ("kind", "scale", "labels", "test_path", "test_labels"),
 }
 FILE_OPTIONS: tuple[str, ...] = tuple(sorted({o for opts in FORMAT_OPTIONS.values() for o in opts}))
@@ -170,6 +172,7 @@ def load_file_dataset(
     path = _existing(path, "data path")
     fmt = detect_format(path)
     _check_options(fmt, path, options)
+    options = {k: v for k, v in options.items() if v is not None}  # None: the default
     sources = _split_sources(path, fmt, options)
     if sources is not None:
         train_source, test_source = sources
@@ -185,23 +188,23 @@ def load_file_dataset(
 
 
 def _check_options(fmt: str, path: Path, options: Mapping[str, Any]) -> None:
-    for option in options:
+    for option, value in options.items():
         if option not in FILE_OPTIONS:
             raise TypeError(
                 f"unknown data option {option!r}; valid options are {FILE_OPTIONS}."
             )
-        if option not in FORMAT_OPTIONS[fmt]:
+        if value is not None and option not in FORMAT_OPTIONS[fmt]:
             raise ValueError(
                 f"option {option!r} does not apply to {fmt} data ({str(path)!r}); "
                 f"it takes {FORMAT_OPTIONS[fmt]}."
             )
-    if "scale" in options and options["scale"] not in SCALES:
+    if options.get("scale") not in (None, *SCALES):
         raise ValueError(f"scale must be one of {SCALES}, got {options['scale']!r}.")
-    if "kind" in options and options["kind"] not in ("points", "image", "sequence"):
+    if options.get("kind") not in (None, "points", "image", "sequence"):
         raise ValueError(
             f"kind must be 'points', 'image' or 'sequence', got {options['kind']!r}."
         )
-    if "channels" in options and options["channels"] not in (None, 1, 3):
+    if options.get("channels") not in (None, 1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {options['channels']!r}.")
     if options.get("test_labels") is not None and options.get("test_path") is None:
         raise ValueError("test_labels was given without test_path. Hint: pass test_path too.")
@@ -234,14 +237,14 @@ def _needs_reference(source: _Source) -> bool:
 
 def _split_sources(path: Path, fmt: str, options: Mapping[str, Any]) -> tuple[_Source, _Source] | None:
     """The (train, test) sources when the user supplied a separate test set, else None."""
-    test_path = options.get("test_path")
     common = {k: v for k, v in options.items() if k not in ("test_path", "test_labels")}
-    if test_path is not None:
-        test = _existing(test_path, "test_path")
-        test_options = dict(common)
-        test_options.pop("labels", None)
-        if options.get("test_labels") is not None:
-            test_options["labels"] = options["test_labels"]
+    # A labels file belongs to the train data; the test data gets test_labels, or finds
+    # its own. labels=False (no labels) holds for both.
+    test_options = {k: v for k, v in common.items() if k != "labels" or v is False}
+    if options.get("test_labels") is not None:
+        test_options["labels"] = options["test_labels"]
+    if options.get("test_path") is not None:
+        test = _existing(options["test_path"], "test_path")
         test_fmt = detect_format(test)
         names = _class_names(path) if fmt == "folder" and test_fmt == "folder" else None
         return _Source(fmt, path, common), _Source(test_fmt, test, test_options, class_names=names)
@@ -254,13 +257,12 @@ def _split_sources(path: Path, fmt: str, options: Mapping[str, Any]) -> tuple[_S
         key = options.get("key", "x")
         with _open_npz(path) as archive:
             if f"{key}_test" in archive.files:
-                return _Source(fmt, path, common), _Source(fmt, path, common, key_suffix="_test")
+                test_source = _Source(fmt, path, test_options, key_suffix="_test")
+                return _Source(fmt, path, common), test_source
     if fmt == "idx":
-        test = _idx_test_sibling(path)
-        if test is not None:
-            test_options = dict(common)
-            test_options.pop("labels", None)
-            return _Source(fmt, path, common), _Source(fmt, test, test_options)
+        sibling = _idx_test_sibling(path)
+        if sibling is not None:
+            return _Source(fmt, path, common), _Source(fmt, sibling, test_options)
     return None
 
 
@@ -289,6 +291,8 @@ def _read(source: _Source, reference: tuple[float, float] | None) -> _Loaded:
         name = str(source.path)
     elif source.fmt == "npz":
         array, labels, name = _read_npz(source.path, source.options, source.key_suffix)
+        if "labels" in source.options:  # a labels file, or False, overrides the npz's own
+            labels = _read_labels_option(source.options["labels"])
     else:
         array = read_idx(source.path)
         if array.ndim == 1:
@@ -347,14 +351,14 @@ def _read_npz(
         try:
             array = archive[key + suffix]
             labels = None
-            if label_key is not None:
-                if label_key + suffix in keys:
-                    labels = (archive[label_key + suffix], f"{path}[{label_key + suffix}]")
-                elif "label_key" in options:
-                    raise ValueError(
-                        f".npz file {str(path)!r} has no labels array {label_key + suffix!r}; "
-                        f"it holds {keys}. Hint: pass label_key=None for no labels."
-                    )
+            if label_key + suffix in keys:
+                labels = (archive[label_key + suffix], f"{path}[{label_key + suffix}]")
+            elif "label_key" in options:
+                raise ValueError(
+                    f".npz file {str(path)!r} has no labels array {label_key + suffix!r}; "
+                    f"it holds {keys}. Hint: pass label_key=<name of the labels array>, "
+                    f"or leave it out for no labels."
+                )
         except (OSError, EOFError, zlib.error) as error:
             raise ValueError(f"cannot read .npz file {str(path)!r}: {error}") from error
     name = str(path) if not suffix else f"{path}[{key + suffix}]"

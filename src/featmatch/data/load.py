@@ -39,7 +39,7 @@ def load_dataset(
         size: Number of samples: for mixtures the number drawn (default 100,000 train,
             10,000 test); otherwise a random subset of the split (None keeps it all).
         **options: Options of file data (``image_size``, ``channels``, ``key``, ...).
-            Built-in data sets take none.
+            Built-in data sets take none. An option given as None means its default.
 
     Returns:
         The `DataSet` of that split.
@@ -58,9 +58,10 @@ def load_dataset(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}.")
     if isinstance(name, str) and name in DATASETS:
-        if options:
+        given = sorted(k for k, v in options.items() if v is not None)  # None: the default
+        if given:
             raise ValueError(
-                f"built-in data set {name!r} takes no options, got {sorted(options)}. "
+                f"built-in data set {name!r} takes no options, got {given}. "
                 f"Options such as image_size or key apply to data files."
             )
         if name in ("ring8", "grid25"):
