@@ -17,7 +17,7 @@ Formats, chosen by the path:
   Layout by number of dimensions: ``(N, D)`` points, ``(N, H, W)`` images (a channel
   axis is added), ``(N, C, H, W)`` images. Option ``kind="sequence"`` reads ``(N, T)``
   as ``(N, 1, T)`` and ``(N, C, T)`` as sequences. Option ``labels``: a ``.npy`` or IDX
-  file of ``(N,)`` integer labels, or False for no labels (for any format).
+  file of ``(N,)`` integer labels, or False for no labels (also for IDX).
 * **IDX** (the MNIST format; names ending in ``-ubyte`` or containing ``.idx``, raw or
   gzip-compressed, e.g. ``train-images-idx3-ubyte.gz``). The header's magic number
   gives the element type and the number of dimensions; the sizes follow. Labels are
@@ -30,8 +30,9 @@ Scaling (``scale`` option of arrays and IDX): ``"auto"`` (default) maps integer
 *images* from ``0..255`` to ``[-1, 1]`` by ``x / 127.5 - 1`` (values outside 0..255 are
 an error) and takes everything else as is, as float32; so float images are expected
 already in ``[-1, 1]``. ``"none"``: as is. ``"uint8"``: ``x / 127.5 - 1`` for any dtype.
-``"unit"``: ``2 x - 1``, for data in ``[0, 1]``. ``"minmax"``: the train data's minimum
-and maximum go to -1 and 1 (the same map is applied to the test data).
+``"unit"``: ``2 x - 1``, for data in ``[0, 1]``. ``"minmax"``: the minimum and maximum
+go to -1 and 1; they are taken over the whole file before a 90/10 split, or over the
+train set when the test set is separate, so both splits share one map.
 
 Splits: if the user supplies a separate test set, ``"train"`` is the main source and
 ``"test"`` the other one. A separate test set is: the ``test_path`` option (with
