@@ -1,0 +1,45 @@
+"""Evaluation metrics: mode coverage for 2-D mixtures; Frechet distance, precision/recall
+and class coverage in the feature space of a small classifier trained on the real data.
+
+Example:
+    >>> import torch
+    >>> from featmatch.metrics import frechet_distance, precision_recall
+    >>> x = torch.randn(200, 8)
+    >>> frechet_distance(x, x) < 1e-9, precision_recall(x, x)
+    (True, (1.0, 1.0))
+"""
+
+from __future__ import annotations
+
+from featmatch.metrics.classifier import (
+    ARCH_VERSION,
+    FeatureClassifier,
+    TrainSettings,
+    class_metrics,
+    classify,
+    default_cache_dir,
+    get_classifier,
+    train_classifier,
+)
+from featmatch.metrics.evaluate import evaluate_samples
+from featmatch.metrics.frechet import frechet_distance, gaussian_frechet_distance
+from featmatch.metrics.modes import mode_metrics, nearest_centre
+from featmatch.metrics.prdc import knn_radii, precision_recall
+
+__all__ = [
+    "ARCH_VERSION",
+    "FeatureClassifier",
+    "TrainSettings",
+    "class_metrics",
+    "classify",
+    "default_cache_dir",
+    "evaluate_samples",
+    "frechet_distance",
+    "gaussian_frechet_distance",
+    "get_classifier",
+    "knn_radii",
+    "mode_metrics",
+    "nearest_centre",
+    "precision_recall",
+    "train_classifier",
+]
