@@ -363,3 +363,10 @@ def test_none_options_mean_defaults_and_labels_false_drops_labels(tmp_path):
     np.save(tmp_path / "y2.npy", np.array([5, 6]))
     with pytest.raises(ValueError, match="test_labels was given without test_path"):
         load_dataset(str(tmp_path / "a.npz"), "test", test_labels=str(tmp_path / "y2.npy"))
+
+
+def test_minmax_maps_a_separate_test_set_with_the_train_range(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.array([[0.0], [10.0]]), x_test=np.array([[5.0], [20.0]]))
+    train, test = _both_splits(tmp_path / "a.npz", scale="minmax")
+    assert train.x.flatten().tolist() == [-1.0, 1.0]
+    assert test.x.flatten().tolist() == [0.0, 3.0]  # train's 0..10 -> -1..1, not test's own range
