@@ -1,10 +1,12 @@
-"""A paired L1/MSE distance that computes its gradient in the same pass as its value.
+"""A paired L1/MSE feature-matching loss that writes its gradient in the same pass as its value.
 
-Autograd's way, ``(fake - real).abs().mean()``, reads the features in the forward pass, keeps
-the difference, and reads it again in the backward pass to build the gradient. For large
-feature maps (pix2pixHD: about 50 MB per generator step) the loss is bound by memory traffic,
-so this function walks each layer once in cache-sized chunks, accumulating the value and writing
-the unscaled gradient (``sign(d)`` or ``d``); the backward pass only scales it in place.
+Autograd's way, ``(fake - real).abs().mean()`` per layer, reads the features in the forward
+pass, keeps the difference, and reads it again in the backward pass to build the gradient, then
+scales it once per weight on the way back. For large feature maps (pix2pixHD: about 50 MB per
+generator step) the loss is bound by memory traffic, so this function walks each layer once in
+cache-sized chunks: it accumulates the value and writes the final, fully weighted gradient. The
+backward pass hands that buffer over as it is when the loss is backpropagated with gradient 1
+(``loss.backward()``, also as part of a sum), and scales it in place otherwise.
 
 The price: the gradient buffer is consumed by the first backward pass, so backpropagating twice
 through the same loss (``retain_graph=True``) raises an error, and there is no double backward.
@@ -17,20 +19,20 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["FUSED_DISTANCES", "fused_paired_distances"]
+__all__ = ["FUSED_DISTANCES", "fused_feature_matching"]
 
 FUSED_DISTANCES = ("l1", "mse")
 
-# 64k float32 elements = 256 KiB per chunk: the chunk of the difference stays in a core's L2 cache
+# 256k elements = 1 MiB of float32 per chunk: the chunk's difference stays in a core's L2 cache
 # between computing it, reducing it and turning it into the gradient.
-_CPU_CHUNK = 1 << 16
+_CPU_CHUNK = 1 << 18
 
 
-def _walk_layer(fake: Tensor, real: Tensor, distance: str, grad_out: Tensor) -> Tensor:
-    """Return sum of the pointwise distance over all elements; write its unscaled gradient.
+def _walk_layer(fake: Tensor, real: Tensor, distance: str, scale: Tensor, grad_out: Tensor) -> Tensor:
+    """Return the sum over elements of the pointwise distance; write ``scale * d(distance)/d(fake)``.
 
-    ``grad_out`` receives ``sign(fake - real)`` (l1) or ``fake - real`` (mse; the factor 2 is
-    applied in backward). Computed in float32 whatever the storage dtype.
+    Computed in float32 whatever the storage dtype. ``scale`` is a 0-dim float32 tensor that
+    already includes the ``1 / numel`` of the mean.
     """
     fake_flat = fake.reshape(-1)
     real_flat = real.reshape(-1)
@@ -38,76 +40,94 @@ def _walk_layer(fake: Tensor, real: Tensor, distance: str, grad_out: Tensor) -> 
     numel = fake_flat.numel()
     chunk = _CPU_CHUNK if fake.device.type == "cpu" else max(numel, 1)
     total = torch.zeros((), dtype=torch.float32, device=fake.device)
-    low_precision = fake.dtype != torch.float32 or real.dtype != torch.float32
-    scratch = None
-    if low_precision:
-        scratch = torch.empty(min(chunk, numel), dtype=torch.float32, device=fake.device)
+    # A float32 gradient is written in place; half-precision ones go through a float32 buffer.
+    in_place = grad_out.dtype == torch.float32
+    scratch = torch.empty(min(chunk, numel), dtype=torch.float32, device=fake.device)
+    scratch_sign = None if in_place else torch.empty_like(scratch)
+    if distance == "mse":
+        scale = scale * 2.0
     for start in range(0, numel, chunk):
         stop = min(start + chunk, numel)
-        if scratch is None:
-            diff = grad_flat[start:stop]
-            torch.sub(fake_flat[start:stop], real_flat[start:stop], out=diff)
-        else:
-            diff = scratch[: stop - start]
-            torch.sub(fake_flat[start:stop].float(), real_flat[start:stop].float(), out=diff)
+        f, r, g = fake_flat[start:stop], real_flat[start:stop], grad_flat[start:stop]
+        if not in_place:
+            f, r = f.float(), r.float()
         if distance == "l1":
-            total += torch.linalg.vector_norm(diff, ord=1)
-            diff.sign_()
+            diff = scratch[: stop - start]
+            torch.sub(f, r, out=diff)
+            sign = g if scratch_sign is None else scratch_sign[: stop - start]
+            torch.sign(diff, out=sign)
+            total += torch.dot(diff, sign)  # sum |d| = d . sign(d)
+            result = sign.mul_(scale)
         else:  # mse
+            diff = g if in_place else scratch[: stop - start]
+            torch.sub(f, r, out=diff)
             total += torch.dot(diff, diff)
-        if scratch is not None:
-            grad_flat[start:stop].copy_(diff)
+            result = diff.mul_(scale)
+        if not in_place:
+            g.copy_(result)
     return total
 
 
-class _FusedPairedDistance(torch.autograd.Function):
+class _FusedFeatureMatching(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, distance: str, *tensors: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, distance: str, coefficients: Tensor, *tensors: Tensor):  # type: ignore[override]
         half = len(tensors) // 2
         fakes, reals = tensors[:half], tensors[half:]
         values = []
         grads = []
-        for fake, real in zip(fakes, reals, strict=True):
+        for index, (fake, real) in enumerate(zip(fakes, reals, strict=True)):
             fake = fake.contiguous()
             real = real.contiguous()
+            numel = max(fake.numel(), 1)
             grad = torch.empty_like(fake, memory_format=torch.contiguous_format)
-            total = _walk_layer(fake, real, distance, grad)
-            values.append(total / max(fake.numel(), 1))
+            scale = (coefficients[index] / numel).to(torch.float32)
+            values.append(_walk_layer(fake, real, distance, scale, grad) / numel)
             grads.append(grad)
-        ctx.distance = distance
+        per_layer = torch.stack(values)  # (L,) mean distance of each layer
+        loss = (per_layer * coefficients).sum()
         ctx.grads = grads
-        ctx.needs = [ctx.needs_input_grad[1 + i] for i in range(half)]
+        ctx.needs = [ctx.needs_input_grad[2 + i] for i in range(half)]
         ctx.num_reals = half
-        return torch.stack(values)  # (L,) float32
+        ctx.mark_non_differentiable(per_layer)
+        return loss, per_layer
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_values: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_loss: Tensor, _grad_per_layer: Tensor):  # type: ignore[override]
         if ctx.grads is None:
             raise RuntimeError(
                 "featmatch's fused feature-matching loss was backpropagated twice; its gradient "
                 "buffer is consumed by the first backward pass. Hint: pass fused=False to "
                 "feature_matching_loss / FeatureMatchingLoss when you need retain_graph=True."
             )
-        grads = ctx.grads
-        ctx.grads = None
-        factor = 2.0 if ctx.distance == "mse" else 1.0
+        grads, ctx.grads = ctx.grads, None
+        # On CPU, skip a full pass over the gradients in the common case loss.backward().
+        unit = grad_loss.device.type == "cpu" and bool(grad_loss == 1)
         out = []
-        for index, (grad, needed) in enumerate(zip(grads, ctx.needs, strict=True)):
+        for grad, needed in zip(grads, ctx.needs, strict=True):
             if not needed:
                 out.append(None)
-                continue
-            scale = grad_values[index] * (factor / max(grad.numel(), 1))
-            out.append(grad.mul_(scale.to(grad.dtype)))
-        return (None, *out, *([None] * ctx.num_reals))
+            elif unit:
+                out.append(grad)
+            else:
+                out.append(grad.mul_(grad_loss.to(grad.dtype)))
+        return (None, None, *out, *([None] * ctx.num_reals))
 
 
-def fused_paired_distances(fakes: list[Tensor], reals: list[Tensor], distance: str) -> Tensor:
-    """Per-layer mean paired distance, shape ``(L,)`` float32, differentiable w.r.t. ``fakes``.
+def fused_feature_matching(
+    fakes: list[Tensor], reals: list[Tensor], distance: str, coefficients: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``sum_j coefficients[j] * mean_distance(fakes[j], reals[j])`` and the per-layer means.
+
+    Returns ``(loss, per_layer)``: the loss is differentiable w.r.t. ``fakes``; ``per_layer``, shape
+    ``(L,)``, is not. ``coefficients`` is a float32 tensor of shape ``(L,)`` without gradient.
 
     Example:
         >>> f = torch.tensor([1.0, 3.0], requires_grad=True)
-        >>> fused_paired_distances([f], [torch.zeros(2)], "l1")
-        tensor([2.], grad_fn=<_FusedPairedDistanceBackward>)
+        >>> loss, per_layer = fused_feature_matching([f], [torch.zeros(2)], "l1", torch.ones(1))
+        >>> loss.backward(); f.grad
+        tensor([0.5000, 0.5000])
     """
-    return _FusedPairedDistance.apply(distance, *fakes, *[r.detach() for r in reals])
+    return _FusedFeatureMatching.apply(
+        distance, coefficients.detach(), *fakes, *[r.detach() for r in reals]
+    )

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from featmatch.losses._fused import FUSED_DISTANCES, fused_paired_distances
+from featmatch.losses._fused import FUSED_DISTANCES, fused_feature_matching
 from featmatch.losses._structure import FeatureInput, Layers, as_discriminators, select_layers
 
 __all__ = [
@@ -163,10 +163,6 @@ def _layer_weights(
     return weights
 
 
-def _reduce(values: Tensor, reduction: str) -> Tensor:
-    return values.mean() if reduction == "mean" else values.sum()
-
-
 @dataclass(frozen=True)
 class _Options:
     distance: Distance = "l1"
@@ -283,36 +279,43 @@ def _compute(fake: FeatureInput, real: FeatureInput, options: _Options) -> tuple
     result_dtype = torch.float32
     for t in (*fakes, *reals):
         result_dtype = torch.promote_types(result_dtype, t.dtype)
+    device = fakes[0].device
+
+    # loss = sum_j coefficient[j] * value[j]: the layer weights, both reductions, the overall
+    # weight and the relative normaliser folded into one number per matched layer.
+    weights, coefficients = [], []
+    for _, names, layer_weights in plan:
+        per_layer = 1.0 / len(names) if options.layer_reduction == "mean" else 1.0
+        per_disc = 1.0 / len(plan) if options.discriminator_reduction == "mean" else 1.0
+        for w in layer_weights:
+            weights.append(w)
+            coefficients.append(options.weight * per_disc * per_layer * w)
+    coefficient = torch.tensor(coefficients, dtype=result_dtype, device=device)  # (L,)
+    if options.relative:
+        real_scale = torch.stack([r.to(result_dtype).abs().mean() for r in reals])  # (L,)
+        coefficient = coefficient / (real_scale + options.eps)
+
     if _use_fused(options, fakes, result_dtype):
-        distances = fused_paired_distances(fakes, reals, str(options.distance))  # (L_total,)
-        per_layer = list(distances.unbind(0))
+        loss, values = fused_feature_matching(fakes, reals, str(options.distance), coefficient)
     else:
-        per_layer = []
+        layer_values = []
         for f, r in pairs:
             stats_f = _statistics(f.to(result_dtype), options.statistic, sync)
             stats_r = _statistics(r.to(result_dtype), options.statistic, sync)
             value = sum(
                 (distance(sf, sr) for sf, sr in zip(stats_f, stats_r, strict=True)),
-                start=torch.zeros((), dtype=result_dtype, device=f.device),
+                start=torch.zeros((), dtype=result_dtype, device=device),
             )
-            per_layer.append(value.to(result_dtype))
+            layer_values.append(value.to(result_dtype))
+        values = torch.stack(layer_values)  # (L,)
+        loss = (values * coefficient).sum()
 
-    terms: dict[str, Tensor] = {}
-    per_discriminator = []
-    position = 0
-    for prefix, names, weights in plan:
-        layer_terms = []
-        for name, w in zip(names, weights, strict=True):
-            value = per_layer[position]
-            if options.relative:
-                real_scale = reals[position].to(result_dtype).abs().mean()
-                value = value / (real_scale + options.eps)
-            value = value * w
-            layer_terms.append(value)
-            terms[prefix + name] = value.detach()
-            position += 1
-        per_discriminator.append(_reduce(torch.stack(layer_terms), options.layer_reduction))
-    loss = _reduce(torch.stack(per_discriminator), options.discriminator_reduction) * options.weight
+    # Logged terms: layer weight x distance (relative if asked), without reductions or weight.
+    logged = values.detach() * torch.tensor(weights, dtype=result_dtype, device=device)
+    if options.relative:
+        logged = logged / (real_scale + options.eps)
+    names = [prefix + name for prefix, layer_names, _ in plan for name in layer_names]
+    terms = dict(zip(names, logged.unbind(0), strict=True))
     return loss, terms
 
 
@@ -401,7 +404,7 @@ def feature_matching_loss(
         >>> fake = [torch.ones(4, 8, requires_grad=True), torch.zeros(4, 3)]
         >>> real = [torch.zeros(4, 8), torch.zeros(4, 3)]
         >>> feature_matching_loss(fake, real)  # mean over layers of the mean |fake - real|
-        tensor(0.5000, grad_fn=<MulBackward0>)
+        tensor(0.5000, grad_fn=<_FusedFeatureMatchingBackward>)
     """
     options = _Options(
         distance=distance,
@@ -503,7 +506,7 @@ class FeatureMatchingLoss(nn.Module):
         >>> fake = [[torch.ones(2, 4, requires_grad=True)], [torch.ones(2, 3, requires_grad=True)]]
         >>> real = [[torch.zeros(2, 4)], [torch.zeros(2, 3)]]
         >>> criterion(fake, real)  # 2 * (1 + 1)
-        tensor(4., grad_fn=<MulBackward0>)
+        tensor(4., grad_fn=<_FusedFeatureMatchingBackward>)
     """
 
     def __init__(
