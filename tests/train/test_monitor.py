@@ -434,3 +434,18 @@ def test_real_balanced_gan_is_not_flagged() -> None:
     monitor = _train_tiny_gan(strong_d=False, steps=400, seed=0)
     assert monitor.episodes == []
     assert monitor.status == "ok"
+
+
+def test_sparse_updates_every_50_steps_count_steps_not_calls() -> None:
+    # The trainer updates the monitor only on logging steps (every 50 by default).
+    cfg = MonitorConfig()
+    monitor = BalanceMonitor(cfg)
+    trace = imbalance_trace(PHASES)
+    alerts = []
+    for step in range(0, len(trace), 50):
+        alerts += monitor.update(step, trace[step])
+    assert [a.kind for a in alerts] == ["d_dominates", "d_dominates"]
+    for episode, onset, recovery in zip(monitor.episodes, ONSETS, RECOVERIES, strict=True):
+        assert episode["alert_step"] - episode["start_step"] == 50  # two consecutive logging steps
+        assert onset < episode["start_step"] <= onset + 150
+        assert episode["end_step"] == recovery

@@ -53,9 +53,9 @@ _SUGGESTIONS = {
         "only (--objective fm), or switch the discriminator loss to hinge (--d-loss hinge)"
     ),
     "collapse": (
-        "generated samples are far less spread than real ones (mode collapse): use "
-        "feature matching (--objective fm, or both), match batch statistics (--fm-preset "
-        "salimans2016 or a kernel/MMD statistic), or lower the generator's learning rate (--lr-g)"
+        "generated samples are far less spread than real ones (mode collapse): add feature "
+        "matching (--objective adv+fm or fm) on batch statistics (--fm-preset salimans2016, "
+        "or --fm-statistic mean_std), or lower the generator's learning rate (--lr-g)"
     ),
     "non_finite": (
         "a logged value is NaN or infinite: lower the learning rates (--lr-g, --lr-d), "
