@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 from torch import Tensor
 
-from featmatch.metrics.classifier import class_metrics, classify, get_classifier
+from featmatch.metrics.classifier import TrainSettings, class_metrics, classify, get_classifier
 from featmatch.metrics.frechet import frechet_distance
 from featmatch.metrics.modes import mode_metrics
 from featmatch.metrics.prdc import precision_recall
@@ -16,6 +18,9 @@ if TYPE_CHECKING:  # featmatch.data is only needed by this convenience, and only
     from featmatch.data import DataSet
 
 __all__ = ["evaluate_samples"]
+
+_POINT_KEYS = ("high_quality", "modes_covered", "reverse_kl")
+_CLASS_KEYS = ("frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy")
 
 
 def _load(name: str, split: str) -> DataSet:
@@ -49,6 +54,7 @@ def evaluate_samples(
     cache_dir: Path | str | None = None,
     k: int = 3,
     confidence: float = 0.9,
+    classifier_settings: TrainSettings | None = None,
 ) -> dict[str, float]:
     """Evaluate generated samples with the metrics that fit the data set's kind.
 
@@ -63,6 +69,9 @@ def evaluate_samples(
     - Anything else (no centres, no labels): an empty dict, since there is no reference
       feature space.
 
+    Samples with NaN or infinite values (a diverged generator) give every key as NaN
+    instead of an error, so a training run can log the failure and go on.
+
     Args:
         data: the training split (a ``featmatch.data.DataSet``) or a built-in data set name.
         fake: generated samples with the data's sample shape, (M, ...). M > ``k``.
@@ -73,6 +82,7 @@ def evaluate_samples(
             ``~/.cache/featmatch``.
         k: neighbour index for precision and recall.
         confidence: softmax threshold for a class to count as covered.
+        classifier_settings: how to train the classifier; default ``TrainSettings()``.
 
     Returns:
         Metric name -> value, all floats.
@@ -96,9 +106,13 @@ def evaluate_samples(
     if data.kind == "points":
         if data.centres is None or data.std is None:
             return {}
+        if not torch.isfinite(fake).all():
+            return dict.fromkeys(_POINT_KEYS, math.nan)
         return {key: float(value) for key, value in mode_metrics(fake, data.centres, data.std).items()}
     if data.y is None:
         return {}
+    if not torch.isfinite(fake).all():
+        return dict.fromkeys(_CLASS_KEYS, math.nan)
     test = _default_test_split(data) if real_test is None else real_test
     if test.y is None or test.sample_shape != data.sample_shape:
         raise ValueError(
@@ -106,7 +120,9 @@ def evaluate_samples(
             f"shape {test.sample_shape} and labels {'absent' if test.y is None else 'present'}."
         )
     num_classes = max(int(data.y.max()), int(test.y.max())) + 1
-    model = get_classifier(data.name, data.x, data.y, num_classes=num_classes, cache_dir=cache_dir, seed=seed)
+    model = get_classifier(
+        data.name, data.x, data.y, num_classes=num_classes, cache_dir=cache_dir, seed=seed, settings=classifier_settings
+    )
     real_features, real_logits = classify(model, test.x)  # (N, F), (N, K)
     fake_features, fake_logits = classify(model, fake)  # (M, F), (M, K)
     precision, recall = precision_recall(real_features, fake_features, k=k)
