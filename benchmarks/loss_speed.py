@@ -8,6 +8,8 @@ Variants:
   copy       a plain copy of the generated features (reads N bytes, writes N bytes), for scale
   limit      one pass that reads generated and real features and writes one tensor of the same
              size (``torch.sub(f, r, out=g)``): the traffic of "read both once, write the gradient once"
+  limit_new  the same pass writing into a freshly allocated tensor (``torch.sub(f, r)``), as any
+             loss must: a new gradient each step, whose pages the OS maps on first touch
   loop       the straightforward per-layer Python loop with F.l1_loss, autograd backward
   compiled   torch.compile (inductor) of that loop, timed after warm-up
   featmatch  featmatch.feature_matching_loss with its defaults (fused gradient where safe)
@@ -110,6 +112,10 @@ def main() -> None:
             for b, f, r in zip(bufs, flat_fake, flat_real):
                 torch.sub(f.detach(), r, out=b)
 
+        def limit_new():
+            for f, r in zip(flat_fake, flat_real):
+                torch.sub(f.detach(), r)
+
         def run_loss(fn):
             def call():
                 loss = fn(fake, real)
@@ -119,6 +125,7 @@ def main() -> None:
         variants = {
             "copy": copy,
             "limit": limit,
+            "limit_new": limit_new,
             "loop": run_loss(loop_loss),
             "featmatch": run_loss(lambda f, r: featmatch.feature_matching_loss(f, r, layer_reduction="sum", discriminator_reduction="sum")),
             "unfused": run_loss(lambda f, r: featmatch.feature_matching_loss(f, r, layer_reduction="sum", discriminator_reduction="sum", fused=False)),
