@@ -184,7 +184,8 @@ def test_start_step_matches_reference_ema_of_primary_signals() -> None:
         if (ema_loss[t] < cfg.d_loss_low) + (ema_acc[t] > cfg.d_accuracy_high) + (ema_fake[t] < cfg.fake_prob_low) >= 2
     )
     monitor = BalanceMonitor(cfg)
-    alerts = run_trace(monitor, [{"loss/d": a, "d/accuracy": b, "d/fake_prob": c} for a, b, c in zip(loss, acc, fake, strict=True)])
+    trace = [{"loss/d": a, "d/accuracy": b, "d/fake_prob": c} for a, b, c in zip(loss, acc, fake, strict=True)]
+    alerts = run_trace(monitor, trace)
     assert [step for step, _ in alerts] == [expected_start + cfg.patience - 1]
     assert monitor.episodes[0]["start_step"] == expected_start
     assert monitor.episodes[0]["end_step"] is None  # never recovered
@@ -333,7 +334,11 @@ def test_state_dict_round_trip_gives_identical_behaviour() -> None:
     cfg = MonitorConfig(act=True, window=20, patience=10, warmup=0)
     trace = imbalance_trace(PHASES, seed=3)
     gen = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(16, 2, generator=gen), torch.randn(16, 2, generator=gen) * (0.01 if 200 < t < 500 else 1.0)) for t in range(len(trace))]
+    # Collapsed generated batches between steps 200 and 500.
+    batches = [
+        (torch.randn(16, 2, generator=gen), torch.randn(16, 2, generator=gen) * (0.01 if 200 < t < 500 else 1.0))
+        for t in range(len(trace))
+    ]
     cut = 450  # mid-episode: dominance and collapse both ongoing, multiplier above one
 
     def feed(monitor: BalanceMonitor, start: int, stop: int) -> list:
@@ -449,3 +454,21 @@ def test_sparse_updates_every_50_steps_count_steps_not_calls() -> None:
         assert episode["alert_step"] - episode["start_step"] == 50  # two consecutive logging steps
         assert onset < episode["start_step"] <= onset + 150
         assert episode["end_step"] == recovery
+
+
+def test_negative_d_loss_of_wgan_is_not_read_as_near_zero() -> None:
+    # A WGAN critic's loss is negative and unbounded: once seen, loss/d stops counting, so a
+    # confident critic (accuracy near one alone) is not flagged; with D(G(z)) near zero too it is.
+    cfg = MonitorConfig(window=5, patience=5, warmup=0)
+    monitor = BalanceMonitor(cfg)
+    for step in range(100):
+        assert monitor.update(step, {"loss/d": -3.0 - step, "d/accuracy": 1.0, "d/fake_prob": 0.3}) == []
+    alerts = monitor.update(100, {"loss/d": -3.0, "d/accuracy": 1.0, "d/fake_prob": 0.3})
+    for step in range(101, 120):
+        alerts += monitor.update(step, {"loss/d": 0.01, "d/accuracy": 1.0, "d/fake_prob": 0.001})
+    assert [a.kind for a in alerts] == ["d_dominates"]
+    assert "(unbounded loss, not used)" in alerts[0].message
+    # Without the negative values, the same loss and accuracy would be flagged.
+    other = BalanceMonitor(cfg)
+    flagged = run_trace(other, [{"loss/d": 0.01, "d/accuracy": 1.0, "d/fake_prob": 0.3}] * 20)
+    assert [(step, a.kind) for step, a in flagged] == [(cfg.patience - 1, "d_dominates")]

@@ -79,6 +79,7 @@ class MonitorConfig:
             ``act`` multiplier grows or shrinks by ``act_fm_factor``.
         d_loss_low: The smoothed ``loss/d`` below this is "near zero" (for BCE, both
             terms' probabilities are then within a few percent of the right answer).
+            Once ``loss/d`` has been negative (a WGAN critic), this signal is not used.
         d_accuracy_high: The smoothed ``d/accuracy`` above this is "near one".
         fake_prob_low: The smoothed ``d/fake_prob`` (mean D(G(z))) below this is "near zero".
         grad_g_low: The smoothed ``grad/g`` below this fraction of its largest smoothed
@@ -182,7 +183,8 @@ class BalanceMonitor:
 
     *d_dominates* combines the primary signals (smoothed ``loss/d`` below
     ``d_loss_low``, ``d/accuracy`` above ``d_accuracy_high``, ``d/fake_prob`` below
-    ``fake_prob_low``) with the supporting ones (``grad/g`` below ``grad_g_low`` times
+    ``fake_prob_low``; the loss signal is dropped for good once ``loss/d`` goes negative,
+    as a WGAN critic's loss does) with the supporting ones (``grad/g`` below ``grad_g_low`` times
     its largest smoothed value, ``loss/g_adv`` rising). The condition holds when at
     least two primary signals hold (or the only one measured), or one primary and one
     supporting signal. *collapse* needs ``real_batch`` and ``fake_batch``: the mean
@@ -215,6 +217,8 @@ class BalanceMonitor:
         self._ema_slow: dict[str, float] = {}  # key -> smoothed value (window * _SLOW_WINDOWS)
         self._seen_steps: dict[str, int] = {}  # key -> steps covered by finite values
         self._grad_g_ref: float = 0.0  # largest smoothed grad/g so far
+        # A negative loss/d means a loss unbounded below (WGAN): "near zero" means nothing there.
+        self._loss_d_signed = False
         self._spread_ratio: float | None = None  # smoothed fake/real spread
         self._spread_step: int | None = None  # step of the last spread measurement
         self._multiplier: float = 1.0
@@ -277,6 +281,8 @@ class BalanceMonitor:
         for key, value in values.items():
             if math.isfinite(value):
                 self._smooth(key, value, dt)
+        if -math.inf < values.get("loss/d", 0.0) < 0.0:
+            self._loss_d_signed = True
         if "grad/g" in self._ema:
             self._grad_g_ref = max(self._grad_g_ref, self._ema["grad/g"])
 
@@ -330,6 +336,7 @@ class BalanceMonitor:
             "ema_slow": dict(self._ema_slow),
             "seen_steps": dict(self._seen_steps),
             "grad_g_ref": self._grad_g_ref,
+            "loss_d_signed": self._loss_d_signed,
             "spread_ratio": self._spread_ratio,
             "spread_step": self._spread_step,
             "multiplier": self._multiplier,
@@ -357,6 +364,7 @@ class BalanceMonitor:
         self._ema_slow = {k: float(v) for k, v in state["ema_slow"].items()}
         self._seen_steps = {k: int(v) for k, v in state["seen_steps"].items()}
         self._grad_g_ref = float(state["grad_g_ref"])
+        self._loss_d_signed = bool(state.get("loss_d_signed", False))
         self._spread_ratio = None if state["spread_ratio"] is None else float(state["spread_ratio"])
         self._spread_step = state["spread_step"]
         self._multiplier = float(state["multiplier"])
@@ -405,7 +413,7 @@ class BalanceMonitor:
         """
         cfg, ema = self.config, self._ema
         primary: dict[str, bool] = {}
-        if "loss/d" in ema:
+        if "loss/d" in ema and not self._loss_d_signed:
             primary["loss/d"] = ema["loss/d"] < cfg.d_loss_low * relax
         if "d/accuracy" in ema:
             primary["d/accuracy"] = ema["d/accuracy"] > 1.0 - (1.0 - cfg.d_accuracy_high) * relax
@@ -427,7 +435,8 @@ class BalanceMonitor:
         return n_primary >= min(2, len(primary)) or (n_primary >= 1 and any(supporting.values()))
 
     def _dominance_numbers(self) -> dict[str, float]:
-        numbers = {k: self._ema[k] for k in ("loss/d", "d/accuracy", "d/fake_prob", "d/real_prob", "loss/g_adv") if k in self._ema}
+        keys = ("loss/d", "d/accuracy", "d/fake_prob", "d/real_prob", "loss/g_adv")
+        numbers = {k: self._ema[k] for k in keys if k in self._ema}
         if "grad/g" in self._ema and self._grad_g_ref > 0:
             numbers["grad/g_ratio"] = self._ema["grad/g"] / self._grad_g_ref
         return numbers
@@ -437,7 +446,8 @@ class BalanceMonitor:
         primary, supporting = self._signals(1.0)
         parts = []
         if "loss/d" in ema:
-            parts.append(f"loss/d {ema['loss/d']:.4g} (near zero below {cfg.d_loss_low:g})")
+            note = "unbounded loss, not used" if self._loss_d_signed else f"near zero below {cfg.d_loss_low:g}"
+            parts.append(f"loss/d {ema['loss/d']:.4g} ({note})")
         if "d/accuracy" in ema:
             parts.append(f"d/accuracy {ema['d/accuracy']:.4g} (near one above {cfg.d_accuracy_high:g})")
         if "d/fake_prob" in ema:

@@ -88,7 +88,8 @@ def write_report(
         raise TypeError(f"episodes must be a list of dicts (BalanceMonitor.episodes), got {type(episodes).__name__}")
     if isinstance(sample_paths, (str, Path)) or not isinstance(sample_paths, Sequence):
         raise TypeError(
-            f"sample_paths must be a list of paths, got {type(sample_paths).__name__}; hint: [Path('samples/step_000100.png')]"
+            f"sample_paths must be a list of paths, got {type(sample_paths).__name__}; "
+            "hint: [Path('samples/step_000100.png')]"
         )
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +157,8 @@ def _diagnosis(episodes: list[dict[str, Any]]) -> str:
         steps = f"{_fmt(start)} – {'(ongoing)' if end is None else _fmt(end)}"
         peak = episode.get("peak") or {}
         peak_text = ", ".join(f"{k} {_fmt(v)}" for k, v in peak.items()) if isinstance(peak, Mapping) else _fmt(peak)
-        cells = [_EPISODE_NAMES.get(kind, kind), steps, peak_text, episode.get("message", ""), episode.get("suggestion", "")]
+        message, suggestion = episode.get("message", ""), episode.get("suggestion", "")
+        cells = [_EPISODE_NAMES.get(kind, kind), steps, peak_text, message, suggestion]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
