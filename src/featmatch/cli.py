@@ -395,7 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         >>> main(["--version"])  # doctest: +SKIP
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, usage errors: argparse has printed them
+        return int(exit_.code) if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
