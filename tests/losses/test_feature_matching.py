@@ -357,7 +357,7 @@ def test_error_empty_input():
     "option, value, pattern",
     [
         ("distance", "l3", r"distance must be one of \['l1', 'mse', 'huber', 'smooth_l1'\], got 'l3'"),
-        ("statistic", "median", r"statistic must be one of \['paired', 'mean', 'mean_std'\]"),
+        ("statistic", "median", r"statistic must be one of \['paired', 'mean', 'mean_std', 'rff', 'mmd'\]"),
         ("layer_reduction", "max", r"layer_reduction must be one of \['mean', 'sum'\]"),
         ("discriminator_reduction", "prod", r"discriminator_reduction must be one of"),
         ("layer_weights", "stylegan", r"layer_weights must be one of \['pix2pixhd'\]"),
@@ -405,3 +405,51 @@ def test_error_wrong_types():
 def test_error_fused_true_on_unsupported_settings():
     with pytest.raises(ValueError, match="fused=True needs statistic='paired'"):
         feature_matching_loss(torch.zeros(2, 2), torch.zeros(2, 2), statistic="mean", fused=True)
+
+
+# ---------------------------------------------------------------- kernel statistics
+
+
+def ref_gaussian_mmd(x, y, sigmas):
+    """Biased MMD^2 by explicit loops over pairs, averaged over kernels."""
+    x, y = x.flatten(1).double(), y.flatten(1).double()
+
+    def k_mean(a, b, sigma):
+        total = 0.0
+        for i in range(a.shape[0]):
+            for j in range(b.shape[0]):
+                total += torch.exp(-((a[i] - b[j]) ** 2).sum() / (2 * sigma**2))
+        return total / (a.shape[0] * b.shape[0])
+
+    return sum(k_mean(x, x, s) + k_mean(y, y, s) - 2 * k_mean(x, y, s) for s in sigmas) / len(sigmas)
+
+
+def test_mmd_matches_reference_with_bandwidths_scaled_by_width():
+    g = torch.Generator().manual_seed(5)
+    fake = torch.randn(7, 2, 3, generator=g, dtype=torch.float64)
+    real = torch.randn(5, 2, 3, generator=g, dtype=torch.float64) + 0.3
+    loss = feature_matching_loss(fake, real, statistic="mmd", bandwidths=(0.5, 2.0))
+    width = 6
+    expected = ref_gaussian_mmd(fake, real, [0.5 * width**0.5, 2.0 * width**0.5])
+    torch.testing.assert_close(loss, expected)
+    assert feature_matching_loss(real, real, statistic="mmd").item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_rff_estimates_mmd_and_has_gradient():
+    torch.manual_seed(0)
+    fake = (torch.randn(300, 4) * 0.5).requires_grad_()
+    real = torch.randn(200, 4) + 1.0
+    exact = feature_matching_loss(fake, real, statistic="mmd", bandwidths=(1.0,))
+    approx = feature_matching_loss(fake, real, statistic="rff", distance="mse", bandwidths=(1.0,), num_random_features=20000)
+    assert approx.item() == pytest.approx(exact.item(), rel=0.05)
+    (grad,) = torch.autograd.grad(approx, fake)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_kernel_option_errors():
+    with pytest.raises(ValueError, match=r"bandwidths must be a non-empty sequence of numbers > 0, got \(\)"):
+        FeatureMatchingLoss(statistic="rff", bandwidths=())
+    with pytest.raises(ValueError, match="num_random_features must be an int >= 1, got 0"):
+        FeatureMatchingLoss(statistic="rff", num_random_features=0)
+    with pytest.raises(ValueError, match="Hint: use statistic='rff'"):
+        FeatureMatchingLoss(statistic="mmd", sync_statistics=True)

@@ -8,8 +8,10 @@ Per discriminator ``d`` and matched layer ``j`` with generated features ``f`` an
     term[d, j] = layer_weight[j] * distance(stat(f), stat(r)) / (mean|r| + eps if relative else 1)
     loss       = weight * reduce_d( reduce_j( term[d, j] ) )
 
-where ``stat`` is the identity (``paired``), the batch mean of each feature (``mean``), or the
-batch mean and standard deviation (``mean_std``), and ``reduce`` is a mean or a sum.
+where ``stat`` is the identity (``paired``), the batch mean of each feature (``mean``), the
+batch mean and standard deviation (``mean_std``), or the batch mean of random Fourier features
+(``rff``); ``mmd`` replaces the distance by an exact Gaussian-kernel MMD^2; ``reduce`` is a mean
+or a sum.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 DISTANCES = ("l1", "mse", "huber", "smooth_l1")
-STATISTICS = ("paired", "mean", "mean_std")
+STATISTICS = ("paired", "mean", "mean_std", "rff", "mmd")
 REDUCTIONS = ("mean", "sum")
 
 Distance = Union[str, Callable[[Tensor, Tensor], Tensor]]
@@ -90,6 +92,57 @@ def _statistics(x: Tensor, statistic: str, sync: bool) -> list[Tensor]:
     # Unbiased like torch.std; clamp before sqrt so a constant feature has a finite gradient.
     var = centred_sq / (count - 1).clamp_min(1.0)
     return [mean, var.clamp_min(1e-12).sqrt()]
+
+
+def _kernel_scales(width: int, bandwidths: Sequence[float]) -> list[float]:
+    """Gaussian kernel widths sigma_b = b * sqrt(F): squared distances grow with the width F."""
+    return [b * math.sqrt(width) for b in bandwidths]
+
+
+def _random_fourier_features(
+    fake: Tensor, real: Tensor, bandwidths: Sequence[float], num_features: int, sync: bool
+) -> tuple[Tensor, Tensor]:
+    """Map both sides through the same random Fourier features of Gaussian kernels.
+
+    ``phi(x) = sqrt(2) [cos(W x), sin(W x)]`` with ``W ~ N(0, 1 / sigma_b^2)``, D directions for
+    each of B bandwidths (Rahimi and Recht 2007). Then the mean squared difference of the batch
+    means of ``phi`` estimates the Gaussian MMD^2 averaged over bandwidths, in time linear in the
+    batch: with ``distance="mse"`` the ``"rff"`` loss estimates the ``"mmd"`` loss. A fresh W is
+    drawn at every call (from torch's global generator), so the estimate is unbiased over steps
+    rather than tied to one fixed set of directions. Under DDP (``sync``) rank 0's W is used
+    everywhere, since the batch means of different ranks must be of the same features.
+    """
+    flat_fake = fake.flatten(1)  # (N, F)
+    flat_real = real.flatten(1)  # (M, F)
+    width = flat_fake.shape[1]
+    scales = torch.tensor(_kernel_scales(width, bandwidths), dtype=fake.dtype, device=fake.device)
+    w = torch.randn(width, len(bandwidths), num_features, dtype=fake.dtype, device=fake.device)
+    w = (w / scales[:, None]).flatten(1)  # (F, B * D)
+    if sync:
+        torch.distributed.broadcast(w, src=0)
+
+    def phi(x: Tensor) -> Tensor:
+        projected = x @ w  # (N, B * D)
+        return torch.cat([projected.cos(), projected.sin()], dim=1) * math.sqrt(2.0)  # (N, 2 * B * D)
+
+    return phi(flat_fake), phi(flat_real)
+
+
+def _gaussian_mmd(fake: Tensor, real: Tensor, bandwidths: Sequence[float]) -> Tensor:
+    """Biased estimate of MMD^2 between the batches, averaged over Gaussian kernels of several widths.
+
+    Quadratic in the batch size (Li et al. 2017, MMD GAN); ``"rff"`` is the linear approximation.
+    """
+    flat_fake = fake.flatten(1)  # (N, F)
+    flat_real = real.flatten(1)  # (M, F)
+    both = torch.cat([flat_fake, flat_real])  # (N + M, F)
+    squared = torch.cdist(both, both).square()  # (N + M, N + M)
+    n = flat_fake.shape[0]
+    total = torch.zeros((), dtype=fake.dtype, device=fake.device)
+    for sigma in _kernel_scales(flat_fake.shape[1], bandwidths):
+        kernel = torch.exp(-squared / (2 * sigma**2))
+        total = total + kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
+    return total / len(bandwidths)
 
 
 def _sync_active(sync_statistics: bool) -> bool:
@@ -179,6 +232,8 @@ class _Options:
     huber_delta: float = 1.0
     check_finite: bool = False
     sync_statistics: bool = False
+    bandwidths: Sequence[float] = (0.1, 1.0, 10.0)
+    num_random_features: int = 512
     fused: bool | None = None
 
     def validate(self) -> None:
@@ -202,6 +257,28 @@ class _Options:
             raise ValueError(f"weight must be a finite number, got {self.weight!r}.")
         if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
             raise ValueError(f"huber_delta must be a number > 0, got {self.huber_delta!r}.")
+        if (
+            isinstance(self.bandwidths, (str, int, float))
+            or len(self.bandwidths) == 0
+            or not all(isinstance(b, (int, float)) and b > 0 for b in self.bandwidths)
+        ):
+            raise ValueError(
+                f"bandwidths must be a non-empty sequence of numbers > 0, got {self.bandwidths!r}."
+            )
+        if (
+            isinstance(self.num_random_features, bool)
+            or not isinstance(self.num_random_features, int)
+            or self.num_random_features < 1
+        ):
+            raise ValueError(
+                f"num_random_features must be an int >= 1, got {self.num_random_features!r}."
+            )
+        if self.statistic == "mmd" and self.sync_statistics:
+            raise ValueError(
+                "statistic='mmd' cannot be combined with sync_statistics=True (the exact kernel "
+                "needs every sample of every rank). Hint: use statistic='rff', its linear "
+                "approximation, which synchronises like a mean."
+            )
         if self.fused not in (None, True, False):
             raise ValueError(f"fused must be None (auto), True or False, got {self.fused!r}.")
         if self.fused is True and not (
@@ -300,8 +377,18 @@ def _compute(fake: FeatureInput, real: FeatureInput, options: _Options) -> tuple
     else:
         layer_values = []
         for f, r in pairs:
-            stats_f = _statistics(f.to(result_dtype), options.statistic, sync)
-            stats_r = _statistics(r.to(result_dtype), options.statistic, sync)
+            f, r = f.to(result_dtype), r.to(result_dtype)
+            if options.statistic == "mmd":
+                layer_values.append(_gaussian_mmd(f, r, options.bandwidths))
+                continue
+            statistic = options.statistic
+            if statistic == "rff":
+                f, r = _random_fourier_features(
+                    f, r, options.bandwidths, options.num_random_features, sync
+                )
+                statistic = "mean"
+            stats_f = _statistics(f, statistic, sync)
+            stats_r = _statistics(r, statistic, sync)
             value = sum(
                 (distance(sf, sr) for sf, sr in zip(stats_f, stats_r, strict=True)),
                 start=torch.zeros((), dtype=result_dtype, device=device),
@@ -357,6 +444,8 @@ def feature_matching_loss(
     huber_delta: float = 1.0,
     check_finite: bool = False,
     sync_statistics: bool = False,
+    bandwidths: Sequence[float] = (0.1, 1.0, 10.0),
+    num_random_features: int = 512,
     fused: bool | None = None,
     return_terms: bool = False,
 ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
@@ -370,8 +459,11 @@ def feature_matching_loss(
         distance: ``"l1"``, ``"mse"``, ``"huber"``, ``"smooth_l1"`` (all averaged over elements),
             or a callable ``(fake, real) -> scalar Tensor``.
         statistic: ``"paired"`` (sample i against sample i), ``"mean"`` (batch mean of each
-            feature, Salimans et al. 2016) or ``"mean_std"`` (batch mean and standard deviation).
-            The batch statistics accept batches of different sizes.
+            feature, Salimans et al. 2016), ``"mean_std"`` (batch mean and standard deviation),
+            ``"rff"`` (batch mean of random Fourier features of Gaussian kernels: a linear-time
+            MMD, matched with ``distance``) or ``"mmd"`` (exact Gaussian-kernel MMD^2, quadratic
+            in the batch; ``distance`` is not used). All but ``"paired"`` accept batches of
+            different sizes.
         layers: explicit layers to match, by index or name, taken after ``drop_logits`` and
             ``skip_first``. ``None`` matches all remaining layers.
         drop_logits: drop the last entry of a plain list or mapping, which is the logits in the
@@ -390,6 +482,9 @@ def feature_matching_loss(
         check_finite: raise ValueError if any matched feature contains NaN or Inf.
         sync_statistics: under DDP, compute batch statistics over all ranks with a differentiable
             all-reduce, so K processes of batch b match one process of batch K*b.
+        bandwidths: Gaussian kernel widths for ``"rff"`` and ``"mmd"``, in units of sqrt(feature
+            width): sigma = b * sqrt(F) for features flattened to F values per sample.
+        num_random_features: random directions per bandwidth for ``"rff"``.
         fused: compute the gradient in the same pass as the value (paired l1/mse only). ``None``
             uses it where safe; ``False`` forces plain autograd (needed for ``retain_graph=True``
             or double backward through this loss).
@@ -421,6 +516,8 @@ def feature_matching_loss(
         huber_delta=huber_delta,
         check_finite=check_finite,
         sync_statistics=sync_statistics,
+        bandwidths=tuple(bandwidths),
+        num_random_features=num_random_features,
         fused=fused,
     )
     loss, terms = _compute(fake, real, options)
@@ -526,6 +623,8 @@ class FeatureMatchingLoss(nn.Module):
         huber_delta: float = 1.0,
         check_finite: bool = False,
         sync_statistics: bool = False,
+        bandwidths: Sequence[float] = (0.1, 1.0, 10.0),
+        num_random_features: int = 512,
         fused: bool | None = None,
         return_terms: bool = False,
     ) -> None:
@@ -545,6 +644,8 @@ class FeatureMatchingLoss(nn.Module):
             huber_delta=huber_delta,
             check_finite=check_finite,
             sync_statistics=sync_statistics,
+            bandwidths=tuple(bandwidths),
+            num_random_features=num_random_features,
             fused=fused,
         )
         # Fail at construction, not at the first training step.
