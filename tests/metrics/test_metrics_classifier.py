@@ -159,6 +159,7 @@ def test_input_errors():
         model(torch.zeros(2, 1, 9, 9))
 
 
+@pytest.mark.slow
 def test_real_digits_accuracy():
     """The recipe on the real 8x8 digits (fewer steps than the default, to stay quick)."""
     from featmatch.data import load_dataset

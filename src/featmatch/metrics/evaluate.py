@@ -20,7 +20,9 @@ if TYPE_CHECKING:  # featmatch.data is only needed by this convenience, and only
 __all__ = ["evaluate_samples"]
 
 _POINT_KEYS = ("high_quality", "modes_covered", "reverse_kl")
-_CLASS_KEYS = ("frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy")
+_CLASS_KEYS = (
+    "frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy"
+)
 
 
 def _load(name: str, split: str) -> DataSet:
@@ -121,7 +123,13 @@ def evaluate_samples(
         )
     num_classes = max(int(data.y.max()), int(test.y.max())) + 1
     model = get_classifier(
-        data.name, data.x, data.y, num_classes=num_classes, cache_dir=cache_dir, seed=seed, settings=classifier_settings
+        data.name,
+        data.x,
+        data.y,
+        num_classes=num_classes,
+        cache_dir=cache_dir,
+        seed=seed,
+        settings=classifier_settings,
     )
     real_features, real_logits = classify(model, test.x)  # (N, F), (N, K)
     fake_features, fake_logits = classify(model, fake)  # (M, F), (M, K)

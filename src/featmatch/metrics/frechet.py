@@ -26,7 +26,8 @@ def _check_features(name: str, value: object) -> Tensor:
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, F), got {type(value).__name__}.")
     if value.ndim != 2:
         raise ValueError(
-            f"{name} must have shape (N, F), got {tuple(value.shape)}. Hint: flatten with x.reshape(len(x), -1)."
+            f"{name} must have shape (N, F), got {tuple(value.shape)}. "
+            "Hint: flatten with x.reshape(len(x), -1)."
         )
     if value.shape[0] < 2:
         raise ValueError(f"{name} needs at least 2 rows to estimate a covariance, got {value.shape[0]}.")
@@ -52,7 +53,8 @@ def gaussian_frechet_distance(mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b: 
         cov_b: covariance, shape (F, F), symmetric PSD.
 
     Returns:
-        The squared distance ``||mu_a - mu_b||^2 + Tr(cov_a + cov_b - 2 (cov_a^{1/2} cov_b cov_a^{1/2})^{1/2})``.
+        The squared distance
+        ``||mu_a - mu_b||^2 + Tr(cov_a + cov_b - 2 (cov_a^{1/2} cov_b cov_a^{1/2})^{1/2})``.
 
     Example:
         >>> eye = torch.eye(2)

@@ -16,6 +16,9 @@ __all__ = ["knn_radii", "precision_recall"]
 
 # Rows per torch.cdist call: CHUNK x N distances are alive at once.
 _CHUNK = 1024
+# Direct differences, not the |a|^2 + |b|^2 - 2ab expansion, so identical rows are exactly 0 apart
+# and a point on a ball's boundary is not lost to cancellation.
+_EXACT = "donot_use_mm_for_euclid_dist"
 
 
 def _check_features(name: str, value: object, k: int) -> Tensor:
@@ -23,7 +26,8 @@ def _check_features(name: str, value: object, k: int) -> Tensor:
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, F), got {type(value).__name__}.")
     if value.ndim != 2:
         raise ValueError(
-            f"{name} must have shape (N, F), got {tuple(value.shape)}. Hint: flatten with x.reshape(len(x), -1)."
+            f"{name} must have shape (N, F), got {tuple(value.shape)}. "
+            "Hint: flatten with x.reshape(len(x), -1)."
         )
     if value.shape[0] <= k:
         raise ValueError(
@@ -55,8 +59,7 @@ def knn_radii(features: Tensor, k: int = 3) -> Tensor:
     feats = _check_features("features", features, k)
     radii = []
     for start in range(0, feats.shape[0], _CHUNK):
-        # Direct differences, not the matmul expansion, so identical rows are exactly 0 apart.
-        d = torch.cdist(feats[start : start + _CHUNK], feats, compute_mode="donot_use_mm_for_euclid_dist")  # (chunk, N)
+        d = torch.cdist(feats[start : start + _CHUNK], feats, compute_mode=_EXACT)  # (chunk, N)
         rows = torch.arange(d.shape[0], device=d.device)
         d[rows, rows + start] = float("inf")  # exclude each point itself, not its duplicates
         radii.append(d.kthvalue(k, dim=1).values)
@@ -67,7 +70,7 @@ def _inside_fraction(queries: Tensor, centres: Tensor, radii: Tensor) -> float:
     """Fraction of query rows inside at least one ball (centres[j], radii[j])."""
     inside = []
     for start in range(0, queries.shape[0], _CHUNK):
-        d = torch.cdist(queries[start : start + _CHUNK], centres, compute_mode="donot_use_mm_for_euclid_dist")  # (chunk, M)
+        d = torch.cdist(queries[start : start + _CHUNK], centres, compute_mode=_EXACT)  # (chunk, M)
         inside.append((d <= radii.unsqueeze(0)).any(dim=1))
     return torch.cat(inside).double().mean().item()
 
