@@ -234,16 +234,20 @@ class TrainConfig:
 # Per-data-set defaults, in one place. Keys are dotted config paths. They sit between the
 # dataclass defaults and the user's file/flags, so anything here is a flag away from changing.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    # 8x8 handwritten digits (sklearn): small conv nets; recognisable digits in ~2 min on 2 CPUs.
+    # 8x8 handwritten digits (sklearn). Tuned by eye and Frechet distance (domain classifier) over
+    # 2000-4000 step runs: adversarial + Salimans mean matching on D's conv features, DCGAN lrs
+    # and an EMA of G gave the most digit-like samples (FD ~170 at 4000 steps vs ~290 for adv
+    # alone at 2000); about 40 s on 2 uncontended CPU threads.
     "digits": {
         "model.family": "conv",
+        "objective.kind": "adv+fm",
         "data.batch_size": 64,
-        "steps": 2000,
-        "optim.lr_g": 1e-3,
+        "steps": 4000,
+        "optim.lr_g": 2e-4,
         "optim.lr_d": 2e-4,
         "optim.ema": 0.995,
-        "log.sample_every": 500,
-        "log.checkpoint_every": 500,
+        "log.sample_every": 1000,
+        "log.checkpoint_every": 1000,
     },
     # 2-D mixtures (VEEGAN protocol): the benchmark MLPs, large batches.
     "ring8": {
@@ -405,10 +409,35 @@ def config_from_dict(
             flat[key] = value
     known = all_keys()
     for key, value in flat.items():
+        field_key, _, inner = _split_dict_key(key, known)
+        if field_key is not None:
+            # e.g. model.options.spectral_norm: one entry of a dict-valued field.
+            *parents, leaf = field_key.split(".")
+            obj = cfg
+            for part in parents:
+                obj = getattr(obj, part)
+            getattr(obj, leaf)[inner] = value
+            continue
         if key not in known:
             raise ValueError(_unknown_key_message(key, known, source))
         _set(cfg, key, value, source)
     return cfg
+
+
+def _split_dict_key(key: str, known: list[str]) -> tuple[str | None, str, str]:
+    """``model.options.width`` -> ``("model.options", ".", "width")`` when ``model.options`` is a dict field."""
+    parts = key.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in known and not _is_section(head):
+            *parents, leaf = head.split(".")
+            owner: Any = TrainConfig
+            for part in parents:
+                owner = _hints(owner)[part]
+            tp = _hints(owner)[leaf]
+            if tp is dict or typing.get_origin(tp) is dict:
+                return head, ".", ".".join(parts[cut:])
+    return None, "", ""
 
 
 def _unknown_key_message(key: str, known: list[str], source: str) -> str:
