@@ -205,3 +205,27 @@ def test_help_reads_well(capsys, command):
                      "--fm-preset", "--precision", "--monitor-act"):
             assert flag in out
         assert "(default: bce)" in out
+
+
+def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "featmatch", "train", *FAMILIES["mlp"], "--quiet", "--log-every", "1",
+           "--sample-every", "0", "--checkpoint-every", "0", "--steps", "100000", "--out", str(run)]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted (SIGTERM)" in err and "--resume" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] and 0 < summary["steps"] < 100000
+    assert load_checkpoint(list_checkpoints(run)[-1])["step"] == summary["steps"]

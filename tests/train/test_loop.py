@@ -122,9 +122,9 @@ def test_d_steps_draw_one_batch_per_discriminator_update():
     assert trainer.batches_drawn == 3 and trainer.step == 1
 
 
-def test_multiscale_sequence_models_train():
-    cfg = build_config({"data.name": "mnist1d", "data.size": 64, "data.batch_size": 8,
-                        "model.family": "multiscale_sequence", "model.width": 4, "steps": 1,
+def test_multiscale_models_train():
+    cfg = build_config({"data.name": "digits", "data.size": 64, "data.batch_size": 8,
+                        "model.family": "multiscale_conv", "model.width": 4, "steps": 1,
                         "objective.kind": "adv+fm", "objective.fm_preset": "hifigan"})
     scalars = Trainer(cfg).train_step(measure=True)
     assert any(k.startswith("fm/d1.") for k in scalars)  # one term per layer per discriminator

@@ -501,7 +501,8 @@ class Trainer:
         samples = self.sample(self.fixed_z)
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path = save_samples(samples, self.data.kind, path, centres=self.data.centres)
+        centres = None if self.data.centres is None else self.data.centres.cpu()
+        path = save_samples(samples, self.data.kind, path, centres=centres, title=f"step {self.step}")
         if path not in self.sample_paths:
             self.sample_paths.append(path)
         return path
