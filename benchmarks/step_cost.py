@@ -340,14 +340,15 @@ def scaling_table(
     repeats: int,
     device: torch.device,
     dtype: torch.dtype = torch.float32,
-) -> list[tuple[str, int, int, float]]:
-    """Median seconds of the loss alone (forward + autograd.grad) per (loss, discriminators, layers).
+) -> list[tuple[str, int, int, float, float]]:
+    """Median wall and CPU seconds of the loss alone (forward + autograd.grad) per configuration.
 
     Every layer has ``shape``; all configurations and losses are interleaved round by round.
+    Rows are ``(loss name, discriminators, layers per discriminator, wall s, CPU s)``.
 
     Example:
         >>> rows = scaling_table((2, 3), (1, 2), (1,), {"l1": {}}, 2, torch.device("cpu"))
-        >>> [(name, d, l) for name, d, l, _ in rows]
+        >>> [(name, d, l) for name, d, l, _, _ in rows]
         [('l1', 1, 1), ('l1', 1, 2)]
     """
     gen = torch.Generator().manual_seed(0)
@@ -368,15 +369,17 @@ def scaling_table(
 
     for _, options, fake, real in cases:  # warm-up
         run(options, fake, real)
-    times: dict[tuple[str, int, int], list[float]] = {key: [] for key, *_ in cases}
+    wall: dict[tuple[str, int, int], list[float]] = {key: [] for key, *_ in cases}
+    cpu: dict[tuple[str, int, int], list[float]] = {key: [] for key, *_ in cases}
     for _ in range(repeats):
         for key, options, fake, real in cases:
             _sync(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run(options, fake, real)
             _sync(device)
-            times[key].append(time.perf_counter() - start)
-    return [(*key, statistics.median(v)) for key, v in times.items()]
+            wall[key].append(time.perf_counter() - start)
+            cpu[key].append(time.process_time() - start_cpu)
+    return [(*key, statistics.median(wall[key]), statistics.median(cpu[key])) for key in wall]
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -397,7 +400,7 @@ def _profile(setup: Setup, variant: str, device: torch.device) -> None:
         for _ in range(3):
             generator_step(setup, variant)
         _sync(device)
-    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     print(f"\n<details><summary>torch.profiler, 3 steps of {variant}</summary>\n\n```")
     print(prof.key_averages().table(sort_by=sort, row_limit=20))
     print("```\n</details>")
@@ -466,7 +469,8 @@ def _step_report(args: argparse.Namespace, name: str, device: torch.device, dtyp
         print(f"- target (c) <= 1.05 x (d), {label}: {ratio_c:.3f} -> {'met' if ratio_c <= 1.05 else 'MISSED'}")
     if memory:
         saved = memory["b_autograd"] - memory["a_nograd"]
-        print(f"- target (a) peak < (b) peak: (b) - (a) = {saved / 2**20:+.1f} MiB -> {'met' if saved > 0 else 'MISSED'}")
+        verdict = "met" if saved > 0 else "MISSED"
+        print(f"- target (a) peak < (b) peak: (b) - (a) = {saved / 2**20:+.1f} MiB -> {verdict}")
     if args.profile:
         _profile(setup, "a_nograd", device)
 
@@ -477,17 +481,22 @@ def _scaling_report(args: argparse.Namespace, device: torch.device, dtype: torch
     if args.fm_preset != "none":
         losses["paired L1 (loss default)"] = {}
     layer_counts, disc_counts = (1, 2, 4, 8), (1, 3)
-    rows = scaling_table(shape, layer_counts, disc_counts, losses, args.repeats, device, dtype)
+    rows = scaling_table(shape, layer_counts, disc_counts, losses, args.scale_repeats, device, dtype)
     mib = torch.tensor([], dtype=dtype).element_size() * torch.Size(shape).numel() / 2**20
     print(
         f"\n## Loss alone: forward + autograd.grad, every layer {shape} ({mib:.1f} MiB of {dtype}), "
-        f"median of {args.repeats}\n"
+        f"median of {args.scale_repeats}\n"
     )
-    print("| loss | discriminators | layers each | total layers | generated MiB | median ms | ms per layer |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, d, layers, seconds in rows:
+    print(
+        "| loss | discriminators | layers each | total layers | generated MiB | median ms | CPU ms | CPU ms / layer |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, d, layers, seconds, cpu_seconds in rows:
         total = d * layers
-        print(f"| {name} | {d} | {layers} | {total} | {total * mib:.0f} | {seconds * 1e3:.2f} | {seconds * 1e3 / total:.2f} |")
+        print(
+            f"| {name} | {d} | {layers} | {total} | {total * mib:.0f} | {seconds * 1e3:.2f} | "
+            f"{cpu_seconds * 1e3:.2f} | {cpu_seconds * 1e3 / total:.2f} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -506,6 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the CPU memory subprocesses")
     parser.add_argument("--no-scaling", action="store_true", help="skip the loss scaling table")
     parser.add_argument("--scale-shape", type=int, nargs="+", default=[64, 64, 16, 16])
+    parser.add_argument("--scale-repeats", type=int, default=21, help="rounds of the scaling table")
     parser.add_argument("--profile", action="store_true", help="print a torch.profiler table of (a)")
     parser.add_argument("--memory-child", nargs=2, metavar=("WORKLOAD", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

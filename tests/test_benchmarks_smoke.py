@@ -22,6 +22,7 @@ def _load():
 
 
 step_cost = _load()
+SALIMANS = step_cost.fm_options_for("salimans2016")
 
 TINY = {
     "image": step_cost.Workload("image", "conv", (3, 8, 8), 4, {"width": 4}),
@@ -32,7 +33,7 @@ TINY = {
 @pytest.mark.parametrize("workload", sorted(TINY))
 @pytest.mark.parametrize("variant", step_cost.VARIANTS)
 def test_generator_step_updates_g_only(workload: str, variant: str) -> None:
-    setup = step_cost.build_setup(TINY[workload], torch.device("cpu"), fm_options=step_cost.fm_options_for("salimans2016"))
+    setup = step_cost.build_setup(TINY[workload], torch.device("cpu"), fm_options=SALIMANS)
     g_before = [p.detach().clone() for p in setup.generator.parameters()]
     d_before = [p.detach().clone() for p in setup.discriminator.parameters()]
     loss = step_cost.generator_step(setup, variant)
@@ -50,7 +51,7 @@ def test_fm_variants_add_the_fm_loss_to_the_adversarial_one() -> None:
     # part only: the difference is the feature-matching term computed independently here.
     losses = {}
     for variant in step_cost.VARIANTS:
-        setup = step_cost.build_setup(TINY["image"], torch.device("cpu"), fm_options=step_cost.fm_options_for("salimans2016"))
+        setup = step_cost.build_setup(TINY["image"], torch.device("cpu"), fm_options=SALIMANS)
         losses[variant] = step_cost.generator_step(setup, variant)
     setup = step_cost.build_setup(TINY["image"], torch.device("cpu"))
     with torch.no_grad():
@@ -75,5 +76,5 @@ def test_timing_and_scaling_shapes() -> None:
     assert set(wall) == set(cpu) == set(step_cost.VARIANTS)
     assert all(len(v) == 1 and v[0] > 0 for v in wall.values())
     rows = step_cost.scaling_table((2, 3, 4), (1, 2), (1, 3), {"l1": {}}, 1, torch.device("cpu"))
-    assert [(d, n) for _, d, n, _ in rows] == [(1, 1), (1, 2), (3, 1), (3, 2)]
+    assert [(d, n) for _, d, n, _, _ in rows] == [(1, 1), (1, 2), (3, 1), (3, 2)]
     assert step_cost.peak_rss_bytes() > 0
