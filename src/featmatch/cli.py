@@ -1,4 +1,4 @@
-"""The ``featmatch`` command: ``train``, ``sample`` and ``eval``.
+"""The ``featmatch`` command: ``train``, ``sample``, ``eval`` and ``compare``.
 
 The CLI only builds a :class:`featmatch.train.TrainConfig` (flags over a config file over the
 per-data-set defaults) and hands it to the library; it also sets up logging, the only place
@@ -30,6 +30,7 @@ Commands:
   train    train a GAN; writes a run directory with metrics, samples, checkpoints and report.md
   sample   draw samples from a checkpoint (PNG grid / plot, or .npy)
   eval     compute the evaluation metrics of a checkpoint's generator
+  compare  train several set-ups x seeds with the same budget; a mean +- std table and plots
 """
 
 _EXAMPLES = """\
@@ -39,6 +40,8 @@ examples:
   featmatch train --resume runs/ring8 --steps 6000  # continue a run to a later step
   featmatch sample --checkpoint runs/ring8 --n 1000 --out ring8.png
   featmatch eval --checkpoint runs/ring8
+  featmatch compare --data ring8 --seeds 0,1,2 --variant "gan=--objective adv" \
+      --variant "fm=--objective fm" --out runs/cmp --jobs 2
   torchrun --nproc_per_node=2 -m featmatch train --data mnist1d --out runs/ddp
 """
 
@@ -58,6 +61,22 @@ examples:
 The run directory (--out) gets: config.yaml, metrics.jsonl, train.log, samples/*.png,
 checkpoints/step_*.pt, summary.json, report.md and its plots. Ctrl-C saves a checkpoint
 and stops cleanly; continue with --resume.
+"""
+
+
+_COMPARE_EXAMPLES = """\
+examples:
+  featmatch compare --data ring8 --seeds 0,1,2,3,4 --steps 25000 --jobs 2 --out runs/cmp \\
+      --variant "gan=--objective adv" --variant "fm_mean=--objective fm --fm-statistic mean" \\
+      --variant "featmatch="
+  featmatch compare --data grid25 --variants variants.yaml --seeds 0,1 --out runs/cmp_grid
+
+variants.yaml:
+  gan: --objective adv
+  fm_mean: [--objective, fm, --fm-statistic, mean]
+
+Finished runs (a summary.json that reached its steps) are skipped, so an interrupted
+comparison continues where it stopped when run again with the same command.
 """
 
 
@@ -196,7 +215,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``featmatch`` argument parser with its ``train``, ``sample`` and ``eval`` subcommands."""
+    """The ``featmatch`` argument parser with its ``train``, ``sample``, ``eval`` and ``compare`` subcommands."""
     parser = argparse.ArgumentParser(
         prog="featmatch", description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=_Formatter
     )
@@ -234,6 +253,32 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, default=None,
                           help="generated samples to evaluate (default: the run's log.eval_samples)")
     evaluate.add_argument("--out", metavar="FILE", help="also write the metrics to this JSON file")
+
+    compare = sub.add_parser(
+        "compare", help="train several set-ups x seeds and tabulate them", formatter_class=_Formatter,
+        description="Train every variant (a name and its `featmatch train` flags) with every seed on one "
+        "data set, with the same number of steps, into OUT/<variant>/seed<k>/; finished runs are skipped. "
+        "Then write OUT/table.md and OUT/table.json (mean +- std over seeds) and OUT/comparison.png.",
+        epilog=_COMPARE_EXAMPLES,
+    )
+    compare.add_argument("--data", required=True, metavar="NAME", help="data set (as for featmatch train --data)")
+    compare.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
+                         help="a variant: a name and featmatch train flags, e.g. \"gan=--objective adv\" "
+                              "(repeatable; NAME= alone is the data set's defaults)")
+    compare.add_argument("--variants", metavar="FILE",
+                         help="YAML file of variants: a mapping name -> flags (string or list)")
+    compare.add_argument("--seeds", type=_csv(int), default=[0], metavar="S1,S2",
+                         help="comma-separated seeds (default: 0)")
+    compare.add_argument("--steps", type=int, metavar="N",
+                         help="training steps of every run (default: the data set's)")
+    compare.add_argument("--train-args", default="", metavar="FLAGS",
+                         help="featmatch train flags for every run, before each variant's own, "
+                              "e.g. \"--lr-d 1e-4 --set log.eval_samples=2500\"")
+    compare.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    compare.add_argument("--jobs", type=int, default=1, metavar="N",
+                         help="runs at a time; above 1, subprocesses with one torch thread each (default: 1)")
+    compare.add_argument("--overwrite", action="store_true", help="retrain finished runs instead of skipping them")
+    compare.add_argument("--title", help="heading of the table (default: data, steps and seeds)")
     return parser
 
 
@@ -387,6 +432,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import shlex
+
+    from featmatch.train.compare import load_variants, parse_variant, run_compare
+
+    variants = load_variants(args.variants) if args.variants else []
+    variants += [parse_variant(spec) for spec in args.variant]
+    try:
+        extra = shlex.split(args.train_args)
+    except ValueError as err:
+        raise ValueError(f"--train-args {args.train_args!r} cannot be split into flags: {err}.") from err
+    result = run_compare(
+        args.data, variants, args.seeds, args.out, steps=args.steps, jobs=args.jobs,
+        extra_args=extra, overwrite=args.overwrite, title=args.title,
+    )
+    sys.stdout.write(result.table_path.read_text(encoding="utf-8"))
+    log.info("wrote %s, %s and %s", result.table_path, result.json_path, result.plot_path)
+    return 1 if result.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``featmatch`` command line; return the exit status (0 ok, 2 usage/config error,
     130 interrupted with a checkpoint saved).
@@ -404,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     quiet = bool(getattr(args, "log.quiet", False))
     handler = _configure_logging(logging.WARNING if quiet else logging.INFO)
-    commands = {"train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval}
+    commands = {"train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "compare": _cmd_compare}
     try:
         return commands[args.command](args)
     except ValueError as err:  # config, run directory and checkpoint errors: a message, no traceback
