@@ -343,7 +343,8 @@ def scaling_table(
 ) -> list[tuple[str, int, int, float, float]]:
     """Median wall and CPU seconds of the loss alone (forward + autograd.grad) per configuration.
 
-    Every layer has ``shape``; all configurations and losses are interleaved round by round.
+    Every layer has ``shape``; all configurations and losses are interleaved round by round, in
+    an order rotated by one each round.
     Rows are ``(loss name, discriminators, layers per discriminator, wall s, CPU s)``.
 
     Example:
@@ -371,8 +372,9 @@ def scaling_table(
         run(options, fake, real)
     wall: dict[tuple[str, int, int], list[float]] = {key: [] for key, *_ in cases}
     cpu: dict[tuple[str, int, int], list[float]] = {key: [] for key, *_ in cases}
-    for _ in range(repeats):
-        for key, options, fake, real in cases:
+    for round_index in range(repeats):
+        shift = round_index % len(cases)
+        for key, options, fake, real in cases[shift:] + cases[:shift]:
             _sync(device)
             start, start_cpu = time.perf_counter(), time.process_time()
             run(options, fake, real)
@@ -507,7 +509,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant first (default 2)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                         help="bfloat16 runs the step under torch.autocast (meant for CUDA)")
-    parser.add_argument("--which", default="all", choices=["image", "sequence", "all"])
+    parser.add_argument("--which", default="all", choices=["image", "sequence", "all", "none"],
+                        help="workloads for the step tables; 'none' prints only the scaling table")
     parser.add_argument("--fm-preset", default="salimans2016", choices=["none", *sorted(featmatch.PRESETS)],
                         help="FM options for (a)-(c); default salimans2016, the trainer's default "
                         "(unconditional GANs); 'none' = the loss's defaults (paired L1)")
@@ -526,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     _print_header(args, device)
-    names = list(WORKLOADS) if args.which == "all" else [args.which]
+    names = {"all": list(WORKLOADS), "none": []}.get(args.which, [args.which])
     for name in names:
         _step_report(args, name, device, dtype)
     if not args.no_scaling:
