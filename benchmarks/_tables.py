@@ -1,0 +1,200 @@
+"""Shared pieces of the benchmark table scripts (table2_digits_mnist1d.py, table3_failure.py).
+
+Runs are ordinary ``featmatch train`` run directories laid out as ``featmatch compare`` lays
+them out (``<out>/<data>/<variant>/seed<k>/``), trained as
+``python -m featmatch train`` subprocesses (one torch thread each), so a table can be rebuilt, continued after an
+interruption (finished runs are skipped) or extended by one more seed with the same command.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from featmatch.train.compare import Variant, collect_results, format_table, parse_variant, summarize
+
+
+@dataclass
+class Block:
+    """One data set's share of a table: variants x seeds with the same budget.
+
+    Attributes:
+        data: the data set (``featmatch train --data``).
+        variants: ``"name=flags"`` strings (as ``featmatch compare --variant``).
+        steps: training steps of every run.
+        train_args: flags for every run of this block, before each variant's own.
+        cost: relative cost of one run (any unit); the costliest runs start first.
+    """
+
+    data: str
+    variants: list[str]
+    steps: int
+    train_args: list[str]
+    cost: float = 1.0
+
+    def parsed(self) -> list[Variant]:
+        return [parse_variant(v) for v in self.variants]
+
+
+def _finished(run_dir: Path, steps: int) -> bool:
+    path = run_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return not summary.get("interrupted") and summary.get("steps") == summary.get("target_steps") == steps
+
+
+def _train_one(argv: list[str], log_path: Path) -> tuple[int, float]:
+    """One ``python -m featmatch train`` subprocess with one torch thread; (exit status, seconds)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    start = time.perf_counter()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", encoding="utf-8") as handle:
+        code = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "featmatch", *argv], stdout=handle, stderr=subprocess.STDOUT, env=env, check=False
+        ).returncode
+    return code, time.perf_counter() - start
+
+
+def train_blocks(out: Path, blocks: Sequence[Block], seeds: Sequence[int], jobs: int) -> list[str]:
+    """Train every (block, variant, seed) run not finished yet, ``jobs`` subprocesses at a time.
+
+    One pool for all blocks, the costliest runs first (longest-processing-time order), so that a
+    table over two data sets keeps every core busy. Runs go to ``<out>/<data>/<variant>/seed<k>``
+    (``featmatch compare``'s layout) with a log beside each. Returns the failures, as text.
+    """
+    todo = []
+    for block in blocks:
+        for variant in block.parsed():
+            for seed in seeds:
+                run_dir = out / block.data / variant.name / f"seed{seed}"
+                if _finished(run_dir, block.steps):
+                    continue
+                argv = [
+                    "train", "--data", block.data, "--seed", str(seed), "--out", str(run_dir),
+                    "--overwrite", "--quiet", "--steps", str(block.steps),
+                    *block.train_args, *variant.args,
+                ]
+                todo.append((block.cost, f"{block.data}/{variant.name}/seed{seed}", argv, run_dir))
+    todo.sort(key=lambda item: -item[0])
+    print(f"{len(todo)} run(s) to train, {jobs} at a time", file=sys.stderr, flush=True)
+    failures: list[str] = []
+
+    def work(item: tuple[float, str, list[str], Path]) -> None:
+        _, name, argv, run_dir = item
+        log_path = run_dir.parent / f"{run_dir.name}.log"
+        code, seconds = _train_one(argv, log_path)
+        ok = code == 0 and _finished(run_dir, int(argv[argv.index("--steps") + 1]))
+        print(f"{name}: {'done' if ok else 'FAILED'} in {seconds:.0f} s", file=sys.stderr, flush=True)
+        if not ok:
+            failures.append(f"{name}: exit status {code}, see {log_path}")
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(work, todo))
+    return failures
+
+
+def prewarm_classifiers(datas: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Train (or load) each data set's domain classifier once, before parallel runs race for it.
+
+    Returns the metrics of 1,000 real training samples against the real test split: the floor
+    of the Frechet distance and the ceiling of precision / recall at this sample size.
+    """
+    from featmatch.data import load_dataset
+    from featmatch.metrics import evaluate_samples
+
+    reference: dict[str, dict[str, float]] = {}
+    for data in datas:
+        train = load_dataset(data, "train", seed=0)
+        gen = torch.Generator().manual_seed(0)
+        index = torch.randperm(train.x.shape[0], generator=gen)[:1000]  # as many as log.eval_samples
+        reference[data] = evaluate_samples(train, train.x[index])
+    return reference
+
+
+def episode_stats(run_dir: Path) -> dict[str, float]:
+    """Discriminator-dominance episodes of a finished run: count and share of the steps."""
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    steps = max(int(summary.get("steps") or 1), 1)
+    dominated = 0
+    count = 0
+    for episode in summary.get("episodes") or []:
+        if episode.get("kind") != "d_dominates":
+            continue
+        count += 1
+        end = episode.get("end_step")
+        dominated += (steps if end is None else int(end)) - int(episode["start_step"])
+    return {"dominance_episodes": float(count), "dominated_pct": 100.0 * dominated / steps}
+
+
+def block_table(out: Path, block: Block, seeds: Sequence[int], metrics: Sequence[str], title: str) -> tuple[str, dict[str, Any]]:
+    """The markdown table of one block: chosen metrics (mean ± std over seeds) and dominance."""
+    variants = block.parsed()
+    runs = collect_results(out / block.data, [v.name for v in variants], seeds)
+    for run in runs:
+        if run.status != "failed":
+            run.metrics.update(episode_stats(run.run_dir))
+    summary = summarize(runs, variants)
+    keep = [m for m in (*metrics, "dominance_episodes", "dominated_pct", "wall_time_sec") if m in summary["metrics"]]
+    summary["metrics"] = keep
+    return format_table(summary, title=title), summary
+
+
+def header(argv: Sequence[str]) -> str:
+    """Where and how the table was made: the exact command, versions, threads."""
+    command = "python " + shlex.join([os.path.relpath(sys.argv[0]) if sys.argv else "?", *argv])
+    return (
+        f"Command: `{command}`\n\n"
+        f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPU cores visible, one torch thread per run, device cpu; "
+        f"written {time.strftime('%Y-%m-%d %H:%M:%S')}.\n"
+    )
+
+
+def format_reference(reference: dict[str, float]) -> str:
+    """One line: real training samples scored like generated ones (floor/ceiling of the metrics)."""
+    parts = []
+    for key in ("frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy"):
+        if key in reference and math.isfinite(reference[key]):
+            parts.append(f"{key} {reference[key]:.4g}")
+    return "Real training samples (1,000) scored the same way: " + ", ".join(parts) + "."
+
+
+class Ticker:
+    """Prints elapsed time every ``every`` seconds to stderr while a table trains (a heartbeat)."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self._stop = threading.Event()
+        self._start = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            print(f"... {time.perf_counter() - self._start:.0f} s", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> Ticker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
