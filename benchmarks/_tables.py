@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,13 +142,25 @@ def episode_stats(run_dir: Path) -> dict[str, float]:
     return {"dominance_episodes": float(count), "dominated_pct": 100.0 * dominated / steps}
 
 
-def block_table(out: Path, block: Block, seeds: Sequence[int], metrics: Sequence[str], title: str) -> tuple[str, dict[str, Any]]:
-    """The markdown table of one block: chosen metrics (mean ± std over seeds) and dominance."""
+def block_table(
+    out: Path,
+    block: Block,
+    seeds: Sequence[int],
+    metrics: Sequence[str],
+    title: str,
+    extra: Callable[[Path], dict[str, float]] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The markdown table of one block: chosen metrics (mean ± std over seeds) and dominance.
+
+    ``extra(run_dir)`` may add more per-run numbers (e.g. from ``metrics.jsonl``).
+    """
     variants = block.parsed()
     runs = collect_results(out / block.data, [v.name for v in variants], seeds)
     for run in runs:
         if run.status != "failed":
             run.metrics.update(episode_stats(run.run_dir))
+            if extra is not None:
+                run.metrics.update(extra(run.run_dir))
     summary = summarize(runs, variants)
     keep = [m for m in (*metrics, "dominance_episodes", "dominated_pct", "wall_time_sec") if m in summary["metrics"]]
     summary["metrics"] = keep
