@@ -1,0 +1,64 @@
+"""benchmarks/table1_mixtures.py: its rows parse, its recommended row is what `featmatch train
+--data ring8|grid25` uses by default, and its run-time estimate schedules runs correctly."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from featmatch.train.compare import Variant, validate_variant
+from featmatch.train.config import build_config
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def table1():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("table1_mixtures", BENCHMARKS / "table1_mixtures.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def _config(flags: list[str], data: str):
+    from featmatch.cli import _train_overrides
+    from featmatch.train.compare import _train_parser
+
+    namespace, unknown = _train_parser().parse_known_args(flags)
+    assert unknown == []
+    return build_config({**_train_overrides(namespace), "data.name": data})
+
+
+@pytest.mark.parametrize("data", ["ring8", "grid25"])
+def test_every_row_is_a_valid_variant(table1, data):
+    for name, flags in table1.ROWS.items():
+        validate_variant(Variant(name, tuple(shlex.split(flags))), data, table1.PROTOCOL)
+
+
+@pytest.mark.parametrize("data", ["ring8", "grid25"])
+def test_recommended_row_is_the_data_set_default(table1, data):
+    recommended = _config([*table1.PROTOCOL, *shlex.split(table1.RECOMMENDED)], data)
+    default = build_config({"data.name": data})
+    assert default.objective == recommended.objective
+    assert default.optim == recommended.optim  # protocol learning rates, betas, EMA
+    assert default.model == recommended.model and default.data.batch_size == 512
+    assert default.log.eval_samples == 2500
+
+
+def test_estimate_schedules_longest_runs_first(table1):
+    per_run = {r: table1.MS_PER_STEP[r] * 1000 / 1000 + table1.SECONDS_PER_RUN for r in table1.ROWS}
+    # One run per core: the wall time is the longest run; the CPU time the sum.
+    wall, cpu = table1._estimate(["gan", "featmatch"], ["ring8"], [0], 1000, jobs=2)
+    assert wall == pytest.approx(max(per_run["gan"], per_run["featmatch"]))
+    assert cpu == pytest.approx(per_run["gan"] + per_run["featmatch"])
+    # Three equal runs on two cores take two runs' time.
+    wall, _ = table1._estimate(["gan"], ["ring8"], [0, 1, 2], 1000, jobs=2)
+    assert wall == pytest.approx(2 * per_run["gan"])
