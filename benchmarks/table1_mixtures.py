@@ -119,7 +119,7 @@ def _cell(row: dict, metric: str, scale: float, decimals: int) -> str:
     return text
 
 
-def calibrate(rows: list[str], steps: int = 40) -> dict[str, float]:
+def calibrate(rows: list[str], device: str = "cpu", steps: int = 40) -> dict[str, float]:
     """CPU milliseconds per training step of each row on this machine (ring8, one thread)."""
     import time
 
@@ -134,7 +134,8 @@ def calibrate(rows: list[str], steps: int = 40) -> dict[str, float]:
     costs = {}
     for r in rows:
         namespace, _ = _train_parser().parse_known_args([*PROTOCOL, *shlex.split(ROWS[r])])
-        trainer = Trainer(build_config({**_train_overrides(namespace), "data.name": "ring8", "steps": 10**6}))
+        overrides = {**_train_overrides(namespace), "data.name": "ring8", "steps": 10**6, "device": device}
+        trainer = Trainer(build_config(overrides))
         for _ in range(5):
             trainer.train_step()
         start = time.process_time()
@@ -145,19 +146,25 @@ def calibrate(rows: list[str], steps: int = 40) -> dict[str, float]:
 
 
 def fit_plan(rows: list[str], data: list[str], seeds: list[int], steps: int, jobs: int,
-             budget_sec: float, margin: float = 1.2) -> tuple[list[str], list[int]]:
-    """The largest (rows, seeds) whose estimated wall time x ``margin`` fits ``budget_sec``.
+             budget_sec: float, margin: float = 1.2) -> tuple[list[str], list[int], int]:
+    """The largest (rows, seeds, steps) whose estimated wall time x ``margin`` fits ``budget_sec``.
 
-    Preference: every row with all seeds, then 3 seeds, then ``featmatch`` and ``gan``, then
-    ``featmatch`` alone with fewer and fewer seeds (it is the row the table is about).
+    Preference at the full ``steps``: every row with all seeds, then 3 seeds, then ``featmatch``
+    and ``gan``, then ``featmatch`` alone with fewer seeds. When none fits, every row with as many
+    seeds as make one run per core, at the most steps (a multiple of 1,000) that fit.
     """
-    keep = [r for r in ("featmatch", "gan") if r in rows]
+    keep = [r for r in ("featmatch", "gan") if r in rows] or rows[:1]
     options = [(rows, seeds), (rows, seeds[:3]), (keep, seeds), (keep, seeds[:3])]
     options += [(keep[:1], seeds[:n]) for n in range(len(seeds), 0, -1)]
     for option_rows, option_seeds in options:
-        if option_rows and option_seeds and _estimate(option_rows, data, option_seeds, steps, jobs)[0] * margin <= budget_sec:
-            return list(option_rows), list(option_seeds)
-    return keep[:1] or rows[:1], seeds[:1]
+        if _estimate(list(option_rows), data, list(option_seeds), steps, jobs)[0] * margin <= budget_sec:
+            return list(option_rows), list(option_seeds), steps
+    per_core = max(1, jobs // max(1, len(rows) * len(data)))
+    fewer = seeds[:per_core]
+    reduced = steps
+    while reduced > 1000 and _estimate(rows, data, fewer, reduced, jobs)[0] * margin > budget_sec:
+        reduced -= 1000
+    return list(rows), list(fewer), reduced
 
 
 def write_tables(out: Path, rows: list[str], data: list[str], seeds: list[int], steps: int,
@@ -221,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=PROTOCOL_STEPS, help="iterations (default: 25000)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"rows to run (default: {','.join(ROWS)})")
     parser.add_argument("--data", default=",".join(DATA), help="data sets (default: ring8,grid25)")
+    parser.add_argument("--device", default="cpu", help="device of every run (default: cpu)")
     parser.add_argument("--estimate", action="store_true", help="print the expected run time and exit")
     parser.add_argument("--calibrate", action="store_true",
                         help="measure each row's step cost on this machine first (about 10 s)")
@@ -236,10 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown rows/data {unknown}; rows are {list(ROWS)}, data {list(DATA)}")
     source = "measured on a 2-core AMD EPYC"
     if args.calibrate or args.time_budget is not None:
-        MS_PER_STEP.update(calibrate(rows))
+        MS_PER_STEP.update(calibrate(rows, args.device))
         source = "calibrated here: " + ", ".join(f"{r} {v:.1f} ms" for r, v in MS_PER_STEP.items() if r in rows)
     if args.time_budget is not None:
-        rows, seeds = fit_plan(rows, data, seeds, args.steps, args.jobs, args.time_budget * 60)
+        rows, seeds, args.steps = fit_plan(rows, data, seeds, args.steps, args.jobs, args.time_budget * 60)
     wall, cpu = _estimate(rows, data, seeds, args.steps, args.jobs)
     plan = (f"{len(rows) * len(data) * len(seeds)} runs ({','.join(rows)} x {','.join(data)} x seeds "
             f"{','.join(map(str, seeds))}) of {args.steps} steps on {args.jobs} cores: about {wall / 60:.1f} min "
@@ -254,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
              header(sys.argv[1:] if argv is None else argv), f"Plan: {plan}.\n"]
     # One block per (data, row), so the costliest rows start first; tables are rewritten every
     # 30 s while training, so a run cut short still leaves the finished runs tabulated.
-    blocks = [Block(d, [f"{r}={ROWS[r]}"], args.steps, PROTOCOL, cost=MS_PER_STEP[r]) for d in data for r in rows]
+    flags = [*PROTOCOL, "--device", args.device]
+    blocks = [Block(d, [f"{r}={ROWS[r]}"], args.steps, flags, cost=MS_PER_STEP[r]) for d in data for r in rows]
     stop = threading.Event()
 
     def refresh() -> None:

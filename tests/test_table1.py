@@ -62,3 +62,15 @@ def test_estimate_schedules_longest_runs_first(table1):
     # Three equal runs on two cores take two runs' time.
     wall, _ = table1._estimate(["gan"], ["ring8"], [0, 1, 2], 1000, jobs=2)
     assert wall == pytest.approx(2 * per_run["gan"])
+
+
+def test_fit_plan_shrinks_seeds_then_rows_then_steps(table1):
+    rows, data, seeds = list(table1.ROWS), ["ring8", "grid25"], [0, 1, 2, 3, 4]
+    full_wall, _ = table1._estimate(rows, data, seeds, 25000, 16)
+    assert table1.fit_plan(rows, data, seeds, 25000, 16, full_wall * 1.2 + 1) == (rows, seeds, 25000)
+    three_wall, _ = table1._estimate(rows, data, seeds[:3], 25000, 16)
+    assert table1.fit_plan(rows, data, seeds, 25000, 16, three_wall * 1.2 + 1) == (rows, seeds[:3], 25000)
+    # Nothing fits at 25,000 steps in 60 s: every row, two seeds (16 runs on 16 cores), fewer steps.
+    rows_, seeds_, steps = table1.fit_plan(rows, data, seeds, 25000, 16, 300.0)
+    assert (rows_, seeds_) == (rows, [0, 1]) and steps % 1000 == 0 and steps < 25000
+    assert table1._estimate(rows, data, [0, 1], steps, 16)[0] * 1.2 <= 300.0
