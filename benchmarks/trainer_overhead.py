@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from featmatch import discriminator_loss, feature_matching_loss, generator_loss
 from featmatch.data import batches
