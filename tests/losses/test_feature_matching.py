@@ -80,12 +80,14 @@ def make_features(num_d=3, shapes=((6, 4, 5), (6, 8, 3), (6, 2), (6, 1)), dtype=
 
 
 @pytest.mark.parametrize("preset", sorted(featmatch.PRESETS))
-@pytest.mark.parametrize("fused", [None, False])
+@pytest.mark.parametrize("fused", [True, False])
 def test_preset_matches_reference(preset, fused):
     fake, real = make_features()
-    if fused is None:  # float32 features take the fused path where it applies
+    options = featmatch.PRESETS[preset].options
+    if fused:  # float32 features, forced through the fused path where the preset allows it
         fake = [[t.detach().float().requires_grad_() for t in d] for d in fake]
         real = [[t.float() for t in d] for d in real]
+        fused = True if options["statistic"] == "paired" and options["distance"] in ("l1", "mse") else None
     expected = REFERENCES[preset](fake, real)
     loss = FeatureMatchingLoss.from_preset(preset, fused=fused)(fake, real)
     assert loss.dtype == fake[0][0].dtype  # float64 stays float64; float32 stays float32
@@ -251,6 +253,23 @@ def test_fused_equals_autograd(distance):
     torch.testing.assert_close(a, b)
     for x, y in zip(ga, gb):
         torch.testing.assert_close(x, y)
+    options = dict(distance=distance, relative=True, layer_weights=[1.0, 2.0, 3.0, 4.0][: len(fake[0])])
+    _, terms_a = feature_matching_loss(fake[:1], real[:1], fused=True, return_terms=True, **options)
+    _, terms_b = feature_matching_loss(fake[:1], real[:1], fused=False, return_terms=True, **options)
+    assert list(terms_a) == list(terms_b)
+    for name in terms_a:
+        torch.testing.assert_close(terms_a[name], terms_b[name])
+
+
+def test_fused_is_chosen_automatically_only_where_it_pays():
+    big = torch.randn(4, 1 << 16, requires_grad=True)  # 2^18 values on the CPU
+    small = torch.randn(4, 8, requires_grad=True)
+    assert "Fused" in type(feature_matching_loss(big, torch.zeros_like(big)).grad_fn).__name__
+    assert "Fused" not in type(feature_matching_loss(small, torch.zeros(4, 8)).grad_fn).__name__
+    with torch.no_grad():
+        assert feature_matching_loss(big, torch.zeros_like(big)).grad_fn is None
+    mean = feature_matching_loss(big, torch.zeros_like(big), statistic="mean")
+    assert "Fused" not in type(mean.grad_fn).__name__
 
 
 def test_fused_refuses_second_backward_with_hint():
@@ -289,7 +308,7 @@ def test_module_equals_function():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("fused", [None, False])
+@pytest.mark.parametrize("fused", [True, False])
 def test_half_precision_computes_in_float32(dtype, fused):
     fake32, real32 = make_features(num_d=1, dtype=torch.float32)
     fake = [[t.detach().to(dtype).requires_grad_() for t in fake32[0]]]

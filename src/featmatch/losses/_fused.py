@@ -28,11 +28,13 @@ FUSED_DISTANCES = ("l1", "mse")
 _CPU_CHUNK = 1 << 18
 
 
-def _walk_layer(fake: Tensor, real: Tensor, distance: str, scale: Tensor, grad_out: Tensor) -> Tensor:
+def _walk_layer(
+    fake: Tensor, real: Tensor, distance: str, scale: float | Tensor, grad_out: Tensor
+) -> Tensor:
     """Return the sum over elements of the pointwise distance; write ``scale * d(distance)/d(fake)``.
 
-    Computed in float32 whatever the storage dtype. ``scale`` is a 0-dim float32 tensor that
-    already includes the ``1 / numel`` of the mean.
+    Computed in float32 whatever the storage dtype. ``scale`` (a number, or a 0-dim tensor for the
+    relative loss) already includes the ``1 / numel`` of the mean.
     """
     fake_flat = fake.reshape(-1)
     real_flat = real.reshape(-1)
@@ -70,7 +72,7 @@ def _walk_layer(fake: Tensor, real: Tensor, distance: str, scale: Tensor, grad_o
 
 class _FusedFeatureMatching(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, distance: str, coefficients: Tensor, *tensors: Tensor):  # type: ignore[override]
+    def forward(ctx, distance: str, coefficients: list[float | Tensor], *tensors: Tensor):  # type: ignore[override]
         half = len(tensors) // 2
         fakes, reals = tensors[:half], tensors[half:]
         values = []
@@ -80,11 +82,11 @@ class _FusedFeatureMatching(torch.autograd.Function):
             real = real.contiguous()
             numel = max(fake.numel(), 1)
             grad = torch.empty_like(fake, memory_format=torch.contiguous_format)
-            scale = (coefficients[index] / numel).to(torch.float32)
+            scale = coefficients[index] / numel
             values.append(_walk_layer(fake, real, distance, scale, grad) / numel)
             grads.append(grad)
         per_layer = torch.stack(values)  # (L,) mean distance of each layer
-        loss = (per_layer * coefficients).sum()
+        loss = sum(v * c for v, c in zip(values, coefficients, strict=True))
         ctx.grads = grads
         ctx.needs = [ctx.needs_input_grad[2 + i] for i in range(half)]
         ctx.num_reals = half
@@ -115,19 +117,18 @@ class _FusedFeatureMatching(torch.autograd.Function):
 
 
 def fused_feature_matching(
-    fakes: list[Tensor], reals: list[Tensor], distance: str, coefficients: Tensor
+    fakes: list[Tensor], reals: list[Tensor], distance: str, coefficients: list[float | Tensor]
 ) -> tuple[Tensor, Tensor]:
     """``sum_j coefficients[j] * mean_distance(fakes[j], reals[j])`` and the per-layer means.
 
     Returns ``(loss, per_layer)``: the loss is differentiable w.r.t. ``fakes``; ``per_layer``, shape
-    ``(L,)``, is not. ``coefficients`` is a float32 tensor of shape ``(L,)`` without gradient.
+    ``(L,)``, is not. ``coefficients`` holds one number (or 0-dim tensor without gradient) per layer.
 
     Example:
         >>> f = torch.tensor([1.0, 3.0], requires_grad=True)
-        >>> loss, per_layer = fused_feature_matching([f], [torch.zeros(2)], "l1", torch.ones(1))
+        >>> loss, per_layer = fused_feature_matching([f], [torch.zeros(2)], "l1", [1.0])
         >>> loss.backward(); f.grad
         tensor([0.5000, 0.5000])
     """
-    return _FusedFeatureMatching.apply(
-        distance, coefficients.detach(), *fakes, *[r.detach() for r in reals]
-    )
+    coefficients = [c.detach() if isinstance(c, Tensor) else float(c) for c in coefficients]
+    return _FusedFeatureMatching.apply(distance, coefficients, *fakes, *[r.detach() for r in reals])

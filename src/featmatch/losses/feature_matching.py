@@ -43,6 +43,9 @@ DISTANCES = ("l1", "mse", "huber", "smooth_l1")
 STATISTICS = ("paired", "mean", "mean_std", "rff", "mmd")
 REDUCTIONS = ("mean", "sum")
 
+# Below this many generated feature values in all, plain autograd is faster than the fused walk.
+_FUSED_MIN_ELEMENTS = 1 << 18
+
 Distance = Union[str, Callable[[Tensor, Tensor], Tensor]]
 LayerWeights = Union[None, str, Sequence[float], Mapping[str, float]]
 
@@ -65,19 +68,37 @@ def _distance_fn(distance: Distance, huber_delta: float) -> Callable[[Tensor, Te
     return lambda a, b: F.smooth_l1_loss(a, b, beta=huber_delta)
 
 
-def _batch_sum(x: Tensor, sync: bool) -> tuple[Tensor, Tensor]:
+class _AllReduceSum(torch.autograd.Function):
+    """Sum a tensor over DDP ranks; the backward pass sums the gradients the same way.
+
+    Kept here rather than using ``torch.distributed.nn.functional.all_reduce``, which recent
+    PyTorch deprecates without a differentiable replacement.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor: Tensor) -> Tensor:  # type: ignore[override]
+        out = tensor.clone()
+        torch.distributed.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        out = grad.clone()
+        torch.distributed.all_reduce(out)
+        return out
+
+
+def _batch_sum(x: Tensor, sync: bool) -> tuple[Tensor, Tensor | int]:
     """Sum over the batch dimension and the number of samples, across DDP ranks when ``sync``."""
     total = x.sum(0)  # (N, ...) -> (...)
+    if not sync:
+        return total, x.shape[0]
+    # The all-reduce sums gradients across ranks in backward; DDP's averaging of the generator's
+    # gradients then divides by the world size, so the result equals one process holding the
+    # whole batch.
     count = torch.tensor(float(x.shape[0]), device=x.device)
-    if sync:
-        from torch.distributed.nn.functional import all_reduce
-
-        # The differentiable all-reduce sums gradients across ranks in backward; DDP's averaging
-        # of the generator's gradients then divides by the world size, so the result equals one
-        # process holding the whole batch.
-        total = all_reduce(total)
-        count = all_reduce(count.detach())
-    return total, count
+    torch.distributed.all_reduce(count)
+    return _AllReduceSum.apply(total), count
 
 
 def _statistics(x: Tensor, statistic: str, sync: bool) -> list[Tensor]:
@@ -90,7 +111,7 @@ def _statistics(x: Tensor, statistic: str, sync: bool) -> list[Tensor]:
         return [mean]
     centred_sq, _ = _batch_sum((x - mean).square(), sync)
     # Unbiased like torch.std; clamp before sqrt so a constant feature has a finite gradient.
-    var = centred_sq / (count - 1).clamp_min(1.0)
+    var = centred_sq / max(count - 1, 1) if isinstance(count, int) else centred_sq / (count - 1).clamp_min(1.0)
     return [mean, var.clamp_min(1e-12).sqrt()]
 
 
@@ -303,16 +324,22 @@ def _use_fused(options: _Options, fakes: list[Tensor], result_dtype: torch.dtype
         return False
     if options.fused is True:
         return True
-    # Auto: only where it pays and is safe. Under torch.compile the compiler fuses the plain
-    # expression itself; without grad there is no gradient to write.
+    # Auto: where it pays and is safe. It pays on the CPU for large features, where the loss is
+    # bound by memory traffic; small features are bound by per-call overhead instead, and a GPU's
+    # bandwidth makes the extra pass of autograd's way cheap. Under torch.compile the compiler
+    # fuses the plain expression itself; without grad there is no gradient to write.
     return (
         torch.is_grad_enabled()
         and not torch.compiler.is_compiling()
         and any(f.requires_grad for f in fakes)
+        and all(f.device.type == "cpu" for f in fakes)
+        and sum(f.numel() for f in fakes) >= _FUSED_MIN_ELEMENTS
     )
 
 
-def _compute(fake: FeatureInput, real: FeatureInput, options: _Options) -> tuple[Tensor, dict[str, Tensor]]:
+def _compute(
+    fake: FeatureInput, real: FeatureInput, options: _Options, return_terms: bool
+) -> tuple[Tensor, dict[str, Tensor]]:
     options.validate()
     fake_ds = as_discriminators(fake, "fake")
     real_ds = as_discriminators(real, "real")
@@ -358,28 +385,33 @@ def _compute(fake: FeatureInput, real: FeatureInput, options: _Options) -> tuple
         result_dtype = torch.promote_types(result_dtype, t.dtype)
     device = fakes[0].device
 
-    # loss = sum_j coefficient[j] * value[j]: the layer weights, both reductions, the overall
-    # weight and the relative normaliser folded into one number per matched layer.
-    weights, coefficients = [], []
+    # loss = sum_j coefficient[j] * value[j]: the layer weights, both reductions and the overall
+    # weight folded into one Python number per matched layer. Python numbers, not a device
+    # tensor: building one would be a host-to-device copy, which waits for the GPU on every call.
+    weights: list[float] = []
+    coefficients: list[float | Tensor] = []
     for _, names, layer_weights in plan:
         per_layer = 1.0 / len(names) if options.layer_reduction == "mean" else 1.0
         per_disc = 1.0 / len(plan) if options.discriminator_reduction == "mean" else 1.0
         for w in layer_weights:
             weights.append(w)
             coefficients.append(options.weight * per_disc * per_layer * w)
-    coefficient = torch.tensor(coefficients, dtype=result_dtype, device=device)  # (L,)
+    normalisers: list[Tensor] | None = None
     if options.relative:
-        real_scale = torch.stack([r.to(result_dtype).abs().mean() for r in reals])  # (L,)
-        coefficient = coefficient / (real_scale + options.eps)
+        normalisers = [r.to(result_dtype).abs().mean() + options.eps for r in reals]
+        coefficients = [c / n for c, n in zip(coefficients, normalisers, strict=True)]
 
     if _use_fused(options, fakes, result_dtype):
-        loss, values = fused_feature_matching(fakes, reals, str(options.distance), coefficient)
+        loss, per_layer_values = fused_feature_matching(
+            fakes, reals, str(options.distance), coefficients
+        )
+        values = list(per_layer_values.unbind(0)) if return_terms else []
     else:
-        layer_values = []
+        values = []
         for f, r in pairs:
             f, r = f.to(result_dtype), r.to(result_dtype)
             if options.statistic == "mmd":
-                layer_values.append(_gaussian_mmd(f, r, options.bandwidths))
+                values.append(_gaussian_mmd(f, r, options.bandwidths))
                 continue
             statistic = options.statistic
             if statistic == "rff":
@@ -389,20 +421,18 @@ def _compute(fake: FeatureInput, real: FeatureInput, options: _Options) -> tuple
                 statistic = "mean"
             stats_f = _statistics(f, statistic, sync)
             stats_r = _statistics(r, statistic, sync)
-            value = sum(
-                (distance(sf, sr) for sf, sr in zip(stats_f, stats_r, strict=True)),
-                start=torch.zeros((), dtype=result_dtype, device=device),
-            )
-            layer_values.append(value.to(result_dtype))
-        values = torch.stack(layer_values)  # (L,)
-        loss = (values * coefficient).sum()
+            layer = [distance(sf, sr) for sf, sr in zip(stats_f, stats_r, strict=True)]
+            values.append((layer[0] if len(layer) == 1 else sum(layer)).to(result_dtype))
+        weighted = [v * c for v, c in zip(values, coefficients, strict=True)]
+        loss = weighted[0] if len(weighted) == 1 else torch.stack(weighted).sum()
 
-    # Logged terms: layer weight x distance (relative if asked), without reductions or weight.
-    logged = values.detach() * torch.tensor(weights, dtype=result_dtype, device=device)
-    if options.relative:
-        logged = logged / (real_scale + options.eps)
-    names = [prefix + name for prefix, layer_names, _ in plan for name in layer_names]
-    terms = dict(zip(names, logged.unbind(0), strict=True))
+    terms: dict[str, Tensor] = {}
+    if return_terms:
+        # Logged: layer weight x distance (relative if asked), without reductions or weight.
+        names = [prefix + name for prefix, layer_names, _ in plan for name in layer_names]
+        for j, (name, value, w) in enumerate(zip(names, values, weights, strict=True)):
+            term = value.detach() * w
+            terms[name] = term / normalisers[j] if normalisers is not None else term
     return loss, terms
 
 
@@ -486,7 +516,8 @@ def feature_matching_loss(
             width): sigma = b * sqrt(F) for features flattened to F values per sample.
         num_random_features: random directions per bandwidth for ``"rff"``.
         fused: compute the gradient in the same pass as the value (paired l1/mse only). ``None``
-            uses it where safe; ``False`` forces plain autograd (needed for ``retain_graph=True``
+            uses it where it pays and is safe (CPU, at least 2^18 generated feature values in
+            all, gradient needed, not under torch.compile); ``False`` forces plain autograd (needed for ``retain_graph=True``
             or double backward through this loss).
         return_terms: also return a dict of the weighted per-layer terms (detached), keyed by
             layer name, prefixed ``"d<i>."`` when there are several discriminators.
@@ -498,8 +529,8 @@ def feature_matching_loss(
         >>> import torch
         >>> fake = [torch.ones(4, 8, requires_grad=True), torch.zeros(4, 3)]
         >>> real = [torch.zeros(4, 8), torch.zeros(4, 3)]
-        >>> feature_matching_loss(fake, real)  # mean over layers of the mean |fake - real|
-        tensor(0.5000, grad_fn=<_FusedFeatureMatchingBackward>)
+        >>> feature_matching_loss(fake, real).item()  # mean over layers of the mean |fake - real|
+        0.5
     """
     options = _Options(
         distance=distance,
@@ -520,7 +551,7 @@ def feature_matching_loss(
         num_random_features=num_random_features,
         fused=fused,
     )
-    loss, terms = _compute(fake, real, options)
+    loss, terms = _compute(fake, real, options, return_terms)
     return (loss, terms) if return_terms else loss
 
 
@@ -602,8 +633,8 @@ class FeatureMatchingLoss(nn.Module):
         >>> criterion = FeatureMatchingLoss.from_preset("hifigan")
         >>> fake = [[torch.ones(2, 4, requires_grad=True)], [torch.ones(2, 3, requires_grad=True)]]
         >>> real = [[torch.zeros(2, 4)], [torch.zeros(2, 3)]]
-        >>> criterion(fake, real)  # 2 * (1 + 1)
-        tensor(4., grad_fn=<_FusedFeatureMatchingBackward>)
+        >>> criterion(fake, real).item()  # 2 * (1 + 1)
+        4.0
     """
 
     def __init__(
@@ -666,7 +697,7 @@ class FeatureMatchingLoss(nn.Module):
     def forward(
         self, fake: FeatureInput, real: FeatureInput
     ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
-        loss, terms = _compute(fake, real, self.options)
+        loss, terms = _compute(fake, real, self.options, self.return_terms)
         return (loss, terms) if self.return_terms else loss
 
     def extra_repr(self) -> str:
