@@ -25,7 +25,8 @@ Variants (generator objective; the discriminator is always trained with BCE):
 
 Runs land in ``OUT/<data>/<variant>/seed<k>/`` (a normal run directory each, log beside it);
 finished runs are skipped, so the same command continues an interrupted table. The table is
-written to ``OUT/table2.md`` (and ``OUT/table2.json``).
+written to ``OUT/table2.md`` (and ``OUT/table2.json``), with one figure per data set,
+``OUT/table2_<data>_samples.png``.
 
 Example:
     python benchmarks/table2_digits_mnist1d.py --out runs/table2 --jobs 14
@@ -96,6 +97,22 @@ def build_blocks(args: argparse.Namespace) -> list[Block]:
     return blocks
 
 
+def plot_block(out: Path, block: Block, seeds: list[int]) -> Path | None:
+    """``OUT/table2_<data>_samples.png``: final samples per variant and two metrics per seed."""
+    from featmatch.train.compare import collect_results, plot_comparison, summarize
+
+    variants = block.parsed()
+    runs = collect_results(out / block.data, [v.name for v in variants], seeds)
+    if all(r.status == "failed" for r in runs):
+        return None
+    summary = summarize(runs, variants)
+    return plot_comparison(
+        runs, summary, out / f"table2_{block.data}_samples.png",
+        title=f"{block.data}: final samples (seed {seeds[0]}) and metrics over seeds",
+        metrics=["frechet_distance", "recall"],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -114,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         text, summary = block_table(args.out, block, seeds, METRICS, title)
         tables[block.data] = summary
         parts += [text, format_reference(reference[block.data]), ""]
+        figure = plot_block(args.out, block, seeds)
+        if figure is not None:
+            parts += [f"Figure: `{figure}` (seed {seeds[0]}'s final samples; Frechet distance and recall of every seed).", ""]
     parts.append(
         "Columns: Frechet distance in the domain classifier's 64-d feature space (lower is better); "
         "classes covered of 10 and class KL (generated vs real class histogram, lower is better); "

@@ -19,7 +19,7 @@ models, the learning rates and the budget stay the same:
 Metrics: the VEEGAN protocol on 1,000 samples of the final generator (modes covered of 8, the
 share of high-quality samples within 3 standard deviations of a centre, reverse KL of the mode
 histogram), the balance monitor's ``d_dominates`` episodes (how many, and the share of the run
-inside one) and the final smoothed-free scalars D(G(z)) and D accuracy. The figure puts the
+inside one) and D(G(z)) and D accuracy at the end (mean of the last 10 logged values). The figure puts the
 runs of one seed side by side: D(x), D(G(z)) and D accuracy (top), the generator's and the
 discriminator's gradient norms (middle; log scale), episodes shaded red, and the final samples
 (bottom).
