@@ -254,8 +254,12 @@ class Trainer:
         g_run: nn.Module = self.generator
         d_run: nn.Module = self.discriminator
         if config.optim.compile:
-            g_run = torch.compile(g_run)  # type: ignore[assignment]
-            d_run = torch.compile(d_run)  # type: ignore[assignment]
+            # Inductor's layout optimisation turns conv outputs channels-last on CUDA, and the
+            # meta kernel of convolution_backward then predicts the wrong strides for chains of
+            # transposed convolutions (pytorch/pytorch#171622): turn it off there.
+            options = {"layout_optimization": False} if self.device.type == "cuda" else None
+            g_run = torch.compile(g_run, options=options)  # type: ignore[assignment]
+            d_run = torch.compile(d_run, options=options)  # type: ignore[assignment]
         # G step: D without DDP (see distributed.py): no hooks, no gradient sync for D there.
         self.d_plain: nn.Module = d_run
         self.G: nn.Module = wrap_ddp(g_run, self.ctx, self.device)
