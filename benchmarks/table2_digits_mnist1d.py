@@ -47,8 +47,17 @@ from _tables import Block, Ticker, block_table, format_reference, header, prewar
 
 METRICS = ("frechet_distance", "classes_covered", "class_kl", "precision", "recall")
 
-# Flags for every run: CPU, no intermediate checkpoints or samples (the final ones are kept).
-COMMON = ["--device", "cpu", "--checkpoint-every", "0", "--sample-every", "0"]
+# Flags for every run: CPU, no intermediate checkpoints or samples (the final ones are kept), and
+# the feature-matching options and evaluation size pinned, so that later changes of the data
+# sets' defaults (featmatch.train.config.DATASET_DEFAULTS) do not change this table.
+COMMON = [
+    "--device", "cpu", "--checkpoint-every", "0", "--sample-every", "0", "--batch-size", "64",
+    "--set", "objective.fm_statistic=null", "--set", "objective.fm_layers=null",
+    "--set", "objective.fm_options={}", "--set", "log.eval_samples=1000",
+]
+# The optimiser of each data set, pinned likewise (the defaults when the table was first made).
+DIGITS_OPTIM = ["--lr-g", "2e-4", "--lr-d", "2e-4", "--ema", "0.995"]
+MNIST1D_OPTIM = ["--lr-g", "5e-4", "--lr-d", "2e-4", "--ema", "0"]
 
 DIGITS_VARIANTS = [
     "bce=--objective adv",
@@ -84,13 +93,13 @@ def build_blocks(args: argparse.Namespace) -> list[Block]:
     for data in datas:
         if data == "digits":
             # Measured on one core: ~0.01 s per step (conv pair at 8x8, batch 64).
-            blocks.append(Block("digits", list(DIGITS_VARIANTS), args.digits_steps, list(COMMON),
+            blocks.append(Block("digits", list(DIGITS_VARIANTS), args.digits_steps, [*COMMON, *DIGITS_OPTIM],
                                 cost=args.digits_steps * 1.0))
         elif data == "mnist1d":
             variants = [*MNIST1D_VARIANTS, *([ARTICLE_BCE] if args.article_bce else [])]
             # ~5x the digits cost per step at width 32.
             blocks.append(Block("mnist1d", variants, args.mnist1d_steps,
-                                [*COMMON, "--model-width", str(args.mnist1d_width)],
+                                [*COMMON, *MNIST1D_OPTIM, "--model-width", str(args.mnist1d_width)],
                                 cost=args.mnist1d_steps * 5.0))
         else:
             raise SystemExit(f"--data: unknown data set {data!r}; expected digits and/or mnist1d")
