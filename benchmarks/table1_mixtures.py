@@ -203,7 +203,7 @@ def write_tables(out: Path, rows: list[str], data: list[str], seeds: list[int], 
                 continue
             ns.append(str(row["n"]))
             cells += [_cell(row, "modes_covered", 1.0, 1), _cell(row, "high_quality", 100.0, 1)]
-        lines.append(f"| featmatch `{r}` | " + " | ".join(cells) + f" | {'/'.join(ns)} | this run |")
+        lines.append(f"| `{r}` (featmatch) | " + " | ".join(cells) + f" | {'/'.join(ns)} | this run |")
     status = ("Training wall time: " + f"{elapsed / 60:.1f} min." if elapsed is not None
               else "IN PROGRESS: only finished runs are counted (the seeds column).")
     parts = [*intro, status + "\n", "\n".join(lines) + "\n",
