@@ -78,7 +78,7 @@ _METRIC_FORMATS: dict[str, tuple[str, float, int]] = {
     "wall_time_sec": ("time (s)", 1.0, 0),
 }
 # The metrics drawn in comparison.png, when present (else the first metrics found).
-_MAIN_METRICS = ("modes_covered", "high_quality", "frechet_distance", "class_coverage")
+_MAIN_METRICS = ("modes_covered", "high_quality", "frechet_distance", "classes_covered")
 
 
 @dataclass(frozen=True)

@@ -274,9 +274,11 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
         }
         for name in ("ring8", "grid25")
     },
-    # 1-D sequences (N, 1, 40): the 1-D conv pair from the reference article.
+    # 1-D sequences (N, 1, 40): the 1-D conv pair from the reference article, at width 32: width
+    # 64 costs about 3x more per step on a CPU for the same Frechet distance (BENCHMARKS.md, Table 2).
     "mnist1d": {
         "model.family": "sequence",
+        "model.width": 32,
         "data.batch_size": 64,
         "steps": 3000,
         "optim.lr_g": 5e-4,
