@@ -17,6 +17,7 @@ Rows (the discriminator is always trained with BCE; only the generator's objecti
   ``featmatch train --data ring8`` (or ``grid25``) uses by default (``DATASET_DEFAULTS``): see
   ``RECOMMENDED`` below and BENCHMARKS.md for why. It trains D with lr 1e-3 (the protocol: 1e-4).
 - ``gan_lrd1e-3``: the control for that: plain BCE with D's lr 1e-3.
+- ``fm_rff_lrd1e-3``: the other ablation: ``featmatch`` without the adversarial term.
 
 Every run is a ``featmatch train`` subprocess with one torch thread on the CPU, in
 ``OUT/<data>/<variant>/seed<k>/`` (``featmatch compare``'s layout); finished runs are skipped,
@@ -86,11 +87,13 @@ ROWS = {
     "fm_mean_std": "--objective fm --fm-preset salimans2016 --fm-statistic mean_std --ema 0",
     "featmatch": RECOMMENDED,
     "gan_lrd1e-3": "--objective adv --ema 0 --lr-d 1e-3",
+    "fm_rff_lrd1e-3": RECOMMENDED.replace("--objective adv+fm", "--objective fm"),
 }
 
 # CPU milliseconds per training step on one core (AMD EPYC, AVX2, torch 2.13 CPU, batch 512),
 # measured with Trainer.train_step; plus a fixed cost per run (start-up, evaluation, report).
-MS_PER_STEP = {"gan": 15.0, "fm_mean": 17.0, "fm_mean_std": 18.0, "featmatch": 26.0, "gan_lrd1e-3": 15.0}
+MS_PER_STEP = {"gan": 15.0, "fm_mean": 17.0, "fm_mean_std": 18.0, "featmatch": 26.0, "gan_lrd1e-3": 15.0,
+               "fm_rff_lrd1e-3": 24.0}
 SECONDS_PER_RUN = 20.0
 
 # Published results: (modes, % high quality) on ring8, then grid25.
