@@ -36,8 +36,8 @@ Commands:
 _EXAMPLES = """\
 examples:
   featmatch train                                 # digits, feature matching, a few minutes on a CPU
-  featmatch train --data ring8 --objective adv+fm --fm-weight 10 --out runs/ring8
-  featmatch train --resume runs/ring8 --steps 6000  # continue a run to a later step
+  featmatch train --data ring8 --steps 5000 --out runs/ring8
+  featmatch train --resume runs/ring8 --steps 10000  # continue a run to a later step
   featmatch sample --checkpoint runs/ring8 --n 1000 --out ring8.png
   featmatch eval --checkpoint runs/ring8
   featmatch compare --data ring8 --seeds 0,1,2 --variant "gan=--objective adv" \
