@@ -18,22 +18,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from featmatch.metrics._checks import check_feature_matrix
+
 __all__ = ["gaussian_frechet_distance", "frechet_distance"]
 
 
 def _check_features(name: str, value: object) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, F), got {type(value).__name__}.")
-    if value.ndim != 2:
-        raise ValueError(
-            f"{name} must have shape (N, F), got {tuple(value.shape)}. "
-            "Hint: flatten with x.reshape(len(x), -1)."
-        )
-    if value.shape[0] < 2:
-        raise ValueError(f"{name} needs at least 2 rows to estimate a covariance, got {value.shape[0]}.")
-    if not torch.isfinite(value).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return value.double()
+    return check_feature_matrix(name, value, min_rows=2, needs="at least 2 rows to estimate a covariance")
 
 
 def _sqrtm_psd(matrix: Tensor) -> Tensor:

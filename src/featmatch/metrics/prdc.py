@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from featmatch.metrics._checks import check_feature_matrix
+
 __all__ = ["knn_radii", "precision_recall"]
 
 # Rows per torch.cdist call: CHUNK x N distances are alive at once.
@@ -22,22 +24,13 @@ _EXACT = "donot_use_mm_for_euclid_dist"
 
 
 def _check_features(name: str, value: object, k: int) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, F), got {type(value).__name__}.")
-    if value.ndim != 2:
-        raise ValueError(
-            f"{name} must have shape (N, F), got {tuple(value.shape)}. "
-            "Hint: flatten with x.reshape(len(x), -1)."
-        )
-    if value.shape[0] <= k:
-        raise ValueError(
-            f"{name} needs more than k={k} rows to define k-nearest-neighbour radii, got {value.shape[0]}. "
-            "Hint: use more samples or a smaller k."
-        )
-    if not torch.isfinite(value).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    # float64 so that a point's distance to itself (or to an identical point) is exactly 0.
-    return value.double()
+    return check_feature_matrix(
+        name,
+        value,
+        min_rows=k + 1,
+        needs=f"more than k={k} rows to define k-nearest-neighbour radii",
+        hint=" Hint: use more samples or a smaller k.",
+    )
 
 
 def knn_radii(features: Tensor, k: int = 3) -> Tensor:
