@@ -72,6 +72,52 @@ def _channels(width: int, index: int) -> int:
     return width * min(2**index, _MAX_CHANNEL_MULT)
 
 
+def downsampling_blocks(
+    conv: type[nn.Module],
+    norm: type[nn.Module],
+    in_channels: int,
+    width: int,
+    depth: int,
+    spectral_norm: bool,
+) -> tuple[nn.ModuleList, int]:
+    """The DCGAN-style strided blocks shared by the 1-D and 2-D discriminators.
+
+    Each block is ``conv(4, stride 2, padding 1) -> [norm] -> LeakyReLU(0.2)``, with no norm in
+    the first block (DCGAN) nor anywhere under spectral normalisation; block i has
+    ``width * min(2**i, 8)`` channels. Returns the blocks and the last block's channels.
+
+    Example:
+        >>> blocks, channels = downsampling_blocks(nn.Conv1d, nn.BatchNorm1d, 3, 8, 2, False)
+        >>> len(blocks), channels
+        (2, 16)
+    """
+    blocks = []
+    channels_in = in_channels
+    for index in range(depth):
+        channels_out = _channels(width, index)
+        use_norm = index > 0 and not spectral_norm
+        layers: list[nn.Module] = [conv(channels_in, channels_out, 4, stride=2, padding=1, bias=not use_norm)]
+        if use_norm:
+            layers.append(norm(channels_out))
+        layers.append(nn.LeakyReLU(0.2))
+        blocks.append(nn.Sequential(*layers))
+        channels_in = channels_out
+    return nn.ModuleList(blocks), channels_in
+
+
+def finish_discriminator(model: nn.Module, spectral_norm: bool) -> None:
+    """DCGAN initialisation of ``model.blocks`` and ``model.head``, then spectral norm if asked.
+
+    Spectral normalisation wraps every block's convolution and the head after initialisation, so
+    it normalises the initialised weights.
+    """
+    model.apply(init_dcgan_weights)
+    if spectral_norm:
+        for block in model.blocks:
+            block[0] = maybe_spectral_norm(block[0], True)
+        model.head = maybe_spectral_norm(model.head, True)
+
+
 class ConvDiscriminator(nn.Module):
     """DCGAN discriminator whose forward returns logits and the output of every block.
 
@@ -108,25 +154,11 @@ class ConvDiscriminator(nn.Module):
         self.depth = int(math.log2(image_size)) - 2
         self.accepted_sizes: tuple[int, ...] = tuple(image_size // 2**s for s in range(3))
 
-        blocks = []
-        channels_in = in_channels
-        for index in range(self.depth):
-            channels_out = _channels(width, index)
-            use_bn = index > 0 and not self.spectral_norm
-            conv = nn.Conv2d(channels_in, channels_out, 4, stride=2, padding=1, bias=not use_bn)
-            layers: list[nn.Module] = [conv]
-            if use_bn:
-                layers.append(nn.BatchNorm2d(channels_out))
-            layers.append(nn.LeakyReLU(0.2))
-            blocks.append(nn.Sequential(*layers))
-            channels_in = channels_out
-        self.blocks = nn.ModuleList(blocks)
-        self.head = nn.Conv2d(channels_in, 1, 3, padding=1)
-        self.apply(init_dcgan_weights)
-        if self.spectral_norm:
-            for block in self.blocks:
-                block[0] = maybe_spectral_norm(block[0], True)
-            self.head = maybe_spectral_norm(self.head, True)
+        self.blocks, channels_out = downsampling_blocks(
+            nn.Conv2d, nn.BatchNorm2d, in_channels, width, self.depth, self.spectral_norm
+        )
+        self.head = nn.Conv2d(channels_out, 1, 3, padding=1)
+        finish_discriminator(self, self.spectral_norm)
 
     def forward(self, x: Tensor) -> DiscriminatorOutput:
         if x.ndim != 4 or x.shape[1] != self.in_channels:

@@ -13,7 +13,12 @@ import math
 from torch import Tensor, nn
 
 from featmatch.features import DiscriminatorOutput
-from featmatch.models.conv import check_positive_int, init_dcgan_weights, maybe_spectral_norm
+from featmatch.models.conv import (
+    check_positive_int,
+    downsampling_blocks,
+    finish_discriminator,
+    init_dcgan_weights,
+)
 
 __all__ = ["SequenceDiscriminator", "SequenceGenerator"]
 
@@ -60,24 +65,11 @@ class SequenceDiscriminator(nn.Module):
         self.depth = check_positive_int("depth", depth)
         self.spectral_norm = bool(spectral_norm)
 
-        blocks = []
-        channels_in = in_channels
-        for index in range(depth):
-            channels_out = _channels(width, index)
-            use_bn = index > 0 and not self.spectral_norm
-            layers: list[nn.Module] = [nn.Conv1d(channels_in, channels_out, 4, stride=2, padding=1, bias=not use_bn)]
-            if use_bn:
-                layers.append(nn.BatchNorm1d(channels_out))
-            layers.append(nn.LeakyReLU(0.2))
-            blocks.append(nn.Sequential(*layers))
-            channels_in = channels_out
-        self.blocks = nn.ModuleList(blocks)
-        self.head = nn.Conv1d(channels_in, 1, 3, padding=1)
-        self.apply(init_dcgan_weights)
-        if self.spectral_norm:
-            for block in self.blocks:
-                block[0] = maybe_spectral_norm(block[0], True)
-            self.head = maybe_spectral_norm(self.head, True)
+        self.blocks, channels_out = downsampling_blocks(
+            nn.Conv1d, nn.BatchNorm1d, in_channels, width, depth, self.spectral_norm
+        )
+        self.head = nn.Conv1d(channels_out, 1, 3, padding=1)
+        finish_discriminator(self, self.spectral_norm)
 
     @property
     def min_length(self) -> int:
