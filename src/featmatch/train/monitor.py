@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -519,28 +520,55 @@ class BalanceMonitor:
             self._end("non_finite", step)
         return []
 
-    def _update_dominance(self, step: int) -> list[Alert]:
-        state, cfg = self._state["d_dominates"], self.config
+    def _advance_episode(
+        self,
+        kind: str,
+        step: int,
+        *,
+        holds: bool,
+        still_holds: Callable[[], bool],
+        start: Callable[[int], tuple[str, dict[str, float]]],
+        peak: Callable[[], dict[str, float]],
+        peak_keys: set[str],
+    ) -> list[Alert]:
+        """The hysteresis shared by slow episodes (dominance, collapse).
+
+        An episode starts once its condition (``holds``) has held for ``patience`` steps, after
+        ``warmup``; it ends once the relaxed condition (``still_holds``) has failed for
+        ``patience`` steps. ``start(since)`` gives the alert's message and numbers.
+        """
+        state, cfg = self._state[kind], self.config
         if state["active"] is None:
-            if not self._dominates(1.0):
+            if not holds:
                 state["cond_since"] = None
                 return []
             if state["cond_since"] is None:
                 state["cond_since"] = step
             since = state["cond_since"]
             if step - since + 1 >= cfg.patience and step >= cfg.warmup:
-                numbers = self._dominance_numbers()
-                return [self._start("d_dominates", step, since, self._dominance_message(step, since), numbers)]
+                message, numbers = start(since)
+                return [self._start(kind, step, since, message, numbers)]
             return []
-        self._update_peak("d_dominates", self._dominance_numbers(), {"loss/d", "d/fake_prob", "grad/g_ratio"})
-        if self._dominates(_RECOVERY_FACTOR):
+        self._update_peak(kind, peak(), peak_keys)
+        if still_holds():
             state["clear_since"] = None
             return []
         if state["clear_since"] is None:
             state["clear_since"] = step
         if step - state["clear_since"] + 1 >= cfg.patience:
-            self._end("d_dominates", state["clear_since"])
+            self._end(kind, state["clear_since"])
         return []
+
+    def _update_dominance(self, step: int) -> list[Alert]:
+        return self._advance_episode(
+            "d_dominates",
+            step,
+            holds=self._dominates(1.0),
+            still_holds=lambda: self._dominates(_RECOVERY_FACTOR),
+            start=lambda since: (self._dominance_message(step, since), self._dominance_numbers()),
+            peak=self._dominance_numbers,
+            peak_keys={"loss/d", "d/fake_prob", "grad/g_ratio"},
+        )
 
     def _update_collapse(self, step: int, real_batch: Tensor | None, fake_batch: Tensor | None) -> list[Alert]:
         if real_batch is None or fake_batch is None:
@@ -555,31 +583,25 @@ class BalanceMonitor:
             keep = (1.0 - 2.0 / (self.config.window + 1)) ** (step - self._spread_step)
             self._spread_ratio = keep * self._spread_ratio + (1.0 - keep) * ratio
         self._spread_step = step
-        smoothed, cfg, state = self._spread_ratio, self.config, self._state["collapse"]
-        if state["active"] is None:
-            if not smoothed < cfg.collapse_ratio:
-                state["cond_since"] = None
-                return []
-            if state["cond_since"] is None:
-                state["cond_since"] = step
-            since = state["cond_since"]
-            if step - since + 1 >= cfg.patience and step >= cfg.warmup:
-                message = (
-                    f"mode collapse since step {since} (flagged at step {step}): the generated batch's "
-                    f"spread (mean per-feature std) is {smoothed:.3g} times the real batch's, "
-                    f"below {cfg.collapse_ratio:g} (smoothed over {cfg.window} steps)"
-                )
-                return [self._start("collapse", step, since, message, {"spread_ratio": smoothed})]
-            return []
-        self._update_peak("collapse", {"spread_ratio": smoothed}, {"spread_ratio"})
-        if smoothed < cfg.collapse_ratio * _RECOVERY_FACTOR:
-            state["clear_since"] = None
-            return []
-        if state["clear_since"] is None:
-            state["clear_since"] = step
-        if step - state["clear_since"] + 1 >= cfg.patience:
-            self._end("collapse", state["clear_since"])
-        return []
+        smoothed, cfg = self._spread_ratio, self.config
+
+        def start(since: int) -> tuple[str, dict[str, float]]:
+            message = (
+                f"mode collapse since step {since} (flagged at step {step}): the generated batch's "
+                f"spread (mean per-feature std) is {smoothed:.3g} times the real batch's, "
+                f"below {cfg.collapse_ratio:g} (smoothed over {cfg.window} steps)"
+            )
+            return message, {"spread_ratio": smoothed}
+
+        return self._advance_episode(
+            "collapse",
+            step,
+            holds=smoothed < cfg.collapse_ratio,
+            still_holds=lambda: smoothed < cfg.collapse_ratio * _RECOVERY_FACTOR,
+            start=start,
+            peak=lambda: {"spread_ratio": smoothed},
+            peak_keys={"spread_ratio"},
+        )
 
     def _update_multiplier(self, dt: int) -> None:
         cfg = self.config
