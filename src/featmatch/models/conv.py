@@ -7,6 +7,7 @@ initialisation and optional spectral normalisation.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
@@ -68,7 +69,8 @@ def _check_image_size(image_size: object) -> int:
     return image_size
 
 
-def _channels(width: int, index: int) -> int:
+def block_channels(width: int, index: int) -> int:
+    """Channels of block ``index`` (0-based): doubling per block, capped at 8 x ``width`` (DCGAN)."""
     return width * min(2**index, _MAX_CHANNEL_MULT)
 
 
@@ -94,7 +96,7 @@ def downsampling_blocks(
     blocks = []
     channels_in = in_channels
     for index in range(depth):
-        channels_out = _channels(width, index)
+        channels_out = block_channels(width, index)
         use_norm = index > 0 and not spectral_norm
         layers: list[nn.Module] = [conv(channels_in, channels_out, 4, stride=2, padding=1, bias=not use_norm)]
         if use_norm:
@@ -103,6 +105,37 @@ def downsampling_blocks(
         blocks.append(nn.Sequential(*layers))
         channels_in = channels_out
     return nn.ModuleList(blocks), channels_in
+
+
+def upsampling_layers(
+    conv_transpose: type[nn.Module],
+    norm: type[nn.Module],
+    channels_in: int,
+    width: int,
+    indices: Iterable[int],
+) -> tuple[list[nn.Module], int]:
+    """The DCGAN-style generator stages shared by the 1-D and 2-D generators.
+
+    One ``conv_transpose(4, stride 2, padding 1) -> norm -> ReLU`` stage per index, doubling the
+    length (or height and width), to ``width * min(2**index, 8)`` channels. Returns the layers and
+    the last stage's channels.
+
+    Example:
+        >>> layers, channels = upsampling_layers(nn.ConvTranspose1d, nn.BatchNorm1d, 32, 8, [1, 0])
+        >>> len(layers), channels
+        (6, 8)
+    """
+    layers: list[nn.Module] = []
+    channels = channels_in
+    for index in indices:
+        channels_out = block_channels(width, index)
+        layers += [
+            conv_transpose(channels, channels_out, 4, stride=2, padding=1, bias=False),
+            norm(channels_out),
+            nn.ReLU(),
+        ]
+        channels = channels_out
+    return layers, channels
 
 
 def finish_discriminator(model: nn.Module, spectral_norm: bool) -> None:
@@ -209,20 +242,16 @@ class ConvGenerator(nn.Module):
         self.sample_shape: tuple[int, ...] = (out_channels, image_size, image_size)
         num_up = int(math.log2(image_size)) - 2
 
-        channels = _channels(width, num_up - 1)
+        channels = block_channels(width, num_up - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, channels, 4, stride=1, padding=0, bias=False),
             nn.BatchNorm2d(channels),
             nn.ReLU(),
         ]
-        for index in range(num_up - 2, -1, -1):
-            channels_out = _channels(width, index)
-            layers += [
-                nn.ConvTranspose2d(channels, channels_out, 4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(channels_out),
-                nn.ReLU(),
-            ]
-            channels = channels_out
+        upsampling, channels = upsampling_layers(
+            nn.ConvTranspose2d, nn.BatchNorm2d, channels, width, range(num_up - 2, -1, -1)
+        )
+        layers += upsampling
         layers += [nn.ConvTranspose2d(channels, out_channels, 4, stride=2, padding=1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(init_dcgan_weights)

@@ -14,21 +14,15 @@ from torch import Tensor, nn
 
 from featmatch.features import DiscriminatorOutput
 from featmatch.models.conv import (
+    block_channels,
     check_positive_int,
     downsampling_blocks,
     finish_discriminator,
     init_dcgan_weights,
+    upsampling_layers,
 )
 
 __all__ = ["SequenceDiscriminator", "SequenceGenerator"]
-
-# Channels double per block, capped at this multiple of `width` (as in DCGAN's 8 * ndf).
-_MAX_CHANNEL_MULT = 8
-
-
-def _channels(width: int, index: int) -> int:
-    return width * min(2**index, _MAX_CHANNEL_MULT)
-
 
 class SequenceDiscriminator(nn.Module):
     """1-D convolutional discriminator; returns logits and each block's output as features.
@@ -132,20 +126,13 @@ class SequenceGenerator(nn.Module):
         self.depth = check_positive_int("depth", depth)
         self.sample_shape: tuple[int, ...] = (out_channels, length)
         self.start_length = math.ceil(length / 2**depth)
-        self.start_channels = _channels(width, depth)
+        self.start_channels = block_channels(width, depth)
 
         self.project = nn.Linear(latent_dim, self.start_channels * self.start_length, bias=False)
         self.project_norm = nn.Sequential(nn.BatchNorm1d(self.start_channels), nn.ReLU())
-        layers: list[nn.Module] = []
-        channels = self.start_channels
-        for index in range(depth - 1, -1, -1):
-            channels_out = _channels(width, index)
-            layers += [
-                nn.ConvTranspose1d(channels, channels_out, 4, stride=2, padding=1, bias=False),
-                nn.BatchNorm1d(channels_out),
-                nn.ReLU(),
-            ]
-            channels = channels_out
+        layers, channels = upsampling_layers(
+            nn.ConvTranspose1d, nn.BatchNorm1d, self.start_channels, width, range(depth - 1, -1, -1)
+        )
         self.upsample = nn.Sequential(*layers)
         self.to_output = nn.Conv1d(channels, out_channels, 3, padding=1)
         self.apply(init_dcgan_weights)
