@@ -14,10 +14,12 @@ Rows (the discriminator is always trained with BCE; only the generator's objecti
 - ``fm_mean``: feature matching alone, batch means of both hidden layers (``salimans2016``).
 - ``fm_mean_std``: feature matching alone, batch means and standard deviations.
 - ``featmatch``: the recommended configuration for such data, which is what
-  ``featmatch train --data ring8`` (or ``grid25``) uses by default (``DATASET_DEFAULTS``): see
-  ``RECOMMENDED`` below and BENCHMARKS.md for why. It trains D with lr 1e-3 (the protocol: 1e-4).
+  ``featmatch train --data ring8`` (or ``grid25``) uses by default (``DATASET_DEFAULTS``):
+  kernel feature matching (random Fourier features) of both hidden layers at small bandwidths,
+  no adversarial term; see ``RECOMMENDED`` below and BENCHMARKS.md for why. It trains D with
+  lr 1e-3 (the protocol: 1e-4).
 - ``gan_lrd1e-3``: the control for that: plain BCE with D's lr 1e-3.
-- ``fm_rff_lrd1e-3``: the other ablation: ``featmatch`` without the adversarial term.
+- ``featmatch_adv``: the other ablation: ``featmatch`` plus the adversarial term.
 
 Every run is a ``featmatch train`` subprocess with one torch thread on the CPU, in
 ``OUT/<data>/<variant>/seed<k>/`` (``featmatch compare``'s layout); finished runs are skipped,
@@ -75,7 +77,8 @@ PROTOCOL = [
 # The recommended configuration for 2-D mixtures: the same as DATASET_DEFAULTS["ring8"/"grid25"]
 # (tests/train/test_config.py checks they agree). See BENCHMARKS.md, Table 1, for the search.
 # It departs from the protocol in one optimiser setting, D's learning rate (1e-3, as G's, instead
-# of 1e-4); the row gan_lrd1e-3 is the control that shows what that alone does.
+# of 1e-4); the row gan_lrd1e-3 is the control that shows what that alone does, and the row
+# featmatch_adv what adding the adversarial term back does.
 RECOMMENDED = (
     "--objective fm --fm-preset salimans2016 --fm-statistic rff "
     "\"--set=objective.fm_options={num_random_features: 128, bandwidths: [0.03, 0.1, 0.3, 1.0]}\" "
