@@ -56,6 +56,7 @@ from _tables import Block, Ticker, header, train_blocks  # noqa: E402
 
 from featmatch.train.compare import (  # noqa: E402
     collect_results,
+    format_cell,
     format_table,
     parse_variant,
     plot_comparison,
@@ -96,8 +97,8 @@ ROWS = {
 
 # CPU milliseconds per training step on one core (AMD EPYC, AVX2, torch 2.13 CPU, batch 512),
 # measured with Trainer.train_step; plus a fixed cost per run (start-up, evaluation, report).
-MS_PER_STEP = {"gan": 15.0, "fm_mean": 17.0, "fm_mean_std": 18.0, "featmatch": 38.0, "gan_lrd1e-3": 15.0,
-               "featmatch_adv": 42.0}
+MS_PER_STEP = {"gan": 15.0, "fm_mean": 17.0, "fm_mean_std": 18.0, "featmatch": 41.0, "gan_lrd1e-3": 15.0,
+               "featmatch_adv": 43.0}
 SECONDS_PER_RUN = 20.0
 
 # Published results: (modes, % high quality) on ring8, then grid25.
@@ -119,15 +120,6 @@ def _estimate(rows: list[str], data: list[str], seeds: list[int], steps: int, jo
     for cost in costs:
         heapq.heapreplace(finish, finish[0] + cost)
     return max(finish), sum(costs)
-
-
-def _cell(row: dict, metric: str, scale: float, decimals: int) -> str:
-    if metric not in row["mean"]:
-        return "–"
-    text = f"{row['mean'][metric] * scale:.{decimals}f}"
-    if row["n"] > 1:
-        text += f" ± {row['std'][metric] * scale:.{decimals}f}"
-    return text
 
 
 def calibrate(rows: list[str], device: str = "cpu", steps: int = 40) -> dict[str, float]:
@@ -209,7 +201,7 @@ def write_tables(out: Path, rows: list[str], data: list[str], seeds: list[int], 
                 ns.append("0")
                 continue
             ns.append(str(row["n"]))
-            cells += [_cell(row, "modes_covered", 1.0, 1), _cell(row, "high_quality", 100.0, 1)]
+            cells += [format_cell(row, "modes_covered"), format_cell(row, "high_quality")]
         lines.append(f"| `{r}` (featmatch) | " + " | ".join(cells) + f" | {'/'.join(ns)} | this run |")
     status = ("Training wall time: " + f"{elapsed / 60:.1f} min." if elapsed is not None
               else "IN PROGRESS: only finished runs are counted (the seeds column).")

@@ -45,6 +45,7 @@ __all__ = [
     "RunResult",
     "Variant",
     "collect_results",
+    "format_cell",
     "format_table",
     "load_variants",
     "parse_variant",
@@ -580,6 +581,19 @@ def _format_value(key: str, mean: float, std: float | None) -> str:
     return text
 
 
+def format_cell(row: dict[str, Any], metric: str) -> str:
+    """One cell of a :func:`summarize` row: ``"mean ± std"`` of ``metric`` (std from 2 seeds), or ``"–"``.
+
+    Example:
+        >>> format_cell({"n": 2, "mean": {"high_quality": 0.925}, "std": {"high_quality": 0.005}}, "high_quality")
+        '92.5 ± 0.5'
+    """
+    if metric not in row["mean"]:
+        return "–"
+    std = row["std"].get(metric) if row["n"] > 1 else None
+    return _format_value(metric, row["mean"][metric], std)
+
+
 def format_table(summary: Mapping[str, Any], *, title: str | None = None) -> str:
     """The markdown table of :func:`summarize`'s result: one row per variant, mean ± std.
 
@@ -599,11 +613,7 @@ def format_table(summary: Mapping[str, Any], *, title: str | None = None) -> str
     for row in summary["rows"]:
         cells = [row["variant"], str(row["n"])]
         for m in metrics:
-            if m in row["mean"]:
-                std = row["std"].get(m) if row["n"] > 1 else None
-                cells.append(_format_value(m, row["mean"][m], std))
-            else:
-                cells.append("–")
+            cells.append(format_cell(row, m))
         flags = row["args"].replace("|", "\\|")
         cells.append(f"`{flags}`" if flags else "(data set defaults)")
         lines.append("| " + " | ".join(cells) + " |")
