@@ -422,7 +422,7 @@ def test_error_wrong_types():
 
 
 def test_error_fused_true_on_unsupported_settings():
-    with pytest.raises(ValueError, match="fused=True needs statistic='paired'"):
+    with pytest.raises(ValueError, match="fused=True needs statistic='rff', or statistic='paired'"):
         feature_matching_loss(torch.zeros(2, 2), torch.zeros(2, 2), statistic="mean", fused=True)
 
 
@@ -463,6 +463,40 @@ def test_rff_estimates_mmd_and_has_gradient():
     assert approx.item() == pytest.approx(exact.item(), rel=0.05)
     (grad,) = torch.autograd.grad(approx, fake)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rff_fused_equals_autograd(dtype):
+    # Same random directions (same seed), two ways to the batch means: equal values and gradients,
+    # for several layers and the real side without gradient.
+    g = torch.Generator().manual_seed(3)
+    fakes = [torch.randn(64, 5, generator=g, dtype=dtype).requires_grad_() for _ in range(2)]
+    reals = [torch.randn(48, 5, generator=g, dtype=dtype) + 0.5 for _ in range(2)]
+    results = []
+    for fused in (True, False):
+        torch.manual_seed(0)
+        loss = feature_matching_loss(fakes, reals, statistic="rff", distance="mse", fused=fused,
+                                     bandwidths=(0.3, 1.0), num_random_features=16)
+        results.append((loss, torch.autograd.grad(loss, fakes)))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert loss_a.grad_fn is not None and loss_a.item() > 0
+    torch.testing.assert_close(loss_a, loss_b)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        assert a.abs().sum() > 0
+        torch.testing.assert_close(a, b)
+
+
+def test_rff_fused_is_differentiable_once():
+    fake = torch.randn(8, 3, requires_grad=True)
+    loss = feature_matching_loss(fake, torch.randn(8, 3), statistic="rff", distance="mse", fused=None)
+    (grad,) = torch.autograd.grad(loss, fake, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
+    # fused=False keeps autograd's graph, so double backward works.
+    loss = feature_matching_loss(fake, torch.randn(8, 3), statistic="rff", distance="mse", fused=False)
+    (grad,) = torch.autograd.grad(loss, fake, create_graph=True)
+    grad.square().sum().backward()
+    assert fake.grad is not None and torch.isfinite(fake.grad).all()
 
 
 def test_kernel_option_errors():

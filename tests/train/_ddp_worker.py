@@ -1,7 +1,7 @@
 """Run by test_distributed.py as two processes (RANK 0 and 1): one generator step under DDP.
 
 Each rank takes its half of a fixed global batch, runs ``Trainer.generator_step`` with the
-batch-statistic presets, and saves its loss and gradients for the test to compare with one
+batch statistics (mean, mean and std, random Fourier features), and saves its loss and gradients for the test to compare with one
 process holding the whole batch.
 """
 
@@ -17,7 +17,7 @@ from featmatch.train.distributed import cleanup_distributed, init_distributed
 from featmatch.train.loop import Trainer
 
 GLOBAL_BATCH = 16
-STATISTICS = ("mean", "mean_std")
+STATISTICS = ("mean", "mean_std", "rff")
 
 
 def make_config(statistic: str):

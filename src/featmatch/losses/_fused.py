@@ -11,6 +11,10 @@ backward pass hands that buffer over as it is when the loss is backpropagated wi
 The price: the gradient buffer is consumed by the first backward pass, so backpropagating twice
 through the same loss (``retain_graph=True``) raises an error, and there is no double backward.
 ``feature_matching_loss(..., fused=False)`` takes autograd's path when either is needed.
+
+The same file holds the batch sum of random Fourier features (``statistic="rff"``), which
+keeps ``cos`` and ``sin`` of the projection for its backward pass: autograd's way evaluates
+both again there and builds the ``(N, 2K)`` feature matrix of every sample only to average it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["FUSED_DISTANCES", "fused_feature_matching"]
+__all__ = ["FUSED_DISTANCES", "fourier_feature_sum", "fused_feature_matching"]
 
 FUSED_DISTANCES = ("l1", "mse")
 
@@ -132,3 +136,47 @@ def fused_feature_matching(
     """
     coefficients = [c.detach() if isinstance(c, Tensor) else float(c) for c in coefficients]
     return _FusedFeatureMatching.apply(distance, coefficients, *fakes, *[r.detach() for r in reals])
+
+
+class _FourierFeatureSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor) -> Tensor:  # type: ignore[override]
+        projected = x @ w  # (N, F) @ (F, K) -> (N, K)
+        cos, sin = projected.cos(), projected.sin()
+        ctx.save_for_backward(
+            cos if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None,
+            sin if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None,
+            w if ctx.needs_input_grad[0] else None,
+            x if ctx.needs_input_grad[1] else None,
+        )
+        return torch.cat([cos.sum(0), sin.sum(0)])  # (2K,)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        cos, sin, w, x = ctx.saved_tensors
+        k = grad.shape[0] // 2
+        grad_cos, grad_sin = grad[:k], grad[k:]  # (K,) each, the same for every sample
+        # d cos(p) = -sin(p) dp and d sin(p) = cos(p) dp.
+        grad_projected = torch.addcmul(cos * grad_sin, sin, grad_cos, value=-1.0)  # (N, K)
+        grad_x = grad_projected @ w.T if ctx.needs_input_grad[0] else None  # (N, F)
+        grad_w = x.T @ grad_projected if ctx.needs_input_grad[1] else None  # (F, K)
+        return grad_x, grad_w
+
+
+def fourier_feature_sum(x: Tensor, w: Tensor) -> Tensor:
+    """``[cos(x @ w).sum(0), sin(x @ w).sum(0)]``, differentiable once, without recomputing cos/sin.
+
+    Args:
+        x: ``(N, F)`` samples.
+        w: ``(F, K)`` projection directions.
+
+    Returns:
+        ``(2K,)``: the batch sums of the cosine features, then of the sine features.
+
+    Example:
+        >>> x = torch.zeros(3, 2, requires_grad=True)
+        >>> fourier_feature_sum(x, torch.ones(2, 1))
+        tensor([3., 0.], grad_fn=<_FourierFeatureSumBackward>)
+    """
+    return _FourierFeatureSum.apply(x, w)

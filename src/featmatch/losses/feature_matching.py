@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from featmatch.losses._fused import FUSED_DISTANCES, fused_feature_matching
+from featmatch.losses._fused import FUSED_DISTANCES, fourier_feature_sum, fused_feature_matching
 from featmatch.losses._structure import FeatureInput, Layers, as_discriminators, select_layers
 
 __all__ = [
@@ -90,15 +90,19 @@ class _AllReduceSum(torch.autograd.Function):
 
 def _batch_sum(x: Tensor, sync: bool) -> tuple[Tensor, Tensor | int]:
     """Sum over the batch dimension and the number of samples, across DDP ranks when ``sync``."""
-    total = x.sum(0)  # (N, ...) -> (...)
+    return _sum_over_ranks(x.sum(0), x.shape[0], sync)  # (N, ...) -> (...)
+
+
+def _sum_over_ranks(total: Tensor, count: int, sync: bool) -> tuple[Tensor, Tensor | int]:
+    """A batch sum and its sample count, summed over DDP ranks when ``sync``."""
     if not sync:
-        return total, x.shape[0]
+        return total, count
     # The all-reduce sums gradients across ranks in backward; DDP's averaging of the generator's
     # gradients then divides by the world size, so the result equals one process holding the
     # whole batch.
-    count = torch.tensor(float(x.shape[0]), device=x.device)
-    torch.distributed.all_reduce(count)
-    return _AllReduceSum.apply(total), count
+    count_all = torch.tensor(float(count), device=total.device)
+    torch.distributed.all_reduce(count_all)
+    return _AllReduceSum.apply(total), count_all
 
 
 def _statistics(x: Tensor, statistic: str, sync: bool) -> list[Tensor]:
@@ -120,10 +124,11 @@ def _kernel_scales(width: int, bandwidths: Sequence[float]) -> list[float]:
     return [b * math.sqrt(width) for b in bandwidths]
 
 
-def _random_fourier_features(
-    fake: Tensor, real: Tensor, bandwidths: Sequence[float], num_features: int, sync: bool
+def _fourier_feature_means(
+    fake: Tensor, real: Tensor, bandwidths: Sequence[float], num_features: int, sync: bool,
+    fused: bool,
 ) -> tuple[Tensor, Tensor]:
-    """Map both sides through the same random Fourier features of Gaussian kernels.
+    """Batch means of the same random Fourier features of Gaussian kernels, for both sides.
 
     ``phi(x) = sqrt(2) [cos(W x), sin(W x)]`` with ``W ~ N(0, 1 / sigma_b^2)``, D directions for
     each of B bandwidths (Rahimi and Recht 2007). Then the mean squared difference of the batch
@@ -131,7 +136,8 @@ def _random_fourier_features(
     batch: with ``distance="mse"`` the ``"rff"`` loss estimates the ``"mmd"`` loss. A fresh W is
     drawn at every call (from torch's global generator), so the estimate is unbiased over steps
     rather than tied to one fixed set of directions. Under DDP (``sync``) rank 0's W is used
-    everywhere, since the batch means of different ranks must be of the same features.
+    everywhere, since the batch means of different ranks must be of the same features. ``fused``
+    takes `fourier_feature_sum` (cos and sin kept for the backward pass) instead of autograd.
     """
     flat_fake = fake.flatten(1)  # (N, F)
     flat_real = real.flatten(1)  # (M, F)
@@ -142,11 +148,16 @@ def _random_fourier_features(
     if sync:
         torch.distributed.broadcast(w, src=0)
 
-    def phi(x: Tensor) -> Tensor:
-        projected = x @ w  # (N, B * D)
-        return torch.cat([projected.cos(), projected.sin()], dim=1) * math.sqrt(2.0)  # (N, 2 * B * D)
+    def mean_phi(x: Tensor) -> Tensor:
+        if fused:
+            total = fourier_feature_sum(x, w)  # (2 * B * D,)
+        else:
+            projected = x @ w  # (N, B * D)
+            total = torch.cat([projected.cos(), projected.sin()], dim=1).sum(0)  # (2 * B * D,)
+        total, count = _sum_over_ranks(total, x.shape[0], sync)
+        return total * (math.sqrt(2.0) / count)
 
-    return phi(flat_fake), phi(flat_real)
+    return mean_phi(flat_fake), mean_phi(flat_real)
 
 
 def _gaussian_mmd(fake: Tensor, real: Tensor, bandwidths: Sequence[float]) -> Tensor:
@@ -303,10 +314,12 @@ class _Options:
         if self.fused not in (None, True, False):
             raise ValueError(f"fused must be None (auto), True or False, got {self.fused!r}.")
         if self.fused is True and not (
-            self.statistic == "paired" and self.distance in FUSED_DISTANCES
+            self.statistic == "rff"
+            or (self.statistic == "paired" and self.distance in FUSED_DISTANCES)
         ):
             raise ValueError(
-                f"fused=True needs statistic='paired' and distance in {list(FUSED_DISTANCES)}, "
+                f"fused=True needs statistic='rff', or statistic='paired' with distance in "
+                f"{list(FUSED_DISTANCES)}; "
                 f"got statistic={self.statistic!r}, distance={self.distance!r}."
             )
 
@@ -413,14 +426,16 @@ def _compute(
             if options.statistic == "mmd":
                 values.append(_gaussian_mmd(f, r, options.bandwidths))
                 continue
-            statistic = options.statistic
-            if statistic == "rff":
-                f, r = _random_fourier_features(
-                    f, r, options.bandwidths, options.num_random_features, sync
+            if options.statistic == "rff":
+                # Autograd's way only where asked, or where the compiler fuses it itself.
+                fused = options.fused is not False and not torch.compiler.is_compiling()
+                mean_f, mean_r = _fourier_feature_means(
+                    f, r, options.bandwidths, options.num_random_features, sync, fused
                 )
-                statistic = "mean"
-            stats_f = _statistics(f, statistic, sync)
-            stats_r = _statistics(r, statistic, sync)
+                stats_f, stats_r = [mean_f], [mean_r]
+            else:
+                stats_f = _statistics(f, options.statistic, sync)
+                stats_r = _statistics(r, options.statistic, sync)
             layer = [distance(sf, sr) for sf, sr in zip(stats_f, stats_r, strict=True)]
             values.append((layer[0] if len(layer) == 1 else sum(layer)).to(result_dtype))
         weighted = [v * c for v, c in zip(values, coefficients, strict=True)]
@@ -515,10 +530,12 @@ def feature_matching_loss(
         bandwidths: Gaussian kernel widths for ``"rff"`` and ``"mmd"``, in units of sqrt(feature
             width): sigma = b * sqrt(F) for features flattened to F values per sample.
         num_random_features: random directions per bandwidth for ``"rff"``.
-        fused: compute the gradient in the same pass as the value (paired l1/mse only). ``None``
-            uses it where it pays and is safe (CPU, at least 2^18 generated feature values in
-            all, gradient needed, not under torch.compile); ``False`` forces plain autograd (needed for ``retain_graph=True``
-            or double backward through this loss).
+        fused: compute the gradient in the same pass as the value (paired l1/mse), or keep
+            ``cos``/``sin`` for the backward pass (``"rff"``). ``None`` uses it where it pays and
+            is safe (paired: CPU, at least 2^18 generated feature values in all, gradient
+            needed; rff: always; neither under torch.compile); ``False`` forces plain autograd
+            (needed for double backward through this loss, and for ``retain_graph=True`` with
+            the paired distances).
         return_terms: also return a dict of the weighted per-layer terms (detached), keyed by
             layer name, prefixed ``"d<i>."`` when there are several discriminators.
 
