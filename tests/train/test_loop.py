@@ -119,6 +119,22 @@ def test_ema_follows_the_generator_with_warm_up():
     assert all(not p.requires_grad for p in trainer.ema.parameters())
 
 
+def test_optimizers_are_fused_adam_on_cpu_and_resume_unfused_state():
+    trainer = Trainer(_config())
+    # The hand-written step above (default Adam) agrees with the trainer's fused one.
+    fused_on_cpu = torch.__version__ >= "2.4"
+    assert bool(trainer.opt_g.defaults["fused"]) is fused_on_cpu
+    assert bool(trainer.opt_d.defaults["fused"]) is fused_on_cpu
+    # A checkpoint written before the trainer used fused Adam (foreach state) still loads.
+    old = torch.optim.Adam(trainer.g_params, lr=2e-4)
+    for p in trainer.g_params:
+        p.grad = torch.ones_like(p)
+    old.step()
+    trainer.opt_g.load_state_dict(old.state_dict())
+    trainer.train_step()
+    assert trainer.step == 1 and all(torch.isfinite(p).all() for p in trainer.g_params)
+
+
 def test_d_steps_draw_one_batch_per_discriminator_update():
     trainer = Trainer(_config(**{"optim.d_steps": 3}))
     trainer.train_step()
