@@ -67,8 +67,10 @@ def hand_loop_from(trainer: Trainer) -> HandLoop:
     G = copy.deepcopy(trainer.generator)
     D = copy.deepcopy(trainer.discriminator)
     betas = (float(cfg.optim.betas[0]), float(cfg.optim.betas[1]))
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas)
+    # The same Adam implementation as the trainer's (fused where torch has it).
+    fused = trainer.opt_g.defaults["fused"]
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas, fused=fused)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas, fused=fused)
     opt_g.load_state_dict(trainer.opt_g.state_dict())
     opt_d.load_state_dict(trainer.opt_d.state_dict())
     data_gen = torch.Generator().set_state(trainer.data_gen.get_state())
