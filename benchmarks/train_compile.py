@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
     eager = Trainer(cfg, None)
     compiled = Trainer(compiled_cfg, None)
+    # Both start from the same global random stream (statistic="rff" draws its directions there).
+    rng = torch.get_rng_state()
 
     # Compilation: the compiled trainer's first steps, one by one. Step 1 compiles G and D's
     # three variants; the first measured step (log_every) may add more.
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         first.append(w)
     # Reach the first measured step, so that all graphs exist before timing.
     rest_w, _ = run_block(compiled, cfg.log.log_every - args.first_steps) if args.first_steps < cfg.log.log_every else (0.0, 0.0)
+    torch.set_rng_state(rng)
     run_block(eager, compiled.step)
     diff = max_weight_diff(eager, compiled)  # same seed, same steps so far
     checked_steps = compiled.step
