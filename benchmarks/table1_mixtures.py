@@ -99,8 +99,8 @@ ROWS = {
 
 # CPU milliseconds per training step on one core (AMD EPYC, AVX2, torch 2.13 CPU, batch 512),
 # measured with Trainer.train_step; plus a fixed cost per run (start-up, evaluation, report).
-MS_PER_STEP = {"gan": 15.0, "fm_mean": 17.0, "fm_mean_std": 18.0, "featmatch": 43.0, "gan_lrd1e-3": 15.0,
-               "featmatch_fm_only": 41.0, "featmatch_adv1": 43.0}
+MS_PER_STEP = {"gan": 15.0, "fm_mean": 17.0, "fm_mean_std": 18.0, "featmatch": 37.0, "gan_lrd1e-3": 15.0,
+               "featmatch_fm_only": 36.0, "featmatch_adv1": 37.0}
 SECONDS_PER_RUN = 20.0
 
 # Published results: (modes, % high quality) on ring8, then grid25.
