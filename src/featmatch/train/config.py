@@ -257,8 +257,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     # layer, close to the data, keeps the long-range pull that recovers a mode G is leaving; the
     # small bandwidths sharpen the modes. D's lr is 1e-3 instead of the protocol's 1e-4 (a D that
     # learns the fine structure), and an EMA of G removes G's jitter. The adversarial term, at
-    # 0.003, pulls samples off the lines between modes; at 0.01 and above it starts dropping
-    # modes (at 0.1, 4-5 of 25).
+    # 0.003, pulls samples off the lines between modes (grid25: 83% -> 89% high quality) and
+    # keeps every mode; at 0.01 modes come and go during training, at 0.1 and 1 they are lost.
     # Why, and the numbers: BENCHMARKS.md, Table 1 (benchmarks/table1_mixtures.py, row featmatch).
     **{
         name: {
