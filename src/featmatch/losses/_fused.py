@@ -143,12 +143,11 @@ class _FourierFeatureSum(torch.autograd.Function):
     def forward(ctx, x: Tensor, w: Tensor) -> Tensor:  # type: ignore[override]
         projected = x @ w  # (N, F) @ (F, K) -> (N, K)
         cos, sin = projected.cos(), projected.sin()
-        ctx.save_for_backward(
-            cos if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None,
-            sin if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None,
-            w if ctx.needs_input_grad[0] else None,
-            x if ctx.needs_input_grad[1] else None,
-        )
+        # Nothing is kept for the side without gradient (the real features).
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(
+                cos, sin, w if ctx.needs_input_grad[0] else None, x if ctx.needs_input_grad[1] else None
+            )
         return torch.cat([cos.sum(0), sin.sum(0)])  # (2K,)
 
     @staticmethod
