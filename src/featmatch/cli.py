@@ -121,7 +121,7 @@ def _defaults_text() -> dict[str, str]:
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from featmatch.train.config import D_LOSSES, OBJECTIVES, PRECISIONS
+    from featmatch.train.config import D_LOSSES, LR_SCHEDULES, OBJECTIVES, PRECISIONS
 
     d = _defaults_text()
     per_data = "(default: per data set; see --print-config)"
@@ -192,6 +192,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add(opt, "--betas", "optim.betas", "Adam betas", type=_csv(float), metavar="B1,B2")
     add(opt, "--ema", "optim.ema", f"decay of the generator's weight average, 0 = off {per_data}",
         show_default=False, type=float, metavar="DECAY")
+    add(opt, "--lr-schedule", "optim.lr_schedule", "decay of both learning rates to 0 at the last step: "
+        + ", ".join(LR_SCHEDULES), choices=LR_SCHEDULES)
+    add(opt, "--lr-decay-start", "optim.lr_decay_start", "fraction of the steps before the decay begins",
+        type=float, metavar="FRACTION")
     add(opt, "--precision", "optim.precision", "mixed precision on CUDA: " + ", ".join(PRECISIONS),
         choices=PRECISIONS)
     add(opt, "--compile", "optim.compile", "torch.compile the models", show_default=False,

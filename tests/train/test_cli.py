@@ -107,6 +107,23 @@ def test_resume_continues_exactly(tmp_path, fast_metrics):
     assert yaml.safe_load((two / "config.yaml").read_text())["steps"] == 6
 
 
+def test_resume_mid_schedule_continues_the_same_learning_rates(tmp_path, fast_metrics):
+    args = [*FAMILIES["mlp"], "--quiet", "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "3",
+            "--steps", "6", "--lr-schedule", "linear", "--lr-decay-start", "0.3"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", *args, "--out", str(one)]) == 0
+    assert main(["train", *args, "--out", str(two)]) == 0
+    list_checkpoints(two)[-1].unlink()  # as if stopped after step 3 of 6
+    assert main(["train", "--resume", str(two)]) == 0
+    a, _ = _weights(list_checkpoints(one)[-1])
+    b, _ = _weights(list_checkpoints(two)[-1])
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    lrs = [r["lr/g"] for r in _rows(two) if "lr/g" in r]
+    assert lrs == [r["lr/g"] for r in _rows(one) if "lr/g" in r]
+    assert lrs[0] == lrs[1] > lrs[2] > lrs[5] > 0  # constant for 1.8 steps, then down towards 0
+
+
 def test_resume_falls_back_from_a_corrupt_checkpoint(tmp_path, fast_metrics, capsys):
     run = tmp_path / "run"
     args = [*FAMILIES["mlp"], *TINY]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from featmatch.train.monitor import MonitorConfig
+from featmatch.train.schedule import LR_SCHEDULES
 
 __all__ = [
     "DATASET_DEFAULTS",
@@ -38,6 +39,7 @@ __all__ = [
     "TrainConfig",
     "OBJECTIVES",
     "D_LOSSES",
+    "LR_SCHEDULES",
     "PRECISIONS",
     "build_config",
     "config_from_dict",
@@ -131,6 +133,10 @@ class OptimConfig:
         betas: Adam ``(beta1, beta2)`` for both optimisers.
         ema: decay of an exponential moving average of G's weights used for samples and
             evaluation; 0 disables it.
+        lr_schedule: ``constant``, or ``linear`` / ``cosine`` decay of both learning rates to
+            0 at the last step (`featmatch.train.schedule.lr_factor`).
+        lr_decay_start: fraction of the steps before the decay begins (pix2pixHD: ``linear``
+            from 0.5).
         precision: ``fp32``, ``bf16`` (autocast) or ``fp16`` (autocast + grad scaler); the
             mixed modes apply on CUDA only (elsewhere the run falls back to fp32 with a warning).
         compile: wrap G and D in ``torch.compile``.
@@ -141,6 +147,8 @@ class OptimConfig:
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     ema: float = 0.0
+    lr_schedule: str = "constant"
+    lr_decay_start: float = 0.0
     precision: str = "fp32"
     compile: bool = False
 
@@ -317,6 +325,8 @@ FIELD_FLAGS: dict[str, str] = {
     "optim.lr_d": "--lr-d",
     "optim.betas": "--betas",
     "optim.ema": "--ema",
+    "optim.lr_schedule": "--lr-schedule",
+    "optim.lr_decay_start": "--lr-decay-start",
     "optim.precision": "--precision",
     "optim.compile": "--compile",
     "log.out": "--out",
@@ -724,6 +734,8 @@ def _validate(cfg: TrainConfig) -> None:
     for beta in opt.betas:
         _number_in("optim.betas", beta, 0.0, 1.0, high_open=True)
     _number_in("optim.ema", opt.ema, 0.0, 1.0, high_open=True)
+    _one_of("optim.lr_schedule", opt.lr_schedule, LR_SCHEDULES)
+    _number_in("optim.lr_decay_start", opt.lr_decay_start, 0.0, 1.0, high_open=True)
     _one_of("optim.precision", opt.precision, PRECISIONS)
 
     log = cfg.log

@@ -50,6 +50,7 @@ from torch import Tensor, nn
 from featmatch.features import DiscriminatorOutput
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import TrainConfig, config_to_dict, to_yaml
+from featmatch.train.schedule import lr_factor
 from featmatch.train.distributed import (
     DistContext,
     all_gather_objects,
@@ -449,10 +450,19 @@ class Trainer:
         for e, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
             e.copy_(b)
 
+    def _set_learning_rates(self) -> None:
+        # A function of the step alone: a resumed run continues the same schedule.
+        opt = self.config.optim
+        factor = lr_factor(self.step, self.config.steps, opt.lr_schedule, opt.lr_decay_start)
+        for optimiser, base in ((self.opt_g, opt.lr_g), (self.opt_d, opt.lr_d)):
+            for group in optimiser.param_groups:
+                group["lr"] = base * factor
+
     def train_step(self, *, measure: bool = False) -> dict[str, float] | None:
         """``optim.d_steps`` D updates then one G update; the step's scalars when ``measure``."""
         cfg = self.config
         batch_size = cfg.data.batch_size
+        self._set_learning_rates()
         d_result: dict[str, Any] = {}
         x = fake = None
         for i in range(cfg.optim.d_steps):
@@ -491,6 +501,8 @@ class Trainer:
         stacked = torch.stack([v.detach().float().reshape(()).to(self.device) for v in values.values()])
         out = dict(zip(values, stacked.tolist(), strict=True))
         out["monitor/fm_weight_multiplier"] = float(self.monitor.fm_weight_multiplier)
+        out["lr/g"] = float(self.opt_g.param_groups[0]["lr"])
+        out["lr/d"] = float(self.opt_d.param_groups[0]["lr"])
         self._last_batches = (x.detach(), fake.detach())
         return out
 
