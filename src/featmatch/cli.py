@@ -179,6 +179,11 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         type=float, metavar="W")
     add(obj, "--adv-weight", "objective.adv_weight", "weight of the adversarial generator term",
         type=float, metavar="W")
+    add(obj, "--adv-weight-end", "objective.adv_weight_end", "adversarial weight at the last step, reached "
+        "linearly from --adv-weight after --adv-ramp-start (default: no ramp)", show_default=False,
+        type=float, metavar="W")
+    add(obj, "--adv-ramp-start", "objective.adv_ramp_start", "fraction of the steps before the adversarial "
+        "weight's ramp begins", type=float, metavar="FRACTION")
     add(obj, "--reuse-real-features", "objective.reuse_real_features",
         "reuse the D step's real features in the G step (saves a forward; features from before D's update)",
         show_default=False, action="store_const", const=True)

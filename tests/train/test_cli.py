@@ -107,9 +107,10 @@ def test_resume_continues_exactly(tmp_path, fast_metrics):
     assert yaml.safe_load((two / "config.yaml").read_text())["steps"] == 6
 
 
-def test_resume_mid_schedule_continues_the_same_learning_rates(tmp_path, fast_metrics):
+def test_resume_mid_schedule_continues_the_same_schedules(tmp_path, fast_metrics):
     args = [*FAMILIES["mlp"], "--quiet", "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "3",
-            "--steps", "6", "--lr-schedule", "linear", "--lr-decay-start", "0.3"]
+            "--steps", "6", "--lr-schedule", "linear", "--lr-decay-start", "0.3",
+            "--objective", "adv+fm", "--adv-weight", "0.1", "--adv-weight-end", "1", "--adv-ramp-start", "0.5"]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", *args, "--out", str(one)]) == 0
     assert main(["train", *args, "--out", str(two)]) == 0
@@ -122,6 +123,9 @@ def test_resume_mid_schedule_continues_the_same_learning_rates(tmp_path, fast_me
     lrs = [r["lr/g"] for r in _rows(two) if "lr/g" in r]
     assert lrs == [r["lr/g"] for r in _rows(one) if "lr/g" in r]
     assert lrs[0] == lrs[1] > lrs[2] > lrs[5] > 0  # constant for 1.8 steps, then down towards 0
+    weights = [r["objective/adv_weight"] for r in _rows(two) if "lr/g" in r]
+    assert weights == [r["objective/adv_weight"] for r in _rows(one) if "lr/g" in r]
+    assert weights[:4] == pytest.approx([0.1, 0.1, 0.1, 0.1]) and weights[5] == pytest.approx(0.7)
 
 
 def test_resume_falls_back_from_a_corrupt_checkpoint(tmp_path, fast_metrics, capsys):

@@ -8,7 +8,7 @@ import pytest
 
 from featmatch.train.config import build_config
 from featmatch.train.loop import Trainer
-from featmatch.train.schedule import lr_factor
+from featmatch.train.schedule import lr_factor, progress, ramped_weight
 
 
 def test_constant_is_one_everywhere():
@@ -30,6 +30,19 @@ def test_cosine_is_monotone_with_half_at_the_middle():
     assert lr_factor(25, 100, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
 
 
+def test_progress_is_zero_then_linear_then_one():
+    assert [progress(s, 10, start=0.5) for s in (0, 5, 6, 10, 11)] == pytest.approx([0.0, 0.0, 0.2, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"start must be in \[0, 1\), got 1.0"):
+        progress(0, 10, start=1.0)
+
+
+def test_ramped_weight_holds_then_moves_linearly_either_way():
+    assert [ramped_weight(s, 10, 0.5) for s in (0, 10)] == [0.5, 0.5]  # no end: constant
+    up = [ramped_weight(s, 10, 0.1, 0.6, ramp_start=0.5) for s in range(11)]
+    assert up[:6] == pytest.approx([0.1] * 6) and up[6:] == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])
+    assert ramped_weight(5, 10, 1.0, 0.0) == pytest.approx(0.5)  # a ramp down works too
+
+
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [({"schedule": "step"}, r"schedule must be one of constant, linear, cosine, got 'step'"),
@@ -44,7 +57,12 @@ def test_bad_arguments_are_named(kwargs, pattern):
 @pytest.mark.parametrize(
     ("overrides", "pattern"),
     [({"optim.lr_schedule": "exp"}, r"'optim.lr_schedule' \(flag --lr-schedule\).*'linear'.*got 'exp'"),
-     ({"optim.lr_decay_start": 1.5}, r"'optim.lr_decay_start' \(flag --lr-decay-start\).*\[0.0, 1.0\).*got 1.5")],
+     ({"optim.lr_decay_start": 1.5}, r"'optim.lr_decay_start' \(flag --lr-decay-start\).*\[0.0, 1.0\).*got 1.5"),
+     ({"objective.kind": "adv+fm", "objective.adv_weight_end": -1.0},
+      r"'objective.adv_weight_end' \(flag --adv-weight-end\).*\[0.0, inf\).*got -1.0"),
+     ({"objective.kind": "fm", "objective.adv_weight_end": 0.1},
+      r"'objective.adv_weight_end'.*unset when the objective is 'fm'.*got 0.1.*--objective adv\+fm"),
+     ({"objective.adv_ramp_start": 1.0}, r"'objective.adv_ramp_start' \(flag --adv-ramp-start\).*got 1.0")],
 )
 def test_config_rejects_bad_schedules_naming_the_flag(overrides, pattern):
     with pytest.raises(ValueError, match=pattern):
@@ -66,3 +84,25 @@ def test_trainer_sets_both_learning_rates_before_every_step():
         assert trainer.opt_g.param_groups[0]["lr"] == scalars["lr/g"]
     # Steps 0 and 1 at the base rates, then 1 - (step - 2) / 2.
     assert seen == pytest.approx([(1e-3, 2e-3), (1e-3, 2e-3), (1e-3, 2e-3), (5e-4, 1e-3)])
+
+
+def test_trainer_ramps_the_adversarial_weight_and_uses_it_in_the_loss():
+    cfg = build_config({
+        "data.name": "ring8", "data.size": 64, "data.batch_size": 16, "model.family": "mlp",
+        "model.width": 8, "model.latent_dim": 4, "steps": 5, "objective.kind": "adv+fm",
+        "objective.adv_weight": 0.1, "objective.adv_weight_end": 0.5, "objective.adv_ramp_start": 0.2,
+    })
+    trainer = Trainer(cfg)
+    weights = []
+    for _ in range(cfg.steps):
+        scalars = trainer.train_step(measure=True)
+        assert scalars is not None
+        weights.append(scalars["objective/adv_weight"])
+    assert weights == pytest.approx([0.1, 0.1, 0.2, 0.3, 0.4])  # 0.5 is reached at step 5, the end
+    # The objective uses the current weight: total = fm + weight * adv.
+    x = next(iter(trainer._new_batches()))
+    fake = trainer.G(trainer._noise(16))
+    for p in trainer.d_params:
+        p.requires_grad_(False)
+    loss, parts = trainer.generator_objective(x, fake)
+    assert loss.item() == pytest.approx((parts["fm"] + 0.4 * parts["adv"]).detach().item(), rel=1e-6)

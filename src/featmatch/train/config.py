@@ -104,6 +104,10 @@ class ObjectiveConfig:
         fm_options: any other ``feature_matching_loss`` option, e.g. ``{"relative": true}``.
         fm_weight: multiplies the FM term (on top of the preset's own ``weight``).
         adv_weight: multiplies the adversarial generator term (``adv`` and ``adv+fm``).
+        adv_weight_end: the adversarial weight at the last step, reached linearly from
+            ``adv_weight`` after ``adv_ramp_start``; ``None`` keeps ``adv_weight`` throughout
+            (`featmatch.train.schedule.ramped_weight`).
+        adv_ramp_start: fraction of the steps before the adversarial weight's ramp begins.
         reuse_real_features: reuse the real features from the D step in the G step instead of a
             fresh ``no_grad`` forward. Saves one forward pass, but those features come from D
             *before* its update in this step.
@@ -119,6 +123,8 @@ class ObjectiveConfig:
     fm_options: dict[str, Any] = field(default_factory=dict)
     fm_weight: float = 1.0
     adv_weight: float = 1.0
+    adv_weight_end: float | None = None
+    adv_ramp_start: float = 0.0
     reuse_real_features: bool = False
 
 
@@ -319,6 +325,8 @@ FIELD_FLAGS: dict[str, str] = {
     "objective.fm_layers": "--fm-layers",
     "objective.fm_weight": "--fm-weight",
     "objective.adv_weight": "--adv-weight",
+    "objective.adv_weight_end": "--adv-weight-end",
+    "objective.adv_ramp_start": "--adv-ramp-start",
     "objective.reuse_real_features": "--reuse-real-features",
     "optim.d_steps": "--d-steps",
     "optim.lr_g": "--lr-g",
@@ -724,6 +732,14 @@ def _validate(cfg: TrainConfig) -> None:
             ) from err
     if obj.kind == "adv" and obj.adv_weight == 0:
         raise _field_error("objective.adv_weight", "> 0 when the objective is 'adv'", obj.adv_weight)
+    if obj.adv_weight_end is not None:
+        _number_in("objective.adv_weight_end", obj.adv_weight_end, 0.0, float("inf"), high_open=True)
+        if obj.kind == "fm":
+            raise _field_error(
+                "objective.adv_weight_end", "unset when the objective is 'fm' (no adversarial term)",
+                obj.adv_weight_end, "use --objective adv+fm to ramp the adversarial term.",
+            )
+    _number_in("objective.adv_ramp_start", obj.adv_ramp_start, 0.0, 1.0, high_open=True)
 
     opt = cfg.optim
     _int_at_least("optim.d_steps", opt.d_steps, 1)

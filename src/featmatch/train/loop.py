@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from featmatch.features import DiscriminatorOutput
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import TrainConfig, config_to_dict, to_yaml
-from featmatch.train.schedule import lr_factor
+from featmatch.train.schedule import lr_factor, ramped_weight
 from featmatch.train.distributed import (
     DistContext,
     all_gather_objects,
@@ -284,6 +284,8 @@ class Trainer:
         betas = (float(config.optim.betas[0]), float(config.optim.betas[1]))
         self.opt_g = _adam(self.g_params, config.optim.lr_g, betas, self.device)
         self.opt_d = _adam(self.d_params, config.optim.lr_d, betas, self.device)
+        # The adversarial term's weight in this step (objective.adv_weight_end ramps it).
+        self.adv_weight = float(config.objective.adv_weight)
 
         self.amp_dtype: torch.dtype | None = None
         precision = config.optim.precision
@@ -419,7 +421,7 @@ class Trainer:
                     adv = generator_loss(_logits(fake_out), kind=obj.d_loss, saturating=obj.saturating)
                 parts["adv"] = adv
                 if self.use_adv:
-                    total = total + obj.adv_weight * adv
+                    total = total + self.adv_weight * adv
         return total, parts
 
     def generator_step(
@@ -450,19 +452,21 @@ class Trainer:
         for e, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
             e.copy_(b)
 
-    def _set_learning_rates(self) -> None:
-        # A function of the step alone: a resumed run continues the same schedule.
-        opt = self.config.optim
-        factor = lr_factor(self.step, self.config.steps, opt.lr_schedule, opt.lr_decay_start)
+    def _apply_schedules(self) -> None:
+        # Functions of the step alone: a resumed run continues the same schedules.
+        cfg = self.config
+        opt, obj = cfg.optim, cfg.objective
+        factor = lr_factor(self.step, cfg.steps, opt.lr_schedule, opt.lr_decay_start)
         for optimiser, base in ((self.opt_g, opt.lr_g), (self.opt_d, opt.lr_d)):
             for group in optimiser.param_groups:
                 group["lr"] = base * factor
+        self.adv_weight = ramped_weight(self.step, cfg.steps, obj.adv_weight, obj.adv_weight_end, obj.adv_ramp_start)
 
     def train_step(self, *, measure: bool = False) -> dict[str, float] | None:
         """``optim.d_steps`` D updates then one G update; the step's scalars when ``measure``."""
         cfg = self.config
         batch_size = cfg.data.batch_size
-        self._set_learning_rates()
+        self._apply_schedules()
         d_result: dict[str, Any] = {}
         x = fake = None
         for i in range(cfg.optim.d_steps):
@@ -503,6 +507,7 @@ class Trainer:
         out["monitor/fm_weight_multiplier"] = float(self.monitor.fm_weight_multiplier)
         out["lr/g"] = float(self.opt_g.param_groups[0]["lr"])
         out["lr/d"] = float(self.opt_d.param_groups[0]["lr"])
+        out["objective/adv_weight"] = float(self.adv_weight)
         self._last_batches = (x.detach(), fake.detach())
         return out
 
