@@ -125,3 +125,26 @@ def test_validate_returns_self_and_dataclass_is_plain():
     cfg = TrainConfig()
     assert cfg.validate() is cfg
     assert dataclasses.is_dataclass(cfg.monitor)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, ("adv+fm", 0.003, None, 0.0)),  # the recommended objective
+        ({"objective.kind": "adv+fm"}, ("adv+fm", 0.003, None, 0.0)),  # the same kind: the same weight
+        ({"objective.kind": "adv"}, ("adv", 1.0, None, 0.0)),  # another objective: a plain GAN
+        ({"objective": {"kind": "fm"}}, ("fm", 1.0, None, 0.0)),
+        ({"objective.adv_weight": 1.0}, ("adv+fm", 1.0, None, 0.0)),  # an explicit weight stays constant
+        ({"objective.adv_weight": 1.0, "objective.adv_weight_end": 2.0}, ("adv+fm", 1.0, 2.0, 0.0)),
+    ],
+)
+def test_the_data_sets_adversarial_schedule_gives_way_to_the_users_objective(overrides, expected):
+    obj = build_config({"data.name": "grid25", **overrides}).objective
+    assert (obj.kind, obj.adv_weight, obj.adv_weight_end, obj.adv_ramp_start) == expected
+
+
+def test_a_config_file_choosing_the_objective_also_replaces_the_schedule(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("objective:\n  kind: adv\n")
+    obj = build_config({"data.name": "ring8"}, file=path).objective
+    assert (obj.kind, obj.adv_weight, obj.adv_weight_end) == ("adv", 1.0, None)

@@ -626,7 +626,8 @@ def build_config(
         probe = config_from_dict(file_values, source=source)
         probe = config_from_dict(overrides, source="command-line flags", base=probe)
         cfg = TrainConfig()
-        defaults = DATASET_DEFAULTS.get(probe.data.name, {})
+        user_keys = set(flatten(file_values)) | set(flatten(overrides))
+        defaults = _defaults_not_superseded(DATASET_DEFAULTS.get(probe.data.name, {}), user_keys, probe)
         cfg = config_from_dict(defaults, source=f"DATASET_DEFAULTS[{probe.data.name!r}]", base=cfg)
     else:
         cfg = base
@@ -635,6 +636,25 @@ def build_config(
     if validate:
         cfg.validate()
     return cfg
+
+
+_ADVERSARIAL_SCHEDULE = ("objective.adv_weight", "objective.adv_weight_end", "objective.adv_ramp_start")
+
+
+def _defaults_not_superseded(defaults: dict[str, Any], user_keys: set[str], probe: TrainConfig) -> dict[str, Any]:
+    """A data set's defaults without the adversarial schedule that the user's choice replaces.
+
+    That schedule belongs to the data set's objective: ``--objective adv`` on ``grid25`` is a
+    plain GAN (weight 1), not the recommended objective's weight of 0.003, and a weight given
+    with ``--adv-weight`` stays constant unless a ramp is also given.
+    """
+    dropped: set[str] = set()
+    kind = defaults.get("objective.kind")
+    if "objective.kind" in user_keys and kind is not None and probe.objective.kind != kind:
+        dropped.update(_ADVERSARIAL_SCHEDULE)
+    if "objective.adv_weight" in user_keys:
+        dropped.update(_ADVERSARIAL_SCHEDULE[1:])
+    return {key: value for key, value in defaults.items() if key not in dropped}
 
 
 def to_yaml(cfg: TrainConfig) -> str:
