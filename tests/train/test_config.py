@@ -130,8 +130,8 @@ def test_validate_returns_self_and_dataclass_is_plain():
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({}, ("adv+fm", 0.003, None, 0.0)),  # the recommended objective
-        ({"objective.kind": "adv+fm"}, ("adv+fm", 0.003, None, 0.0)),  # the same kind: the same weight
+        ({}, ("adv+fm", 0.003, 0.03, 0.4)),  # the recommended objective with its ramp
+        ({"objective.kind": "adv+fm"}, ("adv+fm", 0.003, 0.03, 0.4)),  # the same kind: still the ramp
         ({"objective.kind": "adv"}, ("adv", 1.0, None, 0.0)),  # another objective: a plain GAN
         ({"objective": {"kind": "fm"}}, ("fm", 1.0, None, 0.0)),
         ({"objective.adv_weight": 1.0}, ("adv+fm", 1.0, None, 0.0)),  # an explicit weight stays constant
