@@ -21,7 +21,6 @@ import torch
 
 from featmatch.data import load_dataset
 from featmatch.metrics import evaluate_samples
-from featmatch.train.checkpoint import find_checkpoint, load_checkpoint
 from featmatch.train.config import config_from_dict
 from featmatch.train.loop import load_generator
 
@@ -30,11 +29,11 @@ RADII = (1, 2, 3, 4, 6, 10)  # in data standard deviations
 
 def distances(run: str, n: int, seed: int, use_ema: bool) -> dict[str, float]:
     """Table 1's metrics on ``n`` samples, the fractions within ``RADII`` std, and the core spread."""
-    config = config_from_dict(load_checkpoint(find_checkpoint(run), required=("config",))["config"])
+    generator, state = load_generator(run, use_ema=use_ema)  # one read of the checkpoint
+    config = config_from_dict(state["config"])
     data = load_dataset(config.data.name, "train", seed=config.seed, size=config.data.size, **config.data.options)
     if data.centres is None or data.std is None:
         raise ValueError(f"run {run!r} trained on {config.data.name!r}, which is not a 2-D mixture.")
-    generator, _ = load_generator(run, use_ema=use_ema)
     z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))  # (N, Z)
     with torch.no_grad():
         samples = torch.cat([generator(chunk) for chunk in z.split(4096)])  # (N, 2)

@@ -50,7 +50,6 @@ from torch import Tensor, nn
 from featmatch.features import DiscriminatorOutput
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import TrainConfig, config_to_dict, to_yaml
-from featmatch.train.schedule import lr_factor, ramped_weight
 from featmatch.train.distributed import (
     DistContext,
     all_gather_objects,
@@ -61,6 +60,7 @@ from featmatch.train.distributed import (
     unwrap,
     wrap_ddp,
 )
+from featmatch.train.schedule import lr_factor, ramped_weight
 
 __all__ = [
     "RunDirError",
