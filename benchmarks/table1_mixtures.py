@@ -34,13 +34,15 @@ Run time: ``--estimate`` prints the expected wall time for the chosen rows, seed
 from per-step CPU costs measured on one core (longest runs first), without training;
 ``--calibrate`` measures those costs on this machine first (about 10 s), and ``--time-budget MIN``
 shrinks the plan (fewer seeds, then fewer rows, keeping ``featmatch``) to fit MIN minutes. While
-training, ``OUT/table1.md`` is rewritten every 30 s from the runs finished so far.
+training, ``OUT/table1.md`` is rewritten every 30 s from the runs finished so far;
+``--tabulate`` rewrites the tables and pictures from the finished runs without training any.
 
 Example:
     python benchmarks/table1_mixtures.py --jobs 14 --out runs/table1
     python benchmarks/table1_mixtures.py --jobs 14 --estimate
     python benchmarks/table1_mixtures.py --jobs 16 --time-budget 7 --out $OUT/table1
     python benchmarks/table1_mixtures.py --jobs 2 --out runs/table1_small --seeds 0 --steps 5000
+    python benchmarks/table1_mixtures.py --out runs/table1 --rows gan,featmatch --tabulate
 """
 
 from __future__ import annotations
@@ -180,8 +182,12 @@ def fit_plan(rows: list[str], data: list[str], seeds: list[int], steps: int, job
 
 
 def write_tables(out: Path, rows: list[str], data: list[str], seeds: list[int], steps: int,
-                 intro: list[str], failures: list[str], elapsed: float | None) -> str:
-    """Tabulate whatever runs have finished: per data set, and the combined Table 1."""
+                 intro: list[str], failures: list[str], status: str | None) -> str:
+    """Tabulate whatever runs have finished: per data set, and the combined Table 1.
+
+    ``status`` is the line under the intro; ``None`` means training is in progress (the tables
+    say so, and the pictures wait for the end).
+    """
     summaries = {}
     for d in data:
         variants = [parse_variant(f"{r}={ROWS[r]}") for r in rows]
@@ -191,7 +197,7 @@ def write_tables(out: Path, rows: list[str], data: list[str], seeds: list[int], 
         title = f"{d}, {steps} steps, seeds {','.join(map(str, seeds))}"
         (out / d).mkdir(parents=True, exist_ok=True)
         (out / d / "table.md").write_text(format_table(summary, title=title), encoding="utf-8")
-        if elapsed is not None:  # the picture only at the end
+        if status is not None:  # the picture only at the end
             try:
                 plot_comparison(runs, summary, out / d / "comparison.png", title=title)
             except Exception as err:  # noqa: BLE001 - the table matters more than the picture
@@ -212,8 +218,8 @@ def write_tables(out: Path, rows: list[str], data: list[str], seeds: list[int], 
             ns.append(str(row["n"]))
             cells += [format_cell(row, "modes_covered"), format_cell(row, "high_quality")]
         lines.append(f"| `{r}` (featmatch) | " + " | ".join(cells) + f" | {'/'.join(ns)} | this run |")
-    status = ("Training wall time: " + f"{elapsed / 60:.1f} min." if elapsed is not None
-              else "IN PROGRESS: only finished runs are counted (the seeds column).")
+    if status is None:
+        status = "IN PROGRESS: only finished runs are counted (the seeds column)."
     parts = [*intro, status + "\n", "\n".join(lines) + "\n",
              "Rows (flags of `featmatch train`, after the protocol's flags "
              f"`{' '.join(PROTOCOL)}`):\n"]
@@ -226,7 +232,7 @@ def write_tables(out: Path, rows: list[str], data: list[str], seeds: list[int], 
     (out / "table1.md").write_text(text, encoding="utf-8")
     (out / "table1.json").write_text(json.dumps(
         {"steps": steps, "seeds": seeds, "rows": {r: ROWS[r] for r in rows}, "protocol": PROTOCOL,
-         "results": summaries, "failures": failures, "wall_sec": elapsed}, indent=2, default=str) + "\n",
+         "results": summaries, "failures": failures, "status": status}, indent=2, default=str) + "\n",
         encoding="utf-8")
     return text
 
@@ -247,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-budget", type=float, metavar="MIN",
                         help="fit the plan into MIN minutes of wall time (implies --calibrate): fewer "
                              "seeds, then fewer rows, keeping the featmatch row")
+    parser.add_argument("--tabulate", action="store_true",
+                        help="train nothing: write the tables and pictures from the runs already "
+                             "finished in --out (the seeds column counts them)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
@@ -264,14 +273,20 @@ def main(argv: list[str] | None = None) -> int:
     plan = (f"{len(rows) * len(data) * len(seeds)} runs ({','.join(rows)} x {','.join(data)} x seeds "
             f"{','.join(map(str, seeds))}) of {args.steps} steps on {args.jobs} cores: about {wall / 60:.1f} min "
             f"wall, {cpu / 3600:.2f} CPU hours (one-core step costs {source})")
+    out = Path(args.out)
+    intro = [f"## Table 1: ring8 and grid25, {args.steps} steps\n", header(sys.argv[1:] if argv is None else argv)]
+    if args.tabulate:
+        if not out.is_dir():
+            parser.error(f"--tabulate reads finished runs from --out, but {str(out)!r} is not a directory")
+        status = f"Tabulated from the runs finished in {out}; nothing was trained."
+        print(write_tables(out, rows, data, seeds, args.steps, intro, [], status))
+        return 0
     print(plan, file=sys.stderr, flush=True)
     if args.estimate:
         return 0
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    intro = [f"## Table 1: ring8 and grid25, {args.steps} steps\n",
-             header(sys.argv[1:] if argv is None else argv), f"Plan: {plan}.\n"]
+    intro.append(f"Plan: {plan}.\n")
     # One block per (data, row), so the costliest rows start first; tables are rewritten every
     # 30 s while training, so a run cut short still leaves the finished runs tabulated.
     flags = [*PROTOCOL, "--device", args.device]
@@ -291,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         failures = train_blocks(out, blocks, seeds, args.jobs)
     stop.set()
     refresher.join()
-    text = write_tables(out, rows, data, seeds, args.steps, intro, failures, ticker.elapsed)
+    status = f"Training wall time: {ticker.elapsed / 60:.1f} min."
+    text = write_tables(out, rows, data, seeds, args.steps, intro, failures, status)
     print(text)
     return 1 if failures else 0
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -75,3 +76,37 @@ def test_fit_plan_shrinks_seeds_then_rows_then_steps(table1):
     assert (rows_, seeds_) == (["featmatch", "gan", "gan_lrd1e-3"], [0, 1])
     assert steps % 1000 == 0 and steps < 25000
     assert table1._estimate(rows_, data, [0, 1], steps, 16)[0] * 1.2 <= 300.0
+
+
+def _fake_run(run_dir: Path, modes: float, high_quality: float) -> None:
+    run_dir.mkdir(parents=True)
+    summary = {"steps": 100, "target_steps": 100, "interrupted": False, "wall_time_sec": 1.0,
+               "metrics": {"modes_covered": modes, "high_quality": high_quality, "reverse_kl": 0.01}}
+    (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+
+
+def test_tabulate_counts_finished_runs_and_trains_nothing(table1, tmp_path, monkeypatch):
+    monkeypatch.setattr(table1, "train_blocks", lambda *a, **k: pytest.fail("--tabulate trained"))
+    _fake_run(tmp_path / "ring8" / "gan" / "seed0", 2.0, 0.10)
+    _fake_run(tmp_path / "ring8" / "gan" / "seed1", 4.0, 0.30)
+    _fake_run(tmp_path / "grid25" / "gan" / "seed0", 5.0, 0.02)
+    unfinished = tmp_path / "grid25" / "gan" / "seed1"
+    _fake_run(unfinished, 25.0, 0.99)
+    (unfinished / "summary.json").write_text(json.dumps({"steps": 50, "target_steps": 100}), encoding="utf-8")
+
+    argv = ["--tabulate", "--out", str(tmp_path), "--rows", "gan,featmatch", "--seeds", "0,1", "--steps", "100"]
+    assert table1.main(argv) == 0
+    text = (tmp_path / "table1.md").read_text(encoding="utf-8")
+    # ring8: modes 3.0 +- 1.4, 20.0 +- 14.1 %; grid25: the one finished seed; the interrupted one is not counted.
+    assert "| `gan` (featmatch) | 3.0 ± 1.4 | 20.0 ± 14.1 | 5.0 | 2.0 | 2/1 | this run |" in text
+    assert "| `featmatch` (featmatch) | – | – | – | – | 0/0 | this run |" in text
+    assert "nothing was trained" in text
+    assert not (tmp_path / "grid25" / "featmatch").exists()
+
+
+def test_tabulate_needs_an_existing_out(table1, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        table1.main(["--tabulate", "--out", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert "--tabulate" in err and str(tmp_path / "missing") in err
+    assert not (tmp_path / "missing").exists()
