@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [r for r in rows if r not in ROWS] + [d for d in data if d not in DATA]
     if unknown:
         parser.error(f"unknown rows/data {unknown}; rows are {list(ROWS)}, data {list(DATA)}")
+    if args.tabulate and (args.estimate or args.calibrate or args.time_budget is not None):
+        parser.error("--tabulate trains nothing, so it takes no --estimate, --calibrate or --time-budget")
     source = "measured on a 2-core AMD EPYC"
     if args.calibrate or args.time_budget is not None:
         MS_PER_STEP.update(calibrate(rows, args.device))

@@ -110,3 +110,9 @@ def test_tabulate_needs_an_existing_out(table1, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--tabulate" in err and str(tmp_path / "missing") in err
     assert not (tmp_path / "missing").exists()
+
+
+def test_tabulate_refuses_planning_flags(table1, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        table1.main(["--tabulate", "--out", str(tmp_path), "--time-budget", "5"])
+    assert "--tabulate trains nothing" in capsys.readouterr().err
