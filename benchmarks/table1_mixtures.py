@@ -265,6 +265,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown rows/data {unknown}; rows are {list(ROWS)}, data {list(DATA)}")
     if args.tabulate and (args.estimate or args.calibrate or args.time_budget is not None):
         parser.error("--tabulate trains nothing, so it takes no --estimate, --calibrate or --time-budget")
+    out = Path(args.out)
+    intro = [f"## Table 1: ring8 and grid25, {args.steps} steps\n", header(sys.argv[1:] if argv is None else argv)]
+    if args.tabulate:
+        if not out.is_dir():
+            parser.error(f"--tabulate reads finished runs from --out, but {str(out)!r} is not a directory")
+        status = f"Tabulated from the runs finished in {out}; nothing was trained."
+        print(write_tables(out, rows, data, seeds, args.steps, intro, [], status))
+        return 0
     source = "measured on a 2-core AMD EPYC"
     if args.calibrate or args.time_budget is not None:
         MS_PER_STEP.update(calibrate(rows, args.device))
@@ -275,14 +283,6 @@ def main(argv: list[str] | None = None) -> int:
     plan = (f"{len(rows) * len(data) * len(seeds)} runs ({','.join(rows)} x {','.join(data)} x seeds "
             f"{','.join(map(str, seeds))}) of {args.steps} steps on {args.jobs} cores: about {wall / 60:.1f} min "
             f"wall, {cpu / 3600:.2f} CPU hours (one-core step costs {source})")
-    out = Path(args.out)
-    intro = [f"## Table 1: ring8 and grid25, {args.steps} steps\n", header(sys.argv[1:] if argv is None else argv)]
-    if args.tabulate:
-        if not out.is_dir():
-            parser.error(f"--tabulate reads finished runs from --out, but {str(out)!r} is not a directory")
-        status = f"Tabulated from the runs finished in {out}; nothing was trained."
-        print(write_tables(out, rows, data, seeds, args.steps, intro, [], status))
-        return 0
     print(plan, file=sys.stderr, flush=True)
     if args.estimate:
         return 0
