@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
+import torch
 
 from featmatch.train.config import build_config
 from featmatch.train.loop import Trainer
@@ -106,3 +108,28 @@ def test_trainer_ramps_the_adversarial_weight_and_uses_it_in_the_loss():
         p.requires_grad_(False)
     loss, parts = trainer.generator_objective(x, fake)
     assert loss.item() == pytest.approx((parts["fm"] + 0.4 * parts["adv"]).detach().item(), rel=1e-6)
+
+
+def test_a_restored_trainer_has_the_restored_steps_weight_and_rates_before_it_steps():
+    cfg = build_config({
+        "data.name": "ring8", "data.size": 64, "data.batch_size": 16, "model.family": "mlp",
+        "model.width": 8, "model.latent_dim": 4, "steps": 10, "objective.kind": "adv+fm",
+        "objective.adv_weight": 0.1, "objective.adv_weight_end": 0.5, "objective.adv_ramp_start": 0.0,
+        "optim.lr_g": 1e-3, "optim.lr_d": 2e-3, "optim.lr_schedule": "linear",
+    })
+    trained = Trainer(cfg)
+    for _ in range(5):
+        trained.train_step()
+    restored = Trainer(cfg)
+    assert restored.adv_weight == pytest.approx(0.1)  # a fresh trainer: step 0
+    state = copy.deepcopy(trained.state_dict())  # like nn.Module's, it holds the live tensors
+    trained.train_step()
+    restored.load_state_dict(state)  # also rewinds torch's global generator, which both share
+    # What step 5 trains with, without a train_step() first (e.g. to evaluate generator_objective()).
+    assert restored.adv_weight == pytest.approx(0.3)
+    assert restored.opt_g.param_groups[0]["lr"] == pytest.approx(5e-4)
+    assert restored.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3)
+    # state_dict() round-trips on one process: the restored trainer makes the same update.
+    restored.train_step()
+    for a, b in zip(trained.generator.parameters(), restored.generator.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -557,7 +557,12 @@ class Trainer:
     # ------------------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (this rank's random state under ``rng``)."""
+        """Everything needed to continue exactly; ``load_state_dict`` takes it back.
+
+        ``ranks`` holds this process's random streams; ``save_checkpoint`` replaces it with
+        every rank's, so that each process of a resumed DDP run continues its own. Like
+        ``nn.Module.state_dict``, it holds the live tensors: deep-copy it to keep a snapshot.
+        """
         state: dict[str, Any] = {
             "step": self.step,
             "elapsed": self.elapsed,
@@ -580,6 +585,7 @@ class Trainer:
             "family": self.family,
             "latent_dim": self.latent_dim,
             "world_size": self.ctx.world_size,
+            "ranks": [self._rank_state()],
         }
         return state
 
@@ -601,8 +607,7 @@ class Trainer:
         path = None
         if self.writes:
             assert self.run_dir is not None
-            state = self.state_dict()
-            state["ranks"] = ranks
+            state = {**self.state_dict(), "ranks": ranks}
             path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step))
             ckpt.prune_checkpoints(self.run_dir, self.config.log.keep_checkpoints, protect=path)
             log.info("step %d: saved checkpoint %s", self.step, path)
@@ -623,11 +628,11 @@ class Trainer:
                 self.ema.load_state_dict(self.generator.state_dict())
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        # New learning rates / betas from the config win over the saved ones.
+        # New betas from the config win over the saved ones (learning rates: _apply_schedules below).
         betas = (float(self.config.optim.betas[0]), float(self.config.optim.betas[1]))
-        for opt, lr in ((self.opt_g, self.config.optim.lr_g), (self.opt_d, self.config.optim.lr_d)):
+        for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
-                group["lr"], group["betas"] = lr, betas
+                group["betas"] = betas
         if state.get("scaler_g"):
             self.scaler_g.load_state_dict(state["scaler_g"])
         if state.get("scaler_d"):
@@ -636,6 +641,9 @@ class Trainer:
             self.monitor.load_state_dict(state["monitor"])
         self.step = int(state["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
+        # The learning rates and the adversarial weight of the restored step, so that a caller
+        # of generator_objective() before the next train_step() sees them too.
+        self._apply_schedules()
 
         ranks = state["ranks"]
         if len(ranks) == self.ctx.world_size:
