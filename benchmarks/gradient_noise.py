@@ -10,11 +10,12 @@ weighted total the trainer steps on, in three ways:
 - ``directions``: one fixed pair of batches, directions drawn afresh;
 - ``batches``: one fixed set of directions, batches drawn afresh.
 
-It prints the norm of the mean gradient and the noise-to-signal ratio
-``E|g - mean(g)|^2 / |mean(g)|^2`` of each. A ratio well above 1 means one step's gradient is
-mostly noise: then progress comes from averaging over steps (more steps, momentum, the EMA
-of G), and the column that carries the ratio says which source to reduce. A term that does not
-use random directions (``adv``, or any statistic but ``rff``) has a ``directions`` ratio of 0.
+It prints the norm of the mean gradient ``|E g|`` and the noise-to-signal ratio
+``E|g - E g|^2 / |E g|^2`` of each way. A ratio well above 1 means one step's gradient is mostly
+noise: Adam then moves each weight by about lr x signal / noise per step, whatever its momentum,
+and what speeds training up is averaging over more samples (more steps, a larger batch) or
+removing the source that carries the ratio. A term that does not use random directions
+(``adv``, or any statistic but ``rff``) has a ``directions`` ratio of 0.
 
 Example:
     python benchmarks/gradient_noise.py runs/grid25 --draws 32
@@ -137,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---|---:|---:|" + "---:|" * len(WAYS))
     for run in args.runs:
         trainer = load_trainer(run)
-        weights = {"fm": trainer.config.objective.fm_weight * trainer.monitor.fm_weight_multiplier, "adv": trainer.adv_weight, "total": 1.0}
+        fm_weight = trainer.config.objective.fm_weight * trainer.monitor.fm_weight_multiplier
+        weights = {"fm": fm_weight, "adv": trainer.adv_weight, "total": 1.0}
         for term, entry in gradient_noise(trainer, args.draws, args.seed).items():
             ratios = " | ".join(f"{entry[w]:.2f}" for w in WAYS)
-            print(f"| {run} | {trainer.step} | {term} | {weights[term]:.4g} | {entry['mean_norm']:.3e} | {ratios} |")
+            print(f"| {run} | {trainer.step} | {term} | {weights[term]:.4g} | {entry['mean_norm']:.3e} | "
+                  f"{ratios} |")
     return 0
 
 
