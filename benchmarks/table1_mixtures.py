@@ -23,6 +23,8 @@ Rows (the discriminator is always trained with BCE; only the generator's objecti
 - ``featmatch_fm_only``: ablation: ``featmatch`` without the adversarial term.
 - ``featmatch_no_ramp``: ablation: ``featmatch`` with the adversarial weight kept at 0.003.
 - ``featmatch_adv1``: ablation: ``featmatch`` with the adversarial term at full weight (1, no ramp).
+- ``featmatch_ema9995``: ``featmatch`` with a longer moving average of G (0.9995): the same
+  training (the EMA does not feed back), averaged over about 2,000 steps instead of 1,000.
 
 Every run is a ``featmatch train`` subprocess with one torch thread on the CPU, in
 ``OUT/<data>/<variant>/seed<k>/`` (``featmatch compare``'s layout); finished runs are skipped,
@@ -104,12 +106,14 @@ ROWS = {
     "featmatch_fm_only": "--objective fm " + KERNEL_MATCHING,
     "featmatch_no_ramp": "--objective adv+fm --adv-weight 0.003 " + KERNEL_MATCHING,
     "featmatch_adv1": "--objective adv+fm --adv-weight 1 " + KERNEL_MATCHING,
+    "featmatch_ema9995": RECOMMENDED + " --ema 0.9995",
 }
 
 # CPU milliseconds per training step on one core (AMD EPYC, AVX2, torch 2.13 CPU, batch 512),
 # measured with Trainer.train_step; plus a fixed cost per run (start-up, evaluation, report).
 MS_PER_STEP = {"gan": 15.0, "fm_mean": 17.0, "fm_mean_std": 18.0, "featmatch": 37.0, "gan_lrd1e-3": 15.0,
-               "featmatch_fm_only": 36.0, "featmatch_no_ramp": 37.0, "featmatch_adv1": 37.0}
+               "featmatch_fm_only": 36.0, "featmatch_no_ramp": 37.0, "featmatch_adv1": 37.0,
+               "featmatch_ema9995": 37.0}
 SECONDS_PER_RUN = 20.0
 
 # Published results: (modes, % high quality) on ring8, then grid25.
