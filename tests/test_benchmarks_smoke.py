@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from _benchmark_scripts import load_benchmark
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "step_cost.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("step_cost", _PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["step_cost"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-step_cost = _load()
+step_cost = load_benchmark("step_cost")
 SALIMANS = step_cost.fm_options_for("salimans2016")
 
 TINY = {

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from _benchmark_scripts import load_benchmark
 
 from featmatch.cli import main
-
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "gradient_noise.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("gradient_noise", _PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gradient_noise"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _tiny_run(path: Path, statistic: str) -> Path:
@@ -32,7 +20,7 @@ def _tiny_run(path: Path, statistic: str) -> Path:
 
 @pytest.fixture(scope="module")
 def gradient_noise():
-    return _load()
+    return load_benchmark("gradient_noise")
 
 
 def test_random_directions_are_a_source_only_for_rff(gradient_noise, tmp_path):

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from _benchmark_scripts import load_benchmark
 
 from featmatch.cli import main
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_distances.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("mode_distances", _PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mode_distances"] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_fractions_grow_with_the_radius_and_3_std_is_high_quality(tmp_path, capsys):
-    mode_distances = _load()
+    mode_distances = load_benchmark("mode_distances")
     run = tmp_path / "run"
     args = ["train", "--data", "ring8", "--data-size", "256", "--batch-size", "32", "--model", "mlp",
             "--model-width", "8", "--latent-dim", "4", "--steps", "20", "--quiet", "--sample-every", "0",

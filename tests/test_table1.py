@@ -3,30 +3,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
+from _benchmark_scripts import load_benchmark
 
 from featmatch.train.compare import Variant, validate_variant
 from featmatch.train.config import build_config
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def table1():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location("table1_mixtures", BENCHMARKS / "table1_mixtures.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark("table1_mixtures")
 
 
 def _config(flags: list[str], data: str):
