@@ -11,6 +11,7 @@ from featmatch.losses.adversarial import (
 from featmatch.losses.feature_matching import (
     PRESETS,
     FeatureMatchingLoss,
+    FeatureMatchingOptions,
     Preset,
     feature_matching_loss,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "generator_loss",
     "list_layers",
     "FeatureMatchingLoss",
+    "FeatureMatchingOptions",
     "PRESETS",
     "Preset",
     "feature_matching_loss",

@@ -13,6 +13,7 @@ from featmatch.losses.feature_matching import (
     REDUCTIONS,
     STATISTICS,
     FeatureMatchingLoss,
+    FeatureMatchingOptions,
     Preset,
     feature_matching_loss,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "STATISTICS",
     "DiscriminatorLoss",
     "FeatureMatchingLoss",
+    "FeatureMatchingOptions",
     "GeneratorLoss",
     "Preset",
     "discriminator_loss",

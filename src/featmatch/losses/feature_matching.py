@@ -16,9 +16,11 @@ or a sum.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Union
 
@@ -36,6 +38,7 @@ __all__ = [
     "PRESETS",
     "Preset",
     "FeatureMatchingLoss",
+    "FeatureMatchingOptions",
     "feature_matching_loss",
 ]
 
@@ -119,6 +122,11 @@ def _statistics(x: Tensor, statistic: str, sync: bool) -> list[Tensor]:
     return [mean, var.clamp_min(1e-12).sqrt()]
 
 
+def _per_sample(x: Tensor) -> Tensor:
+    """``(N, ...) -> (N, F)``; ``(N,)`` features are one scalar feature per sample, as for ``"mean"``."""
+    return x.reshape(x.shape[0], -1)
+
+
 def _kernel_scales(width: int, bandwidths: Sequence[float]) -> list[float]:
     """Gaussian kernel widths sigma_b = b * sqrt(F): squared distances grow with the width F."""
     return [b * math.sqrt(width) for b in bandwidths]
@@ -139,8 +147,8 @@ def _fourier_feature_means(
     everywhere, since the batch means of different ranks must be of the same features. ``fused``
     takes `fourier_feature_sum` (cos and sin kept for the backward pass) instead of autograd.
     """
-    flat_fake = fake.flatten(1)  # (N, F)
-    flat_real = real.flatten(1)  # (M, F)
+    flat_fake = _per_sample(fake)  # (N, F)
+    flat_real = _per_sample(real)  # (M, F)
     width = flat_fake.shape[1]
     scales = torch.tensor(_kernel_scales(width, bandwidths), dtype=fake.dtype, device=fake.device)
     w = torch.randn(width, len(bandwidths), num_features, dtype=fake.dtype, device=fake.device)
@@ -165,8 +173,8 @@ def _gaussian_mmd(fake: Tensor, real: Tensor, bandwidths: Sequence[float]) -> Te
 
     Quadratic in the batch size (Li et al. 2017, MMD GAN); ``"rff"`` is the linear approximation.
     """
-    flat_fake = fake.flatten(1)  # (N, F)
-    flat_real = real.flatten(1)  # (M, F)
+    flat_fake = _per_sample(fake)  # (N, F)
+    flat_real = _per_sample(real)  # (M, F)
     both = torch.cat([flat_fake, flat_real])  # (N + M, F)
     squared = torch.cdist(both, both).square()  # (N + M, N + M)
     n = flat_fake.shape[0]
@@ -187,6 +195,18 @@ def _sync_active(sync_statistics: bool) -> bool:
 
 
 def _check_pair(fake: Tensor, real: Tensor, statistic: str, where: str) -> None:
+    if fake.device != real.device:
+        raise ValueError(
+            f"device mismatch at {where}: fake is on {fake.device}, real on {real.device}. "
+            "Hint: run the discriminator on one device for both, or move real with .to(fake.device)."
+        )
+    for side, tensor in (("fake", fake), ("real", real)):
+        # An empty layer has no mean: the loss would be NaN (or divide by zero).
+        if tensor.numel() == 0:
+            raise ValueError(
+                f"{side} features at {where} are empty, shape {tuple(tensor.shape)}: every layer "
+                "needs at least one sample and one feature value."
+            )
     if statistic == "paired":
         if fake.shape != real.shape:
             hint = ""
@@ -210,6 +230,21 @@ def _check_pair(fake: Tensor, real: Tensor, statistic: str, where: str) -> None:
             raise ValueError(
                 f"statistic='mean_std' needs at least 2 samples per batch, got {fake.shape[0]} at {where}."
             )
+
+
+def _checked(value: Any, compared: Tensor, where: str) -> Tensor:
+    """A distance's result, which must be a scalar Tensor (a callable ``distance`` may return anything)."""
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"distance must return a scalar Tensor, got {type(value).__name__} at {where}."
+        )
+    if value.dim() != 0:
+        raise ValueError(
+            f"distance must return a scalar Tensor, got shape {tuple(value.shape)} at {where} "
+            f"(comparing statistics of shape {tuple(compared.shape)}). Hint: reduce it, "
+            "e.g. lambda a, b: (a - b).abs().mean()."
+        )
+    return value
 
 
 def _check_finite(tensor: Tensor, side: str, where: str) -> None:
@@ -248,8 +283,154 @@ def _layer_weights(
     return weights
 
 
+def _check_bool(argument: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{argument} must be a bool, got {value!r}.")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_layer_weights(layer_weights: LayerWeights) -> None:
+    if layer_weights is None:
+        return
+    if isinstance(layer_weights, str):
+        _check_choice("layer_weights", layer_weights, ["pix2pixhd"])
+        return
+    values = layer_weights.values() if isinstance(layer_weights, Mapping) else layer_weights
+    if not isinstance(values, Iterable) or not all(_is_number(w) and math.isfinite(w) for w in values):
+        raise ValueError(
+            "layer_weights must be None, 'pix2pixhd', a sequence of finite numbers or a mapping "
+            f"name -> finite number, got {layer_weights!r}."
+        )
+
+
+def _check_bandwidths(bandwidths: Any) -> None:
+    if (
+        not isinstance(bandwidths, Sequence)
+        or isinstance(bandwidths, str)
+        or len(bandwidths) == 0
+        or not all(_is_number(b) and b > 0 for b in bandwidths)
+    ):
+        raise ValueError(
+            f"bandwidths must be a non-empty sequence of numbers > 0, got {bandwidths!r}."
+        )
+
+
+def _check_fused(options: FeatureMatchingOptions) -> None:
+    if options.fused not in (None, True, False):
+        raise ValueError(f"fused must be None (auto), True or False, got {options.fused!r}.")
+    if options.fused is True and not (
+        options.statistic == "rff"
+        or (options.statistic == "paired" and options.distance in FUSED_DISTANCES)
+    ):
+        raise ValueError(
+            f"fused=True needs statistic='rff', or statistic='paired' with distance in "
+            f"{list(FUSED_DISTANCES)}; "
+            f"got statistic={options.statistic!r}, distance={options.distance!r}."
+        )
+
+
+def _validate_options(options: FeatureMatchingOptions) -> None:
+    """Raise on any invalid option; called once, when a :class:`FeatureMatchingOptions` is built."""
+    if not callable(options.distance):
+        _check_choice("distance", options.distance, DISTANCES)
+    _check_choice("statistic", options.statistic, STATISTICS)
+    _check_choice("layer_reduction", options.layer_reduction, REDUCTIONS)
+    _check_choice("discriminator_reduction", options.discriminator_reduction, REDUCTIONS)
+    _check_layer_weights(options.layer_weights)
+    for flag in ("drop_logits", "relative", "check_finite", "sync_statistics"):
+        _check_bool(flag, getattr(options, flag))
+    if not isinstance(options.skip_first, int) or isinstance(options.skip_first, bool) or options.skip_first < 0:
+        raise ValueError(f"skip_first must be an int >= 0, got {options.skip_first!r}.")
+    if options.layers is not None and not all(
+        isinstance(item, (int, str)) and not isinstance(item, bool) for item in options.layers
+    ):
+        raise TypeError(
+            f"layers must be None or a sequence of int indices or str names, got {options.layers!r}."
+        )
+    if not (_is_number(options.eps) and options.eps >= 0):
+        raise ValueError(f"eps must be a number >= 0, got {options.eps!r}.")
+    if not (_is_number(options.weight) and math.isfinite(options.weight)):
+        raise ValueError(f"weight must be a finite number, got {options.weight!r}.")
+    if not (_is_number(options.huber_delta) and options.huber_delta > 0):
+        raise ValueError(f"huber_delta must be a number > 0, got {options.huber_delta!r}.")
+    _check_bandwidths(options.bandwidths)
+    if (
+        isinstance(options.num_random_features, bool)
+        or not isinstance(options.num_random_features, int)
+        or options.num_random_features < 1
+    ):
+        raise ValueError(
+            f"num_random_features must be an int >= 1, got {options.num_random_features!r}."
+        )
+    if options.statistic == "mmd" and options.sync_statistics:
+        raise ValueError(
+            "statistic='mmd' cannot be combined with sync_statistics=True (the exact kernel "
+            "needs every sample of every rank). Hint: use statistic='rff', its linear "
+            "approximation, which synchronises like a mean."
+        )
+    _check_fused(options)
+
+
 @dataclass(frozen=True)
-class _Options:
+class FeatureMatchingOptions:
+    """The options of the feature-matching loss, declared once and validated once, when built.
+
+    :func:`feature_matching_loss`, :class:`FeatureMatchingLoss` and :data:`PRESETS` all build
+    one of these from their keyword arguments, so a bad option fails where it is written, and
+    the loss's forward pass runs no checks on its options (which keeps ``torch.compile`` with
+    ``fullgraph=True`` free of Python-side work). Sequences are stored as tuples and a mapping
+    of ``layer_weights`` as a read-only mapping, so the object cannot change after validation.
+
+    Attributes:
+        distance: ``"l1"``, ``"mse"``, ``"huber"``, ``"smooth_l1"`` (all averaged over elements),
+            or a callable ``(fake, real) -> scalar Tensor``.
+        statistic: ``"paired"`` (sample i against sample i), ``"mean"`` (batch mean of each
+            feature, Salimans et al. 2016), ``"mean_std"`` (batch mean and standard deviation),
+            ``"rff"`` (batch mean of random Fourier features of Gaussian kernels: a linear-time
+            MMD, matched with ``distance``) or ``"mmd"`` (exact Gaussian-kernel MMD^2, quadratic
+            in the batch; ``distance`` is not used). All but ``"paired"`` accept batches of
+            different sizes. Features of shape ``(N,)`` are N samples of one scalar feature.
+        layers: explicit layers to match, by index or name, taken after ``drop_logits`` and
+            ``skip_first``. ``None`` matches all remaining layers.
+        drop_logits: drop the last entry of a plain list or mapping, which is the logits in the
+            pix2pixHD and HiFi-GAN conventions. A DiscriminatorOutput keeps its logits apart, so
+            nothing is dropped from it.
+        skip_first: skip the first k layers.
+        layer_weights: one weight per matched layer (a sequence, or a mapping by name), or
+            ``"pix2pixhd"`` for 4 / (number of matched layers) each.
+        layer_reduction: ``"mean"`` or ``"sum"`` of the weighted layer terms.
+        discriminator_reduction: ``"mean"`` or ``"sum"`` over discriminators.
+        relative: divide each layer's distance by the mean absolute value of its real features
+            plus ``eps`` (EnCodec's relative feature loss).
+        eps: added to the relative normaliser.
+        weight: overall factor.
+        huber_delta: ``delta`` of ``"huber"`` and ``beta`` of ``"smooth_l1"``.
+        check_finite: raise ValueError if any matched feature contains NaN or Inf.
+        sync_statistics: under DDP, compute batch statistics over all ranks with a differentiable
+            all-reduce, so K processes of batch b match one process of batch K*b.
+        bandwidths: Gaussian kernel widths for ``"rff"`` and ``"mmd"``, in units of sqrt(feature
+            width): sigma = b * sqrt(F) for features flattened to F values per sample.
+        num_random_features: random directions per bandwidth for ``"rff"``.
+        fused: compute the gradient in the same pass as the value (paired l1/mse), or keep
+            ``cos``/``sin`` for the backward pass (``"rff"``). ``None`` uses it where it pays and
+            is safe (paired: CPU, at least 2^18 generated feature values in all, gradient
+            needed; rff: always; neither under torch.compile); ``False`` forces plain autograd
+            (needed for double backward through this loss, and for ``retain_graph=True`` with
+            the paired distances).
+
+    Example:
+        >>> options = FeatureMatchingOptions(statistic="mean", weight=2.0)
+        >>> options.weight, options.bandwidths
+        (2.0, (0.1, 1.0, 10.0))
+        >>> FeatureMatchingOptions(weight=float("nan"))
+        Traceback (most recent call last):
+        ...
+        ValueError: weight must be a finite number, got nan.
+    """
+
     distance: Distance = "l1"
     statistic: str = "paired"
     layers: Sequence[int | str] | None = None
@@ -268,63 +449,68 @@ class _Options:
     num_random_features: int = 512
     fused: bool | None = None
 
-    def validate(self) -> None:
-        if not callable(self.distance):
-            _check_choice("distance", self.distance, DISTANCES)
-        _check_choice("statistic", self.statistic, STATISTICS)
-        _check_choice("layer_reduction", self.layer_reduction, REDUCTIONS)
-        _check_choice("discriminator_reduction", self.discriminator_reduction, REDUCTIONS)
-        if isinstance(self.layer_weights, str):
-            _check_choice("layer_weights", self.layer_weights, ["pix2pixhd"])
-        if isinstance(self.skip_first, bool) or not isinstance(self.skip_first, int) or self.skip_first < 0:
-            raise ValueError(f"skip_first must be an int >= 0, got {self.skip_first!r}.")
+    def __post_init__(self) -> None:
         if isinstance(self.layers, (str, int)):
             raise TypeError(
                 f"layers must be a sequence of int indices or str names, got {self.layers!r}. "
                 f"Hint: layers=[{self.layers!r}]."
             )
-        if not (isinstance(self.eps, (int, float)) and self.eps >= 0):
-            raise ValueError(f"eps must be a number >= 0, got {self.eps!r}.")
-        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight)):
-            raise ValueError(f"weight must be a finite number, got {self.weight!r}.")
-        if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
-            raise ValueError(f"huber_delta must be a number > 0, got {self.huber_delta!r}.")
-        if (
-            isinstance(self.bandwidths, (str, int, float))
-            or len(self.bandwidths) == 0
-            or not all(isinstance(b, (int, float)) and b > 0 for b in self.bandwidths)
-        ):
-            raise ValueError(
-                f"bandwidths must be a non-empty sequence of numbers > 0, got {self.bandwidths!r}."
+        # Freeze what the caller may still hold a reference to (a list, a dict).
+        if self.layers is not None and isinstance(self.layers, Iterable):
+            object.__setattr__(self, "layers", tuple(self.layers))
+        if isinstance(self.bandwidths, Sequence) and not isinstance(self.bandwidths, str):
+            object.__setattr__(self, "bandwidths", tuple(self.bandwidths))
+        if isinstance(self.layer_weights, Mapping):
+            object.__setattr__(self, "layer_weights", MappingProxyType(dict(self.layer_weights)))
+        elif isinstance(self.layer_weights, Sequence) and not isinstance(self.layer_weights, str):
+            object.__setattr__(self, "layer_weights", tuple(self.layer_weights))
+        _validate_options(self)
+
+    @classmethod
+    def from_kwargs(cls, options: Mapping[str, Any], caller: str) -> FeatureMatchingOptions:
+        """Build from keyword arguments, naming an unknown one and the closest known name.
+
+        Example:
+            >>> FeatureMatchingOptions.from_kwargs({"weight": 2.0}, "f").weight
+            2.0
+        """
+        unknown = [name for name in options if name not in _OPTION_NAMES]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], _OPTION_NAMES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{caller}() got an unknown option {unknown[0]!r}.{hint} "
+                f"Options: {', '.join(_OPTION_NAMES)}."
             )
-        if (
-            isinstance(self.num_random_features, bool)
-            or not isinstance(self.num_random_features, int)
-            or self.num_random_features < 1
-        ):
-            raise ValueError(
-                f"num_random_features must be an int >= 1, got {self.num_random_features!r}."
-            )
-        if self.statistic == "mmd" and self.sync_statistics:
-            raise ValueError(
-                "statistic='mmd' cannot be combined with sync_statistics=True (the exact kernel "
-                "needs every sample of every rank). Hint: use statistic='rff', its linear "
-                "approximation, which synchronises like a mean."
-            )
-        if self.fused not in (None, True, False):
-            raise ValueError(f"fused must be None (auto), True or False, got {self.fused!r}.")
-        if self.fused is True and not (
-            self.statistic == "rff"
-            or (self.statistic == "paired" and self.distance in FUSED_DISTANCES)
-        ):
-            raise ValueError(
-                f"fused=True needs statistic='rff', or statistic='paired' with distance in "
-                f"{list(FUSED_DISTANCES)}; "
-                f"got statistic={self.statistic!r}, distance={self.distance!r}."
-            )
+        return cls(**options)
 
 
-def _use_fused(options: _Options, fakes: list[Tensor], result_dtype: torch.dtype) -> bool:
+_OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(FeatureMatchingOptions))
+
+
+def _with_option_parameters(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Show the options as keyword parameters in ``inspect.signature`` / ``help()``.
+
+    The options are declared once, in :class:`FeatureMatchingOptions`; the function and the
+    Module take ``**options``, and this rebuilds the signature from the dataclass fields, so
+    introspection still lists every option with its default.
+    """
+    signature = inspect.signature(func)
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    position = next(i for i, p in enumerate(params) if p.kind is inspect.Parameter.KEYWORD_ONLY) if any(
+        p.kind is inspect.Parameter.KEYWORD_ONLY for p in params
+    ) else len(params)
+    option_params = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+        for f in fields(FeatureMatchingOptions)
+    ]
+    func.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*params[:position], *option_params, *params[position:]]
+    )
+    return func
+
+
+def _use_fused(options: FeatureMatchingOptions, fakes: list[Tensor], result_dtype: torch.dtype) -> bool:
     if options.fused is False:
         return False
     # The fused walk accumulates in float32, so float64 features take autograd's exact path.
@@ -351,9 +537,9 @@ def _use_fused(options: _Options, fakes: list[Tensor], result_dtype: torch.dtype
 
 
 def _compute(
-    fake: FeatureInput, real: FeatureInput, options: _Options, return_terms: bool
+    fake: FeatureInput, real: FeatureInput, options: FeatureMatchingOptions, return_terms: bool
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    options.validate()
+    # No option checks here: FeatureMatchingOptions validated them when it was built.
     fake_ds = as_discriminators(fake, "fake")
     real_ds = as_discriminators(real, "real")
     if len(fake_ds) != len(real_ds):
@@ -367,6 +553,7 @@ def _compute(
 
     # Gather every matched (fake, real) pair first, so the fused path can take them all at once.
     pairs: list[tuple[Tensor, Tensor]] = []
+    wheres: list[str] = []  # each pair's layer, for error messages
     plan: list[tuple[str, list[str], list[float]]] = []  # per discriminator: prefix, names, weights
     for d, (fake_layers, real_layers) in enumerate(zip(fake_ds, real_ds, strict=True)):
         where = f"discriminator {d}" if several else "the features"
@@ -387,7 +574,13 @@ def _compute(
             if options.check_finite:
                 _check_finite(f, "fake", layer_where)
                 _check_finite(r, "real", layer_where)
+            if pairs and f.device != pairs[0][0].device:
+                raise ValueError(
+                    f"device mismatch at {layer_where}: its features are on {f.device}, the "
+                    f"first matched layer's on {pairs[0][0].device}; all layers must be on one device."
+                )
             pairs.append((f, r.detach()))
+            wheres.append(layer_where)
         plan.append((f"d{d}." if several else "", names, weights))
 
     fakes = [f for f, _ in pairs]
@@ -421,7 +614,7 @@ def _compute(
         values = list(per_layer_values.unbind(0)) if return_terms else []
     else:
         values = []
-        for f, r in pairs:
+        for (f, r), where in zip(pairs, wheres, strict=True):
             f, r = f.to(result_dtype), r.to(result_dtype)
             if options.statistic == "mmd":
                 values.append(_gaussian_mmd(f, r, options.bandwidths))
@@ -436,7 +629,7 @@ def _compute(
             else:
                 stats_f = _statistics(f, options.statistic, sync)
                 stats_r = _statistics(r, options.statistic, sync)
-            layer = [distance(sf, sr) for sf, sr in zip(stats_f, stats_r, strict=True)]
+            layer = [_checked(distance(sf, sr), sf, where) for sf, sr in zip(stats_f, stats_r, strict=True)]
             values.append((layer[0] if len(layer) == 1 else sum(layer)).to(result_dtype))
         weighted = [v * c for v, c in zip(values, coefficients, strict=True)]
         loss = weighted[0] if len(weighted) == 1 else torch.stack(weighted).sum()
@@ -471,28 +664,13 @@ def _check_same_layers(fake: Layers, real: Layers, where: str) -> None:
         )
 
 
+@_with_option_parameters
 def feature_matching_loss(
     fake: FeatureInput,
     real: FeatureInput,
     *,
-    distance: Distance = "l1",
-    statistic: str = "paired",
-    layers: Sequence[int | str] | None = None,
-    drop_logits: bool = False,
-    skip_first: int = 0,
-    layer_weights: LayerWeights = None,
-    layer_reduction: str = "mean",
-    discriminator_reduction: str = "mean",
-    relative: bool = False,
-    eps: float = 1e-8,
-    weight: float = 1.0,
-    huber_delta: float = 1.0,
-    check_finite: bool = False,
-    sync_statistics: bool = False,
-    bandwidths: Sequence[float] = (0.1, 1.0, 10.0),
-    num_random_features: int = 512,
-    fused: bool | None = None,
     return_terms: bool = False,
+    **options: Any,
 ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
     """Feature-matching loss between generated (``fake``) and real discriminator features.
 
@@ -501,46 +679,21 @@ def feature_matching_loss(
             mapping name -> Tensor; a :class:`~featmatch.DiscriminatorOutput` (its ``features``;
             its logits are not features); or a sequence of those, one per discriminator.
         real: real features in the same structure. Never receives gradient.
-        distance: ``"l1"``, ``"mse"``, ``"huber"``, ``"smooth_l1"`` (all averaged over elements),
-            or a callable ``(fake, real) -> scalar Tensor``.
-        statistic: ``"paired"`` (sample i against sample i), ``"mean"`` (batch mean of each
-            feature, Salimans et al. 2016), ``"mean_std"`` (batch mean and standard deviation),
-            ``"rff"`` (batch mean of random Fourier features of Gaussian kernels: a linear-time
-            MMD, matched with ``distance``) or ``"mmd"`` (exact Gaussian-kernel MMD^2, quadratic
-            in the batch; ``distance`` is not used). All but ``"paired"`` accept batches of
-            different sizes.
-        layers: explicit layers to match, by index or name, taken after ``drop_logits`` and
-            ``skip_first``. ``None`` matches all remaining layers.
-        drop_logits: drop the last entry of a plain list or mapping, which is the logits in the
-            pix2pixHD and HiFi-GAN conventions. A DiscriminatorOutput keeps its logits apart, so
-            nothing is dropped from it.
-        skip_first: skip the first k layers.
-        layer_weights: one weight per matched layer (a sequence, or a mapping by name), or
-            ``"pix2pixhd"`` for 4 / (number of matched layers) each.
-        layer_reduction: ``"mean"`` or ``"sum"`` of the weighted layer terms.
-        discriminator_reduction: ``"mean"`` or ``"sum"`` over discriminators.
-        relative: divide each layer's distance by the mean absolute value of its real features
-            plus ``eps`` (EnCodec's relative feature loss).
-        eps: added to the relative normaliser.
-        weight: overall factor.
-        huber_delta: ``delta`` of ``"huber"`` and ``beta`` of ``"smooth_l1"``.
-        check_finite: raise ValueError if any matched feature contains NaN or Inf.
-        sync_statistics: under DDP, compute batch statistics over all ranks with a differentiable
-            all-reduce, so K processes of batch b match one process of batch K*b.
-        bandwidths: Gaussian kernel widths for ``"rff"`` and ``"mmd"``, in units of sqrt(feature
-            width): sigma = b * sqrt(F) for features flattened to F values per sample.
-        num_random_features: random directions per bandwidth for ``"rff"``.
-        fused: compute the gradient in the same pass as the value (paired l1/mse), or keep
-            ``cos``/``sin`` for the backward pass (``"rff"``). ``None`` uses it where it pays and
-            is safe (paired: CPU, at least 2^18 generated feature values in all, gradient
-            needed; rff: always; neither under torch.compile); ``False`` forces plain autograd
-            (needed for double backward through this loss, and for ``retain_graph=True`` with
-            the paired distances).
         return_terms: also return a dict of the weighted per-layer terms (detached), keyed by
             layer name, prefixed ``"d<i>."`` when there are several discriminators.
+        **options: the fields of :class:`FeatureMatchingOptions`, where each is described:
+            ``distance``, ``statistic``, ``layers``, ``drop_logits``, ``skip_first``,
+            ``layer_weights``, ``layer_reduction``, ``discriminator_reduction``, ``relative``,
+            ``eps``, ``weight``, ``huber_delta``, ``check_finite``, ``sync_statistics``,
+            ``bandwidths``, ``num_random_features``, ``fused``.
 
     Returns:
         A scalar, float32 (float64 for float64 features), or ``(loss, terms)`` when ``return_terms``.
+
+    Raises:
+        TypeError: an unknown option, or features that are not Tensors.
+        ValueError: an invalid option; features that do not pair up (shapes, layers, devices);
+            an empty layer; a callable ``distance`` that does not return a scalar.
 
     Example:
         >>> import torch
@@ -549,26 +702,8 @@ def feature_matching_loss(
         >>> feature_matching_loss(fake, real).item()  # mean over layers of the mean |fake - real|
         0.5
     """
-    options = _Options(
-        distance=distance,
-        statistic=statistic,
-        layers=layers,
-        drop_logits=drop_logits,
-        skip_first=skip_first,
-        layer_weights=layer_weights,
-        layer_reduction=layer_reduction,
-        discriminator_reduction=discriminator_reduction,
-        relative=relative,
-        eps=eps,
-        weight=weight,
-        huber_delta=huber_delta,
-        check_finite=check_finite,
-        sync_statistics=sync_statistics,
-        bandwidths=tuple(bandwidths),
-        num_random_features=num_random_features,
-        fused=fused,
-    )
-    loss, terms = _compute(fake, real, options, return_terms)
+    settings = FeatureMatchingOptions.from_kwargs(options, "feature_matching_loss")
+    loss, terms = _compute(fake, real, settings, return_terms)
     return (loss, terms) if return_terms else loss
 
 
@@ -581,6 +716,11 @@ class Preset:
     paper: str
     code: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The options validated, built from ``options`` when the preset is defined.
+    settings: FeatureMatchingOptions = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "settings", FeatureMatchingOptions.from_kwargs(self.options, "Preset"))
 
 
 PRESETS: Mapping[str, Preset] = MappingProxyType(
@@ -654,50 +794,16 @@ class FeatureMatchingLoss(nn.Module):
         4.0
     """
 
-    def __init__(
-        self,
-        *,
-        distance: Distance = "l1",
-        statistic: str = "paired",
-        layers: Sequence[int | str] | None = None,
-        drop_logits: bool = False,
-        skip_first: int = 0,
-        layer_weights: LayerWeights = None,
-        layer_reduction: str = "mean",
-        discriminator_reduction: str = "mean",
-        relative: bool = False,
-        eps: float = 1e-8,
-        weight: float = 1.0,
-        huber_delta: float = 1.0,
-        check_finite: bool = False,
-        sync_statistics: bool = False,
-        bandwidths: Sequence[float] = (0.1, 1.0, 10.0),
-        num_random_features: int = 512,
-        fused: bool | None = None,
-        return_terms: bool = False,
-    ) -> None:
+    def __init__(self, *, return_terms: bool = False, **options: Any) -> None:
+        """Build the loss; ``options`` are the fields of :class:`FeatureMatchingOptions`.
+
+        Args:
+            return_terms: ``forward`` also returns the per-layer terms (see
+                :func:`feature_matching_loss`).
+            **options: validated here, once; the forward pass does not check them again.
+        """
         super().__init__()
-        self.options = _Options(
-            distance=distance,
-            statistic=statistic,
-            layers=tuple(layers) if layers is not None and not isinstance(layers, (str, int)) else layers,
-            drop_logits=drop_logits,
-            skip_first=skip_first,
-            layer_weights=layer_weights,
-            layer_reduction=layer_reduction,
-            discriminator_reduction=discriminator_reduction,
-            relative=relative,
-            eps=eps,
-            weight=weight,
-            huber_delta=huber_delta,
-            check_finite=check_finite,
-            sync_statistics=sync_statistics,
-            bandwidths=tuple(bandwidths),
-            num_random_features=num_random_features,
-            fused=fused,
-        )
-        # Fail at construction, not at the first training step.
-        self.options.validate()
+        self.options = FeatureMatchingOptions.from_kwargs(options, "FeatureMatchingLoss")
         self.return_terms = return_terms
 
     @classmethod
@@ -718,10 +824,14 @@ class FeatureMatchingLoss(nn.Module):
         return (loss, terms) if self.return_terms else loss
 
     def extra_repr(self) -> str:
-        defaults = _Options()
+        defaults = FeatureMatchingOptions()
         changed = [
             f"{name}={getattr(self.options, name)!r}"
             for name in self.options.__dataclass_fields__
             if getattr(self.options, name) != getattr(defaults, name)
         ]
         return ", ".join(changed)
+
+
+# The Module's signature lists the options too (see _with_option_parameters).
+_with_option_parameters(FeatureMatchingLoss.__init__)
