@@ -48,6 +48,7 @@ An option given as None means its default, so callers may pass every option they
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import math
 import re
@@ -62,6 +63,7 @@ import numpy as np
 import torch
 
 from featmatch.data.dataset import DataSet, subset
+from featmatch.errors import UnknownOptionError
 
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -161,7 +163,7 @@ def load_file_dataset(
         FileNotFoundError: If a named file or folder does not exist.
         ValueError: If a file cannot be read, is corrupt, or does not match the others
             (the message names the file and what was wrong).
-        TypeError: If an option is unknown.
+        UnknownOptionError: If an option is unknown (a ``TypeError``).
 
     Example:
         >>> data = load_file_dataset("mnist/train-images-idx3-ubyte.gz")  # doctest: +SKIP
@@ -191,8 +193,10 @@ def load_file_dataset(
 def _check_options(fmt: str, path: Path, options: Mapping[str, Any]) -> None:
     for option, value in options.items():
         if option not in FILE_OPTIONS:
-            raise TypeError(
+            hint = difflib.get_close_matches(option, FILE_OPTIONS, n=1)
+            raise UnknownOptionError(
                 f"unknown data option {option!r}; valid options are {FILE_OPTIONS}."
+                + (f" Hint: did you mean {hint[0]!r}?" if hint else "")
             )
         if value is not None and option not in FORMAT_OPTIONS[fmt]:
             raise ValueError(

@@ -173,7 +173,9 @@ class LogConfig:
         n_samples: samples per image grid / scatter plot.
         eval_samples: generated samples used by the evaluation metrics.
         quiet: no progress bar.
-        tensorboard: write TensorBoard event files when ``tensorboard`` is installed.
+        tensorboard: write TensorBoard event files: ``None`` (default) when the ``tensorboard``
+            package is installed, ``True`` always (a warning names the extra when it is missing),
+            ``False`` never.
     """
 
     out: str | None = None
@@ -185,7 +187,7 @@ class LogConfig:
     n_samples: int = 64
     eval_samples: int = 1000
     quiet: bool = False
-    tensorboard: bool = True
+    tensorboard: bool | None = None
 
 
 @dataclass

@@ -713,11 +713,18 @@ class Trainer:
                     self._tb.add_scalar(key, value, row["step"])
 
     def _open_tensorboard(self) -> None:
-        if not (self.writes and self.config.log.tensorboard):
+        wanted = self.config.log.tensorboard  # None: when installed; True: asked for explicitly
+        if not self.writes or wanted is False:
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional
+        except ImportError:  # tensorboard is optional: skipped quietly unless it was asked for
+            if wanted:
+                log.warning(
+                    "log.tensorboard is true but the tensorboard package is not installed, so no "
+                    "TensorBoard logs are written (metrics.jsonl has every scalar). Install it with: "
+                    "pip install 'featmatch[tensorboard]'"
+                )
             return
         assert self.run_dir is not None
         self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
