@@ -32,6 +32,15 @@ def ref_pix2pixhd(fake, real):
     return total
 
 
+def ref_spade(fake, real):
+    """SPADE: sum_i sum_{j < last} L1(f_ij, r_ij) * lambda_feat / num_D (no per-layer weight)."""
+    total = 0.0
+    for fd, rd in zip(fake, real):
+        for j in range(len(fd) - 1):
+            total = total + (fd[j] - rd[j]).abs().mean() * 10.0 / len(fake)
+    return total
+
+
 def ref_hifigan(fake, real):
     total = 0.0
     for fd, rd in zip(fake, real):
@@ -59,6 +68,7 @@ def ref_layer_mse(fake, real):
 REFERENCES = {
     "salimans2016": ref_salimans,
     "pix2pixhd": ref_pix2pixhd,
+    "spade": ref_spade,
     "hifigan": ref_hifigan,
     "encodec": ref_encodec,
     "layer_mse": ref_layer_mse,

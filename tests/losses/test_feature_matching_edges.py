@@ -195,3 +195,45 @@ def test_property_finite_scalar_or_clear_error(pair, options):
         return
     assert isinstance(loss, torch.Tensor) and loss.dim() == 0
     assert torch.isfinite(loss), (loss, [t.shape for t in fake], [t.shape for t in real], options)
+
+
+# ---------------------------------------------------------------- presets: what they cite
+
+
+def ref_spade(fake, real):
+    """SPADE pix2pix_model.py: sum over the intermediate outputs of L1 * lambda_feat / num_D (no 4/L)."""
+    total = 0.0
+    for fd, rd in zip(fake, real):
+        for f, r in zip(fd[:-1], rd[:-1]):
+            total = total + (f - r).abs().mean() * 10.0 / len(fake)
+    return total
+
+
+def _layers(num_d, num_entries, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    make = lambda: [[torch.randn(2, 3, generator=g, dtype=torch.float64) for _ in range(num_entries)] for _ in range(num_d)]
+    return make(), make()
+
+
+@pytest.mark.parametrize("n_layers_D", [3, 4, 5])
+def test_spade_preset_matches_spade_at_every_depth(n_layers_D):
+    # SPADE's NLayerDiscriminator returns n_layers_D block outputs, then the logits.
+    fake, real = _layers(2, n_layers_D + 1)
+    got = FeatureMatchingLoss.from_preset("spade")(fake, real)
+    torch.testing.assert_close(got, ref_spade(fake, real), rtol=1e-12, atol=1e-12)
+    pix2pixhd = FeatureMatchingLoss.from_preset("pix2pixhd")(fake, real)
+    # pix2pixhd weights each of the L matched layers 4/L: equal to SPADE only when L = 4.
+    torch.testing.assert_close(pix2pixhd, got * 4.0 / n_layers_D, rtol=1e-12, atol=1e-12)
+
+
+def test_encodec_cites_what_its_code_computes():
+    preset = featmatch.PRESETS["encodec"]
+    assert "stftloss" not in preset.code  # an unrelated file (STFT losses) was cited
+    assert "does not divide" in preset.code
+    # audiocraft's FeatureMatchingLoss, re-implemented: mean over layers of plain L1 (mean|real|
+    # is summed into feat_scale but never used), averaged over sub-discriminators: the encodec
+    # preset without relative=True.
+    fake, real = _layers(3, 4)
+    audiocraft = sum(sum((f - r).abs().mean() for f, r in zip(fd, rd)) / len(fd) for fd, rd in zip(fake, real)) / 3
+    got = FeatureMatchingLoss.from_preset("encodec", relative=False)(fake, real)
+    torch.testing.assert_close(got, audiocraft, rtol=1e-12, atol=1e-12)

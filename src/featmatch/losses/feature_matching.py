@@ -743,10 +743,27 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                  "discriminator_reduction": "mean", "weight": 10.0}
             ),
             description="L1 between paired features of every layer but the logits, each layer "
-            "weighted 4/L and summed, averaged over discriminators, times lambda_feat = 10.",
+            "weighted 4/L and summed, averaged over discriminators, times lambda_feat = 10. "
+            "Equals SPADE's loss only when L = 4 layers are matched (SPADE's n_layers_D = 4, its "
+            "current default); SPADE has no 4/L factor, so at n_layers_D = 3 this gives 4/3 of "
+            "SPADE's loss: use the 'spade' preset for SPADE.",
             paper="Wang et al. 2018, High-Resolution Image Synthesis and Semantic Manipulation "
-            "with Conditional GANs (also SPADE, Park et al. 2019)",
-            code="NVIDIA/pix2pixHD, models/pix2pixHD_model.py (loss_G_GAN_Feat)",
+            "with Conditional GANs",
+            code="NVIDIA/pix2pixHD, models/pix2pixHD_model.py (loss_G_GAN_Feat: D_weights = "
+            "1/num_D, feat_weights = 4/(n_layers_D + 1))",
+        ),
+        "spade": Preset(
+            options=MappingProxyType(
+                {"distance": "l1", "statistic": "paired", "drop_logits": True,
+                 "layer_reduction": "sum", "discriminator_reduction": "mean", "weight": 10.0}
+            ),
+            description="L1 between paired features of every layer but the logits, summed over "
+            "layers (no per-layer weight), averaged over discriminators, times lambda_feat = 10. "
+            "Equal to 'pix2pixhd' when 4 layers are matched, at any other depth L it is L/4 of it.",
+            paper="Park et al. 2019, Semantic Image Synthesis with Spatially-Adaptive "
+            "Normalization (SPADE)",
+            code="NVlabs/SPADE, models/pix2pix_model.py (compute_generator_loss, GAN_Feat: "
+            "L1 * lambda_feat / num_D per intermediate output)",
         ),
         "hifigan": Preset(
             options=MappingProxyType(
@@ -764,10 +781,14 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                  "layer_reduction": "mean", "discriminator_reduction": "mean", "weight": 1.0}
             ),
             description="Relative L1: each layer's L1 divided by the mean absolute value of its "
-            "real features, averaged over layers and discriminators.",
+            "real features, averaged over layers and discriminators, as the paper's eq. 2 "
+            "writes it. audiocraft's code computes the same without the division (plain L1, "
+            "as this preset with relative=False).",
             paper="Defossez et al. 2022, High Fidelity Neural Audio Compression (EnCodec), eq. 2",
-            code="facebookresearch/audiocraft, audiocraft/losses/stftloss.py and "
-            "audiocraft/adversarial/losses.py (FeatureMatchingLoss)",
+            code="No public code computes eq. 2 as written. facebookresearch/audiocraft, "
+            "audiocraft/adversarial/losses.py (FeatureMatchingLoss, averaged over "
+            "sub-discriminators by AdversarialLoss) sums mean|real| per layer but does not divide "
+            "by it: it is this preset with relative=False.",
         ),
         "layer_mse": Preset(
             options=MappingProxyType(
