@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Union
 
+import torch
 from torch import Tensor, nn
 
 __all__ = [
@@ -71,23 +73,67 @@ LayerSpec = Union[str, type[nn.Module], Sequence[Union[str, type[nn.Module]]], N
 # Wrappers whose own submodule names all start with "module."; their inner module holds the layers.
 _WRAPPERS: tuple[type[nn.Module], ...] = (nn.DataParallel, nn.parallel.DistributedDataParallel)
 _GLOB_CHARS = "*?["
+#: Suffixes of a layer name that say which side of the layer to capture (``"convs.1:input"``).
+_CAPTURE_SUFFIXES = (":input", ":output")
 
 
-def _unwrap(module: nn.Module) -> tuple[nn.Module, str]:
-    """Return the module inside DataParallel / DistributedDataParallel wrappers, and the name prefix they add."""
-    prefix = ""
-    while isinstance(module, _WRAPPERS):
-        module = module.module
-        prefix += "module."
-    return module, prefix
+def _wrapped(module: nn.Module) -> tuple[nn.Module, str] | None:
+    """The module one wrapper holds and the name prefix the wrapper adds, or None if not a wrapper."""
+    if isinstance(module, _WRAPPERS):
+        return module.module, "module."
+    # torch.compile returns an OptimizedModule that holds the original as `_orig_mod`; it is
+    # checked by attribute so that importing torch._dynamo is not needed here.
+    inner = getattr(module, "_orig_mod", None)
+    if isinstance(inner, nn.Module) and type(module).__name__ == "OptimizedModule":
+        return inner, "_orig_mod."
+    return None
+
+
+def _unwrap(module: nn.Module) -> tuple[nn.Module, list[str]]:
+    """Return the module inside DDP / DataParallel / ``torch.compile`` wrappers, and the name prefixes they add."""
+    prefixes: list[str] = []
+    while (found := _wrapped(module)) is not None:
+        module, prefix = found
+        prefixes.append(prefix)
+    return module, prefixes
+
+
+def _strip_prefixes(name: str, prefixes: list[str]) -> str:
+    """``"module._orig_mod.main.1"`` -> ``"main.1"``: drop the wrappers' prefixes, outermost first."""
+    for prefix in prefixes:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    return name
+
+
+def _split_capture(name: str) -> tuple[str, bool]:
+    """``"convs.1:input"`` -> ``("convs.1", True)``; ``"convs.1"`` or ``"convs.1:output"`` -> ``("convs.1", False)``."""
+    for suffix in _CAPTURE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)], suffix == ":input"
+    return name, False
+
+
+def _check_data_parallel(module: nn.Module) -> None:
+    # DataParallel runs one replica per device in its own thread, and the replicas' hooks would
+    # all record into this tap with no way to gather them in the order of the gathered logits.
+    if isinstance(module, nn.DataParallel) and len(module.device_ids) > 1:
+        raise ValueError(
+            f"FeatureTap cannot tap nn.DataParallel over {len(module.device_ids)} devices "
+            f"(device_ids={module.device_ids}): each replica runs in its own thread, so the "
+            "features cannot be gathered like the outputs. Hint: use DistributedDataParallel "
+            "(one process per device), or tap the module and wrap the tap's caller instead."
+        )
 
 
 def list_layers(module: nn.Module) -> list[str]:
     """The layer names :class:`FeatureTap` accepts for ``module``, in definition order.
 
     These are the names of ``module.named_modules()`` without the root (``""``). A module wrapped in
-    ``DistributedDataParallel`` or ``DataParallel`` is unwrapped first, so the names carry no
-    ``"module."`` prefix (``FeatureTap`` accepts them with or without it).
+    ``DistributedDataParallel``, ``DataParallel`` or ``torch.compile`` is unwrapped first, so the
+    names carry no ``"module."`` or ``"_orig_mod."`` prefix (``FeatureTap`` accepts them with or
+    without it). ``FeatureTap`` also accepts each name with ``":input"`` appended, to capture what
+    goes into that layer rather than what comes out of it.
 
     Args:
         module: any ``nn.Module``.
@@ -128,7 +174,7 @@ def _default_layers(inner: nn.Module, names: list[str]) -> list[str]:
     )
 
 
-def _resolve_layers(inner: nn.Module, prefix: str, layers: LayerSpec) -> list[str]:
+def _resolve_layers(inner: nn.Module, prefixes: list[str], layers: LayerSpec) -> list[str]:
     """Turn a layer specification into unique submodule names, in the order asked."""
     names = [name for name, _ in inner.named_modules() if name]
     if layers is None:
@@ -152,7 +198,7 @@ def _resolve_layers(inner: nn.Module, prefix: str, layers: LayerSpec) -> list[st
                     f"Its submodule types are: {', '.join(types) or '(none)'}."
                 )
         elif isinstance(entry, str):
-            name = entry[len(prefix) :] if prefix and entry.startswith(prefix) else entry
+            name, of_input = _split_capture(_strip_prefixes(entry, prefixes))
             if any(c in name for c in _GLOB_CHARS):
                 matched = [n for n in names if fnmatch.fnmatchcase(n, name)]
                 if not matched:
@@ -161,6 +207,8 @@ def _resolve_layers(inner: nn.Module, prefix: str, layers: LayerSpec) -> list[st
                 matched = [name]
             else:
                 raise ValueError(f"layers: {type(inner).__name__} has no layer named {entry!r}. {_layer_hint(names, name)}")
+            if of_input:
+                matched = [n + ":input" for n in matched]
         else:
             raise TypeError(
                 f"each entry of layers must be a str (name or glob pattern) or an nn.Module subclass, "
@@ -183,6 +231,15 @@ def _first_tensor(output: Any) -> Tensor | None:
             if found is not None:
                 return found
     return None
+
+
+def _wrapper_chain(module: nn.Module) -> list[nn.Module]:
+    """The modules inside ``module``'s wrappers, outermost first (empty if it is not wrapped)."""
+    chain = []
+    while (found := _wrapped(module)) is not None:
+        module = found[0]
+        chain.append(module)
+    return chain
 
 
 def _version(tensor: Tensor) -> int | None:
@@ -210,6 +267,12 @@ class FeatureTap:
     - a glob pattern (``fnmatch``, case-sensitive, and ``*`` also matches dots), e.g. ``"main.*"``
       or ``"*conv*"``: every matching name, in definition order;
     - a module type, e.g. ``nn.LeakyReLU``: every submodule that is an instance of it, in definition order;
+    - any name or pattern with ``":input"`` appended, e.g. ``"convs.1:input"`` or ``"convs.*:input"``:
+      what goes into the layer (its first Tensor argument) instead of what comes out. A
+      discriminator that applies its activations as functions (HiFi-GAN's
+      ``x = F.leaky_relu(conv(x))``) has no module whose output is the activated feature, but the
+      next layer's input is exactly that. The feature is named as written (``"convs.1:input"``);
+      ``":output"`` is the default and may be written out.
     - a list mixing these. A layer selected twice is tapped once, at its first position.
     - ``None`` (default): the output of every activation module (types in :data:`DEFAULT_ACTIVATIONS`;
       never ``Sigmoid``/``Softmax``), in definition order. For DCGAN, pix2pixHD and the reference
@@ -221,8 +284,15 @@ class FeatureTap:
 
     Special cases:
 
-    - ``DistributedDataParallel`` / ``DataParallel``: names are those of the wrapped module; a
-      ``"module."`` prefix is accepted and dropped. Feature names never carry it.
+    - ``DistributedDataParallel``, ``DataParallel`` and ``torch.compile``: names are those of the
+      wrapped module; a ``"module."`` or ``"_orig_mod."`` prefix is accepted and dropped. Feature
+      names never carry them. On a compiled module the hooks run outside the compiled graph (one
+      graph break per tapped layer) and nothing is recompiled per layer or per call, whether the
+      tap is opened once or attached for each call.
+    - Threads: captures are kept per thread, so one tap may be called from several threads at
+      once, each getting the features of its own call. ``nn.DataParallel`` over more than one
+      device is refused with a ``ValueError``: its replicas run in worker threads and their
+      features could not be gathered like its outputs; use ``DistributedDataParallel``.
     - A tapped module that returns a tuple, list or dict (an ``nn.LSTM`` returns
       ``(output, (h, c))``) contributes the first Tensor found depth-first (``output``).
       A module whose output holds no Tensor raises ``TypeError``.
@@ -235,7 +305,7 @@ class FeatureTap:
 
     Args:
         module: the module to tap, e.g. a discriminator; it is not modified apart from the hooks.
-        layers: which submodule outputs to capture (see above).
+        layers: which submodule outputs (or inputs, with ``":input"``) to capture (see above).
 
     Attributes:
         layers: the resolved layer names, in the order the features come out.
@@ -250,18 +320,32 @@ class FeatureTap:
         (torch.Size([4, 1]), ['1', '3'])
         >>> list(FeatureTap(D, layers="*")(torch.randn(4, 2)).features)
         ['0', '1', '2', '3', '4']
+        >>> list(FeatureTap(D, layers=["2:input", "4:input"])(torch.randn(4, 2)).features)  # = outputs of 1, 3
+        ['2:input', '4:input']
     """
 
     def __init__(self, module: nn.Module, layers: LayerSpec = None) -> None:
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be an nn.Module, got {type(module).__name__}.")
         self.module = module
-        self._inner, prefix = _unwrap(module)
-        self.layers: tuple[str, ...] = tuple(_resolve_layers(self._inner, prefix, layers))
+        self._inner, prefixes = _unwrap(module)
+        for wrapper in (module, *(m for m in _wrapper_chain(module))):
+            _check_data_parallel(wrapper)
+        self.layers: tuple[str, ...] = tuple(_resolve_layers(self._inner, prefixes, layers))
         self._handles: list[Any] = []
-        self._recording = False
-        # name -> [(captured tensor, its version counter at capture time), ...], one entry per call.
-        self._calls: dict[str, list[tuple[Tensor, int | None]]] = {}
+        # Captures live per thread: each thread's tap(...) call records into its own dict, so
+        # one tap can serve several threads at once (name -> [(tensor, version at capture)]).
+        self._local = threading.local()
+        # A closed tap attaches its hooks for the duration of a call; with calls from several
+        # threads the first attaches them and the last removes them.
+        self._lock = threading.Lock()
+        self._auto_users = 0
+
+    @property
+    def _calls(self) -> dict[str, list[tuple[Tensor, int | None]]]:
+        """This thread's captures during a ``tap(...)`` call; empty outside one."""
+        calls = getattr(self._local, "calls", None)
+        return {} if calls is None else calls
 
     @property
     def is_open(self) -> bool:
@@ -274,19 +358,30 @@ class FeatureTap:
             raise RuntimeError("FeatureTap is already open. Hint: use one `with tap:` block, or call close() first.")
         try:
             for name in self.layers:
-                self._handles.append(self._inner.get_submodule(name).register_forward_hook(self._make_hook(name)))
+                self._handles.append(self._register(name))
         except BaseException:
             self.close()
             raise
         return self
+
+    def _register(self, name: str) -> Any:
+        module_name, of_input = _split_capture(name)
+        module = self._inner.get_submodule(module_name)
+        record = self._make_recorder(name)
+        if of_input:
+            return module.register_forward_pre_hook(
+                lambda m, args, kwargs: record(m, (args, kwargs), "received inputs"), with_kwargs=True
+            )
+        return module.register_forward_hook(
+            lambda m, args, output: record(m, output, f"returned {type(output).__name__}")
+        )
 
     def close(self) -> None:
         """Remove the hooks. Safe to call more than once."""
         handles, self._handles = self._handles, []
         for handle in handles:
             handle.remove()
-        self._calls = {}
-        self._recording = False
+        self._local.calls = None
 
     remove = close
 
@@ -296,37 +391,55 @@ class FeatureTap:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _make_hook(self, name: str) -> Any:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            if not self._recording:
+    def _make_recorder(self, name: str) -> Any:
+        # Kept out of torch.compile: traced, this function would be compiled once per tapped layer
+        # (dynamo specialises on `name`), hitting the recompile limit past 8 layers, and its
+        # thread-local state and version counters are not traceable anyway. Eager, it costs one
+        # graph break per tapped layer.
+        @torch.compiler.disable
+        def record(module: nn.Module, value: Any, what: str) -> None:
+            calls = getattr(self._local, "calls", None)
+            if calls is None:  # not inside tap(...) in this thread
                 return
-            tensor = _first_tensor(output)
+            tensor = _first_tensor(value)
             if tensor is None:
                 raise TypeError(
-                    f"FeatureTap: layer {name!r} ({type(module).__name__}) returned {type(output).__name__} "
+                    f"FeatureTap: layer {name!r} ({type(module).__name__}) {what} "
                     "with no Tensor in it, so it has no feature to capture. Hint: tap one of its submodules instead."
                 )
-            self._calls.setdefault(name, []).append((tensor, _version(tensor)))
+            calls.setdefault(name, []).append((tensor, _version(tensor)))
 
-        return hook
+        return record
 
     def __call__(self, *args: Any, **kwargs: Any) -> DiscriminatorOutput:
         """Run ``module(*args, **kwargs)`` and return its output with the tapped features."""
-        auto = not self._handles
-        if auto:
-            self.open()
-        self._calls = {}
-        self._recording = True
+        auto = self._acquire()
+        self._local.calls = {}
         try:
             logits = self.module(*args, **kwargs)
             features = self._collect()
         finally:
             # Drop references to the captured tensors (and their graphs) whatever happened.
-            self._recording = False
-            self._calls = {}
+            self._local.calls = None
             if auto:
-                self.close()
+                self._release()
         return DiscriminatorOutput(logits, features)
+
+    def _acquire(self) -> bool:
+        """Attach the hooks for one call if the tap is closed; True if this call must release them."""
+        with self._lock:
+            if self._auto_users == 0 and self._handles:
+                return False  # opened by the user
+            if self._auto_users == 0:
+                self.open()
+            self._auto_users += 1
+            return True
+
+    def _release(self) -> None:
+        with self._lock:
+            self._auto_users -= 1
+            if self._auto_users == 0:
+                self.close()
 
     def _collect(self) -> dict[str, Tensor]:
         features: dict[str, Tensor] = {}
