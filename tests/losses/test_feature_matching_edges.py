@@ -237,3 +237,13 @@ def test_encodec_cites_what_its_code_computes():
     audiocraft = sum(sum((f - r).abs().mean() for f, r in zip(fd, rd)) / len(fd) for fd, rd in zip(fake, real)) / 3
     got = FeatureMatchingLoss.from_preset("encodec", relative=False)(fake, real)
     torch.testing.assert_close(got, audiocraft, rtol=1e-12, atol=1e-12)
+
+
+def test_signatures_list_the_options_declared_once():
+    import inspect
+
+    names = [f.name for f in __import__("dataclasses").fields(featmatch.FeatureMatchingOptions)]
+    for target in (feature_matching_loss, FeatureMatchingLoss):
+        params = inspect.signature(target).parameters
+        assert [n for n in params if n in names] == names
+        assert params["weight"].default == 1.0 and "return_terms" in params

@@ -496,16 +496,16 @@ def _with_option_parameters(func: Callable[..., Any]) -> Callable[..., Any]:
     introspection still lists every option with its default.
     """
     signature = inspect.signature(func)
-    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    position = next(i for i, p in enumerate(params) if p.kind is inspect.Parameter.KEYWORD_ONLY) if any(
-        p.kind is inspect.Parameter.KEYWORD_ONLY for p in params
-    ) else len(params)
+    kinds = inspect.Parameter
+    params = [p for p in signature.parameters.values() if p.kind is not kinds.VAR_KEYWORD]
+    leading = [p for p in params if p.kind is not kinds.KEYWORD_ONLY]  # fake, real (or self)
+    trailing = [p for p in params if p.kind is kinds.KEYWORD_ONLY]  # return_terms
     option_params = [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+        kinds(f.name, kinds.KEYWORD_ONLY, default=f.default, annotation=f.type)
         for f in fields(FeatureMatchingOptions)
     ]
     func.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*params[:position], *option_params, *params[position:]]
+        parameters=[*leading, *option_params, *trailing]
     )
     return func
 
@@ -709,7 +709,16 @@ def feature_matching_loss(
 
 @dataclass(frozen=True)
 class Preset:
-    """A published feature-matching variant: the options that reproduce it, and where it comes from."""
+    """A published feature-matching variant: the options that reproduce it, and where it comes from.
+
+    ``options`` holds the options as published; ``settings`` is the validated
+    :class:`FeatureMatchingOptions` built from them when the preset is defined, so a bad preset
+    fails at import.
+
+    Example:
+        >>> PRESETS["spade"].settings.layer_reduction, PRESETS["spade"].options["weight"]
+        ('sum', 10.0)
+    """
 
     options: Mapping[str, Any]
     description: str
