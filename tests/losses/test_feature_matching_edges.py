@@ -110,8 +110,11 @@ def test_module_validates_once_not_per_forward(monkeypatch):
 def test_unknown_option_names_the_argument():
     with pytest.raises(TypeError, match=r"unknown option 'wieght'.*weight"):
         feature_matching_loss(torch.ones(2, 3), torch.zeros(2, 3), wieght=2.0)
-    with pytest.raises(TypeError, match=r"unknown option 'wieght'"):
+    with pytest.raises(TypeError, match=r"unknown option 'wieght'") as caught:
         FeatureMatchingLoss(wieght=2.0)
+    from featmatch.errors import InputError
+
+    assert isinstance(caught.value, InputError)  # the CLI reports it in one line
 
 
 def test_presets_are_validated_options():

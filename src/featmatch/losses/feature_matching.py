@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from featmatch.errors import UnknownOptionError
 from featmatch.losses._fused import FUSED_DISTANCES, fourier_feature_sum, fused_feature_matching
 from featmatch.losses._structure import FeatureInput, Layers, as_discriminators, select_layers
 
@@ -478,7 +479,7 @@ class FeatureMatchingOptions:
         if unknown:
             close = difflib.get_close_matches(unknown[0], _OPTION_NAMES, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(
+            raise UnknownOptionError(
                 f"{caller}() got an unknown option {unknown[0]!r}.{hint} "
                 f"Options: {', '.join(_OPTION_NAMES)}."
             )
