@@ -92,7 +92,7 @@ def hand_step(s: HandLoop) -> None:
 
     real_out = s.D(x)
     fake_out = s.D(fake.detach())
-    loss_d = discriminator_loss(real_out.logits, fake_out.logits, kind="bce")
+    loss_d = discriminator_loss(fake=fake_out.logits, real=real_out.logits, kind="bce")
     s.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     s.opt_d.step()

@@ -47,7 +47,7 @@ def main() -> None:
             fake = G(torch.randn(args.batch_size, 16))
 
             # Discriminator step: the usual BCE on logits.
-            d_loss = featmatch.discriminator_loss(D(real).squeeze(1), D(fake.detach()).squeeze(1))
+            d_loss = featmatch.discriminator_loss(fake=D(fake.detach()).squeeze(1), real=D(real).squeeze(1))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()

@@ -26,12 +26,13 @@ multi-period) the per-discriminator losses are averaged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
+from typing import Any, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from featmatch._checks import fake_real_arguments
 from featmatch.features import DiscriminatorOutput
 
 __all__ = [
@@ -124,15 +125,30 @@ def _g_loss_one(fake: Tensor, kind: str, saturating: bool) -> Tensor:
     return -fake.mean()
 
 
-def discriminator_loss(real_logits: Logits, fake_logits: Logits, kind: str = "bce") -> Tensor:
+_D_OLD_ORDER = ("real_logits", "fake_logits")
+_D_RENAMES = {"real_logits": "real", "fake_logits": "fake"}
+
+
+def discriminator_loss(
+    *args: Any, fake: Logits | None = None, real: Logits | None = None, kind: str | None = None, **old_names: Any
+) -> Tensor:
     """The discriminator's adversarial loss, to be minimised by the discriminator.
 
+    Pass the logits by keyword, generated first: ``discriminator_loss(fake=D(fake.detach()),
+    real=D(x))``. Deprecated until the next release: the old positional form
+    ``discriminator_loss(real_logits, fake_logits, kind)`` keeps its old meaning (real first)
+    and emits a DeprecationWarning, as do the old keyword names ``real_logits=`` and
+    ``fake_logits=``; in the next release the positional order becomes ``(fake, real)``, as
+    in :func:`~featmatch.feature_matching_loss`. Positional logits mixed with ``fake=`` or
+    ``real=`` are a TypeError.
+
     Args:
-        real_logits: the discriminator's logits on real samples: a Tensor of any shape, a
-            :class:`~featmatch.DiscriminatorOutput`, or a list of either (one per discriminator).
-        fake_logits: the same for generated samples (usually ``D(fake.detach())``); as many
-            discriminators as ``real_logits``.
-        kind: one of :data:`ADVERSARIAL_KINDS` (see the module docstring for the formulas).
+        fake: the discriminator's logits on generated samples (usually ``D(fake.detach())``):
+            a Tensor of any shape, a :class:`~featmatch.DiscriminatorOutput`, or a list of
+            either (one per discriminator).
+        real: the same for real samples; as many discriminators as ``fake``.
+        kind: one of :data:`ADVERSARIAL_KINDS` (see the module docstring for the formulas);
+            default ``"bce"``.
 
     Returns:
         A scalar Tensor: the mean over elements of each term, averaged over discriminators.
@@ -140,21 +156,40 @@ def discriminator_loss(real_logits: Logits, fake_logits: Logits, kind: str = "bc
 
     Raises:
         ValueError: unknown ``kind``, empty logits, or a different number of discriminators.
-        TypeError: logits that are not floating-point Tensors / DiscriminatorOutputs.
+        TypeError: logits that are not floating-point Tensors / DiscriminatorOutputs; positional
+            logits mixed with ``fake=``/``real=``; a missing ``fake`` or ``real``.
 
     Example:
         >>> import torch
         >>> real, fake = torch.tensor([3.0, 2.0]), torch.tensor([-2.0, -3.0])
-        >>> float(discriminator_loss(real, fake, "hinge"))
+        >>> float(discriminator_loss(fake=fake, real=real, kind="hinge"))
         0.0
     """
+    if len(args) == 3:  # the deprecated discriminator_loss(real_logits, fake_logits, kind)
+        if kind is not None:
+            raise TypeError("discriminator_loss() got multiple values for 'kind'.")
+        *args, kind = args
+    resolved = fake_real_arguments(
+        "discriminator_loss",
+        args,
+        fake,
+        real,
+        old_names,
+        old_order=_D_OLD_ORDER,
+        renames=_D_RENAMES,
+        example="discriminator_loss(fake=D(fake.detach()), real=D(x))",
+    )
+    return _discriminator_loss(resolved["fake"], resolved["real"], "bce" if kind is None else kind)
+
+
+def _discriminator_loss(fake: Logits, real: Logits, kind: str) -> Tensor:
     _check_kind(kind)
-    reals = _logit_list(real_logits, "real_logits")
-    fakes = _logit_list(fake_logits, "fake_logits")
+    fakes = _logit_list(fake, "fake")
+    reals = _logit_list(real, "real")
     if len(reals) != len(fakes):
         raise ValueError(
-            f"real_logits and fake_logits must come from the same number of discriminators, got "
-            f"{len(reals)} and {len(fakes)}. Hint: pass one entry per discriminator in both."
+            f"fake and real must come from the same number of discriminators, got "
+            f"{len(fakes)} and {len(reals)}. Hint: pass one entry per discriminator in both."
         )
     return _mean_over_discriminators([_d_loss_one(r, f, kind) for r, f in zip(reals, fakes, strict=True)])
 
@@ -191,7 +226,11 @@ def generator_loss(fake_logits: Logits, kind: str = "bce", *, saturating: bool =
 
 
 class DiscriminatorLoss(nn.Module):
-    """Module form of :func:`discriminator_loss`; ``forward(real_logits, fake_logits)`` equals it.
+    """Module form of :func:`discriminator_loss`; ``forward(fake=..., real=...)`` equals it.
+
+    Like the function, ``forward`` takes the logits by keyword; the deprecated positional form
+    ``forward(real_logits, fake_logits)`` keeps its old meaning for one release, with a
+    DeprecationWarning.
 
     Args:
         kind: one of :data:`ADVERSARIAL_KINDS`, checked on construction.
@@ -199,7 +238,7 @@ class DiscriminatorLoss(nn.Module):
     Example:
         >>> import torch
         >>> loss = DiscriminatorLoss("lsgan")
-        >>> float(loss(torch.ones(3), torch.zeros(3)))
+        >>> float(loss(fake=torch.zeros(3), real=torch.ones(3)))
         0.0
     """
 
@@ -207,8 +246,20 @@ class DiscriminatorLoss(nn.Module):
         super().__init__()
         self.kind = _check_kind(kind)
 
-    def forward(self, real_logits: Logits, fake_logits: Logits) -> Tensor:
-        return discriminator_loss(real_logits, fake_logits, self.kind)
+    def forward(
+        self, *args: Any, fake: Logits | None = None, real: Logits | None = None, **old_names: Any
+    ) -> Tensor:
+        resolved = fake_real_arguments(
+            "DiscriminatorLoss.forward",
+            args,
+            fake,
+            real,
+            old_names,
+            old_order=_D_OLD_ORDER,
+            renames=_D_RENAMES,
+            example="DiscriminatorLoss()(fake=D(fake.detach()), real=D(x))",
+        )
+        return _discriminator_loss(resolved["fake"], resolved["real"], self.kind)
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}"

@@ -377,7 +377,7 @@ class Trainer:
         with self._autocast():
             real_out = self.D(x)
             fake_out = self.D(fake.detach())
-            loss = discriminator_loss(_logits(real_out), _logits(fake_out), kind=self.config.objective.d_loss)
+            loss = discriminator_loss(fake=_logits(fake_out), real=_logits(real_out), kind=self.config.objective.d_loss)
         grad = self._backward_step(loss, self.opt_d, self.scaler_d, self.d_params, measure)
         result: dict[str, Any] = {"loss": loss.detach(), "real": _detach_output(real_out)}
         if measure:
