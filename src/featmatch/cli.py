@@ -121,7 +121,7 @@ def _defaults_text() -> dict[str, str]:
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from featmatch.train.config import D_LOSSES, LR_SCHEDULES, OBJECTIVES, PRECISIONS
+    from featmatch.train.config import D_LOSSES, LR_SCHEDULES, NONFINITE_POLICIES, OBJECTIVES, PRECISIONS
 
     d = _defaults_text()
     per_data = "(default: per data set; see --print-config)"
@@ -205,6 +205,11 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PRECISIONS)
     add(opt, "--compile", "optim.compile", "torch.compile the models", show_default=False,
         action="store_const", const=True)
+    add(opt, "--on-nonfinite", "optim.on_nonfinite", "on a NaN/Inf loss, gradient or weight: stop (exit "
+        "status 3), rollback (to the last finite checkpoint, fresh data order) or continue (no checkpoint "
+        "is written while weights are non-finite)", choices=NONFINITE_POLICIES)
+    add(opt, "--max-rollbacks", "optim.max_rollbacks", "rollbacks allowed by --on-nonfinite rollback before "
+        "the run stops", type=int, metavar="N")
 
     logging_group = parser.add_argument_group("logging, samples, checkpoints")
     add(logging_group, "--log-every", "log.log_every", "steps between metrics.jsonl rows", type=int, metavar="N")
@@ -258,7 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  featmatch eval --checkpoint runs/ring8\n"
         "  featmatch eval --checkpoint runs/digits --n 2000 --out metrics.json\n",
     )
-    _add_checkpoint_arguments(evaluate)
+    _add_checkpoint_arguments(
+        evaluate, seed_help="seed of the noise (default: the run's own evaluation noise, so that the numbers "
+        "match its summary.json and report.md)",
+    )
     evaluate.add_argument("--n", type=int, default=None,
                           help="generated samples to evaluate (default: the run's log.eval_samples)")
     evaluate.add_argument("--out", metavar="FILE", help="also write the metrics to this JSON file")
@@ -291,10 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_checkpoint_arguments(parser: argparse.ArgumentParser, *, seed_help: str | None = None) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="FILE",
-                        help="a checkpoint .pt file, or a run directory (its newest checkpoint)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
+                        help="a checkpoint .pt file, or a run directory (its newest usable checkpoint: "
+                             "corrupt or non-finite ones are skipped with a warning)")
+    if seed_help is None:
+        parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
+    else:
+        parser.add_argument("--seed", type=int, default=None, help=seed_help)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--raw", action="store_true", help="use G's raw weights even when the run kept an EMA")
 
@@ -382,37 +394,54 @@ def _cmd_train(args: argparse.Namespace) -> int:
             summary["steps"], summary["wall_time_sec"], final.get("loss/d"), final.get("loss/g_fm"),
             summary["run_dir"],
         )
+    if summary.get("stopped"):
+        from featmatch.train.loop import NONFINITE_EXIT
+
+        return NONFINITE_EXIT
     return 130 if summary.get("interrupted") else 0
 
 
-def _generate(args: argparse.Namespace, n: int) -> tuple[Any, dict[str, Any]]:
-    import torch
-
+def _load_generator(args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
     from featmatch.train.distributed import select_device
     from featmatch.train.loop import load_generator
 
-    if n < 1:
-        raise ValueError(f"--n must be >= 1; got {n}.")
     device = select_device(args.device)
     generator, state = load_generator(args.checkpoint, device=device, use_ema=not args.raw)
-    gen = torch.Generator().manual_seed(args.seed)
+    return generator, state, device
+
+
+def _generate(generator: Any, n: int, gen: Any, device: Any) -> Any:
+    """``n`` samples for noise drawn from ``gen``, in chunks of 512 (as the trainer's evaluation)."""
+    import torch
+
+    if n < 1:
+        raise ValueError(f"--n must be >= 1; got {n}.")
     z = torch.randn(n, generator.latent_dim, generator=gen)  # (N, Z)
     with torch.no_grad():
-        samples = torch.cat([generator(c.to(device)).float().cpu() for c in z.split(512)])
-    return samples, state
+        return torch.cat([generator(c.to(device)).float().cpu() for c in z.split(512)])
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
+
+    from featmatch._io import atomic_path
 
     out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix not in (".png", ".npy"):
         raise ValueError(f"--out must end in .png or .npy; got {args.out!r}.")
-    samples, state = _generate(args, args.n)
+    generator, state, device = _load_generator(args)
+    samples = _generate(generator, args.n, torch.Generator().manual_seed(args.seed), device)
+    if not bool(torch.isfinite(samples).all()):
+        raise ValueError(
+            f"the generator of --checkpoint {args.checkpoint!r} (step {state.get('step')}) produced NaN/Inf "
+            "samples although its weights are finite. Hint: try an earlier checkpoint, or --raw."
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
-        np.save(out, samples.numpy())
+        with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, samples.numpy())
     else:
         from featmatch.train.plots import save_samples
 
@@ -422,22 +451,37 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    import math
+
+    import torch
+
+    from featmatch._io import atomic_write_text
     from featmatch.data import load_dataset
     from featmatch.metrics import evaluate_samples
     from featmatch.train.config import config_from_dict
+    from featmatch.train.loop import eval_seed
 
-    from featmatch.train.checkpoint import find_checkpoint, load_checkpoint
-
-    state_config = load_checkpoint(find_checkpoint(args.checkpoint), required=("config",))["config"]
-    config = config_from_dict(state_config, source=f"checkpoint {args.checkpoint!r}")
+    generator, state, device = _load_generator(args)
+    config = config_from_dict(state["config"], source=f"checkpoint {args.checkpoint!r}")
     n = args.n if args.n is not None else config.log.eval_samples
-    samples, _ = _generate(args, n)
+    # By default the noise of the run's own evaluation (Trainer.evaluate), so the numbers agree.
+    seed = eval_seed(config.seed) if args.seed is None else args.seed
+    samples = _generate(generator, n, torch.Generator().manual_seed(seed), device)
     data = load_dataset(config.data.name, "train", seed=config.seed, size=config.data.size, **config.data.options)
-    metrics = {k: float(v) for k, v in evaluate_samples(data, samples).items()}
-    text = json.dumps(metrics, indent=2)
-    sys.stdout.write(text + "\n")
+    metrics: dict[str, Any] = {}
+    non_finite: dict[str, str] = {}
+    for key, value in evaluate_samples(data, samples).items():
+        number = float(value)
+        metrics[key] = number if math.isfinite(number) else None
+        if not math.isfinite(number):
+            non_finite[key] = f"the metric came out as {number} (JSON has no NaN/Infinity)"
+    if non_finite:
+        metrics["non_finite"] = non_finite
+        log.warning("metrics %s are not finite; written as null.", ", ".join(non_finite))
+    text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
+    sys.stdout.write(text)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        atomic_write_text(Path(args.out), text)
     return 0
 
 

@@ -17,13 +17,15 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from featmatch._checks import renamed_keywords
+from featmatch._io import atomic_path
 
 __all__ = [
     "ARCH_VERSION",
@@ -276,14 +278,9 @@ def _load(path: Path, x: Tensor, classes: int, settings: TrainSettings) -> Featu
 def _save_atomic(model: FeatureClassifier, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"state_dict": state, "arch_version": ARCH_VERSION}, handle)
-        os.replace(tmp, path)  # readers see the old file or the complete new one, never half of one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Readers see the old file or the complete new one, never half of one.
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state, "arch_version": ARCH_VERSION}, tmp)
 
 
 def get_classifier(
@@ -362,9 +359,10 @@ def classify(model: FeatureClassifier, x: Tensor, batch_size: int = 1024) -> tup
     return torch.cat(feats), torch.cat(logits)
 
 
+@renamed_keywords(logits_fake="fake", real_labels="real")
 def class_metrics(
-    logits_fake: Tensor, real_labels: Tensor, num_classes: int, confidence: float = 0.9, eps: float = 1e-6
-) -> dict[str, float | int]:
+    fake: Tensor, real: Tensor, num_classes: int, confidence: float = 0.9, eps: float = 1e-6
+) -> dict[str, Tensor]:
     """Class coverage and class-histogram KL of generated samples.
 
     Definitions:
@@ -381,48 +379,53 @@ def class_metrics(
       balanced 10-class set scores about ``log 10 = 2.30``; a generator matching the real
       class proportions scores 0.
 
+    Generated first, real second, named ``fake`` and ``real`` as in every featmatch metric; the
+    old keyword names ``logits_fake=`` and ``real_labels=`` still work for one release, with a
+    DeprecationWarning.
+
     Args:
-        logits_fake: classifier logits of generated samples, shape (M, num_classes).
-        real_labels: labels of real samples, shape (N,), int64 in [0, num_classes).
+        fake: classifier logits of generated samples, shape (M, num_classes).
+        real: labels of real samples, shape (N,), int64 in [0, num_classes).
         num_classes: number of classes.
         confidence: softmax threshold for a confident prediction, in (0, 1].
         eps: smoothing added to the real histogram.
 
     Returns:
-        ``{"classes_covered": int, "class_kl": float}``.
+        ``{"classes_covered": Tensor, "class_kl": Tensor}``, 0-d int64 and float64 (on the CPU).
 
     Example:
         >>> logits = torch.tensor([[9.0, 0.0], [9.0, 0.0]])
         >>> m = class_metrics(logits, torch.tensor([0, 1]), num_classes=2)
-        >>> m["classes_covered"], round(m["class_kl"], 4)
+        >>> int(m["classes_covered"]), round(float(m["class_kl"]), 4)
         (1, 0.6931)
     """
-    if not isinstance(logits_fake, Tensor) or logits_fake.ndim != 2 or logits_fake.shape[1] != num_classes:
+    if not isinstance(fake, Tensor) or fake.ndim != 2 or fake.shape[1] != num_classes:
         raise ValueError(
-            f"logits_fake must be a tensor of shape (M, num_classes={num_classes}), got "
-            f"{tuple(getattr(logits_fake, 'shape', ()))}."
+            f"fake must be a tensor of logits of shape (M, num_classes={num_classes}), got "
+            f"{tuple(getattr(fake, 'shape', ()))}."
         )
-    if logits_fake.shape[0] == 0:
-        raise ValueError("logits_fake is empty; pass at least one generated sample.")
-    if not isinstance(real_labels, Tensor) or real_labels.ndim != 1 or real_labels.numel() == 0:
+    if fake.shape[0] == 0:
+        raise ValueError("fake is empty; pass the logits of at least one generated sample.")
+    if not isinstance(real, Tensor) or real.ndim != 1 or real.numel() == 0:
         raise ValueError(
-            "real_labels must be a non-empty 1-D tensor of class indices, got "
-            f"{type(real_labels).__name__} of shape {tuple(getattr(real_labels, 'shape', ()))}."
+            "real must be a non-empty 1-D tensor of class labels, got "
+            f"{type(real).__name__} of shape {tuple(getattr(real, 'shape', ()))}."
         )
-    if real_labels.min().item() < 0 or real_labels.max().item() >= num_classes:
+    if real.min().item() < 0 or real.max().item() >= num_classes:
         raise ValueError(
-            f"real_labels must lie in [0, {num_classes}), got range [{real_labels.min().item()}, "
-            f"{real_labels.max().item()}]."
+            f"real labels must lie in [0, {num_classes}), got range [{real.min().item()}, "
+            f"{real.max().item()}]."
         )
     if not 0 < confidence <= 1:
         raise ValueError(f"confidence must be in (0, 1], got {confidence}.")
-    probs = logits_fake.detach().double().softmax(dim=1)  # (M, K)
+    probs = fake.detach().double().softmax(dim=1)  # (M, K)
     top, pred = probs.max(dim=1)
-    covered = int(torch.unique(pred[top >= confidence]).numel())
-    p_gen = torch.bincount(pred.cpu(), minlength=num_classes).double() / pred.numel()
-    p_real = torch.bincount(real_labels.cpu().long(), minlength=num_classes).double() / real_labels.numel()
+    pred = pred.cpu()
+    covered = torch.unique(pred[top.cpu() >= confidence]).numel()
+    p_gen = torch.bincount(pred, minlength=num_classes).double() / pred.numel()
+    p_real = torch.bincount(real.cpu().long(), minlength=num_classes).double() / real.numel()
     p_real = p_real + eps
     p_real = p_real / p_real.sum()
     nonzero = p_gen > 0
-    kl = (p_gen[nonzero] * torch.log(p_gen[nonzero] / p_real[nonzero])).sum().item()
-    return {"classes_covered": covered, "class_kl": float(max(kl, 0.0))}
+    kl = (p_gen[nonzero] * torch.log(p_gen[nonzero] / p_real[nonzero])).sum()
+    return {"classes_covered": torch.tensor(covered), "class_kl": kl.clamp_min(0.0)}

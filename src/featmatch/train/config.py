@@ -41,6 +41,7 @@ __all__ = [
     "D_LOSSES",
     "LR_SCHEDULES",
     "PRECISIONS",
+    "NONFINITE_POLICIES",
     "build_config",
     "config_from_dict",
     "config_to_dict",
@@ -51,6 +52,7 @@ __all__ = [
 OBJECTIVES = ("adv", "fm", "adv+fm")
 D_LOSSES = ("bce", "hinge", "lsgan", "wgan")
 PRECISIONS = ("fp32", "bf16", "fp16")
+NONFINITE_POLICIES = ("stop", "rollback", "continue")
 
 
 @dataclass
@@ -146,6 +148,13 @@ class OptimConfig:
         precision: ``fp32``, ``bf16`` (autocast) or ``fp16`` (autocast + grad scaler); the
             mixed modes apply on CUDA only (elsewhere the run falls back to fp32 with a warning).
         compile: wrap G and D in ``torch.compile``.
+        on_nonfinite: what a NaN/Inf loss, gradient or weight does to the run: ``stop`` (end it,
+            exit status 3, the last finite checkpoint kept), ``rollback`` (restore the last
+            finite checkpoint and continue with a fresh data order and noise, up to
+            ``max_rollbacks`` times, then stop) or ``continue`` (train on; no checkpoint is
+            written while the weights are non-finite). Checked where the loop already reads
+            scalars (every ``log.log_every`` steps) and on every checkpoint's weights.
+        max_rollbacks: how many rollbacks ``on_nonfinite: rollback`` may do in one session.
     """
 
     d_steps: int = 1
@@ -157,6 +166,8 @@ class OptimConfig:
     lr_decay_start: float = 0.0
     precision: str = "fp32"
     compile: bool = False
+    on_nonfinite: str = "stop"
+    max_rollbacks: int = 3
 
 
 @dataclass
@@ -344,6 +355,8 @@ FIELD_FLAGS: dict[str, str] = {
     "optim.lr_decay_start": "--lr-decay-start",
     "optim.precision": "--precision",
     "optim.compile": "--compile",
+    "optim.on_nonfinite": "--on-nonfinite",
+    "optim.max_rollbacks": "--max-rollbacks",
     "log.out": "--out",
     "log.log_every": "--log-every",
     "log.sample_every": "--sample-every",
@@ -780,6 +793,8 @@ def _validate(cfg: TrainConfig) -> None:
     _one_of("optim.lr_schedule", opt.lr_schedule, LR_SCHEDULES)
     _number_in("optim.lr_decay_start", opt.lr_decay_start, 0.0, 1.0, high_open=True)
     _one_of("optim.precision", opt.precision, PRECISIONS)
+    _one_of("optim.on_nonfinite", opt.on_nonfinite, NONFINITE_POLICIES)
+    _int_at_least("optim.max_rollbacks", opt.max_rollbacks, 0)
 
     log = cfg.log
     _int_at_least("log.log_every", log.log_every, 1)

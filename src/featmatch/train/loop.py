@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from featmatch._io import atomic_write_text
 from featmatch.features import DiscriminatorOutput
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import TrainConfig, config_to_dict, to_yaml
@@ -63,9 +64,11 @@ from featmatch.train.distributed import (
 from featmatch.train.schedule import lr_factor, ramped_weight
 
 __all__ = [
+    "NONFINITE_EXIT",
     "RunDirError",
     "Trainer",
     "default_run_dir",
+    "eval_seed",
     "load_generator",
     "prepare_run_dir",
     "run_training",
@@ -73,6 +76,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("featmatch")
+
+# Exit status of `featmatch train` when the run stopped on NaN/Inf (optim.on_nonfinite).
+NONFINITE_EXIT = 3
 
 # Independent random streams, derived from (seed, stream, rank) with NumPy's SeedSequence.
 _STREAM_DATA, _STREAM_NOISE, _STREAM_SAMPLES, _STREAM_EVAL = 0, 1, 2, 3
@@ -85,6 +91,11 @@ class RunDirError(ValueError):
 def derive_seed(seed: int, stream: int, rank: int = 0) -> int:
     """A 63-bit seed for one random stream of one rank, independent of the others."""
     return int(np.random.SeedSequence([seed, stream, rank]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def eval_seed(seed: int) -> int:
+    """The seed of the noise a run with ``seed`` evaluates its generator on (``featmatch eval``'s default)."""
+    return derive_seed(seed, _STREAM_EVAL)
 
 
 def seed_everything(seed: int) -> None:
@@ -328,6 +339,12 @@ class Trainer:
         self.sample_paths: list[Path] = []
         self.eval_metrics: dict[str, float] = {}
         self._tb: Any = None
+        # Non-finite values (optim.on_nonfinite): every detection, every rollback, and why the
+        # run stopped (None while it has not).
+        self.nonfinite_events: list[dict[str, Any]] = []
+        self.rollbacks: list[dict[str, Any]] = []
+        self.stopped: dict[str, Any] | None = None
+        self._nonfinite_active = False
 
     # ------------------------------------------------------------------------------ pieces
 
@@ -511,6 +528,106 @@ class Trainer:
         self._last_batches = (x.detach(), fake.detach())
         return out
 
+    # ------------------------------------------------------------------------------ non-finite values
+
+    def _nonfinite_scalars(self, scalars: dict[str, float]) -> list[str]:
+        """``name=value`` of the measured losses/gradients/probabilities that are NaN or infinite.
+
+        Under fp16 an overflowing gradient is the grad scaler's business (it skips that update),
+        so ``grad/*`` only counts in the other precisions.
+        """
+        skip_grads = self.scaler_g.is_enabled()
+        bad = [
+            f"{key}={value}" for key, value in scalars.items()
+            if isinstance(value, float) and not math.isfinite(value)
+            and key.split("/")[0] in ("loss", "grad", "fm", "d") and not (skip_grads and key.startswith("grad/"))
+        ]
+        if self.ctx.enabled and any_rank(bool(bad), self.ctx, self.device) and not bad:
+            bad = ["non-finite values on another process"]  # all ranks must act alike
+        return bad
+
+    def _handle_nonfinite(self, step: int, quantities: list[str], where: str) -> str:
+        """Apply ``optim.on_nonfinite`` to NaN/Inf found at ``step``; return what the loop does next:
+        ``"stop"``, ``"rollback"`` (done: the trainer is back at an earlier step) or ``"continue"``."""
+        cfg = self.config.optim
+        policy = cfg.on_nonfinite
+        last_read = next((r["step"] for r in reversed(self.history) if r["step"] < step and "loss/d" in r), None)
+        since = f" (the previous reading, at step {last_read}, was finite)" if last_read is not None else ""
+        what = f"non-finite {where} at step {step}: {', '.join(quantities)}{since}"
+        event = {"step": step, "where": where, "quantities": quantities, "action": policy}
+        if policy == "rollback" and len(self.rollbacks) >= cfg.max_rollbacks:
+            event["action"] = "stop"
+            what += f"; already rolled back {len(self.rollbacks)} time(s) (--max-rollbacks {cfg.max_rollbacks})"
+        self.nonfinite_events.append(event)
+        if event["action"] == "continue":
+            if not self._nonfinite_active and self.ctx.is_main:
+                log.warning("%s. Training continues (--on-nonfinite continue); no checkpoint is written "
+                            "while the weights are non-finite.", what)
+            self._nonfinite_active = True
+            return "continue"
+        if event["action"] == "rollback":
+            try:
+                target = self.rollback(what)
+            except ckpt.CheckpointError as err:
+                event["action"] = "stop"
+                what += f"; cannot roll back: {err}"
+            else:
+                event["rolled_back_to"] = target
+                return "rollback"
+        good = self._last_good_checkpoint()
+        hint = (f"resume from it with: featmatch train --resume {self.run_dir} (after lowering --lr-g/--lr-d), "
+                "or train with --on-nonfinite rollback" if good else "lower the learning rates (--lr-g, --lr-d)")
+        message = (f"stopped: {what}. Last finite checkpoint: {good or 'none'}. Hint: {hint}.")
+        self.stopped = {"reason": "non_finite", "step": step, "where": where, "quantities": quantities,
+                        "last_good_checkpoint": good, "message": message}
+        if self.ctx.is_main:
+            log.error("%s", message)
+        return "stop"
+
+    def _last_good_checkpoint(self) -> str | None:
+        if self.run_dir is None:
+            return None
+        found = ckpt.list_checkpoints(self.run_dir)
+        return str(found[-1]) if found else None
+
+    def rollback(self, reason: str = "") -> str:
+        """Restore the newest finite checkpoint of the run and continue with a fresh data order.
+
+        The weights, optimisers, monitor and step come back from the checkpoint; the data order
+        and the noise are reseeded (from the seed, the step and the number of rollbacks), so the
+        same batches do not lead to the same divergence. ``metrics.jsonl`` loses the rows after
+        the restored step, as on ``--resume``. Every rollback is logged and kept in ``rollbacks``.
+
+        Returns:
+            The path of the checkpoint restored.
+
+        Raises:
+            CheckpointError: no run directory, or no usable finite checkpoint in it.
+        """
+        if self.run_dir is None:
+            raise ckpt.CheckpointError("rolling back needs a run directory with checkpoints; got run_dir=None.")
+        from_step, elapsed = self.step, self.elapsed
+        _, path = ckpt.load_latest(self.run_dir, self.load_state_dict, finite=ckpt.WEIGHT_ENTRIES)
+        self.elapsed = elapsed  # the lost steps took time too
+        count = len(self.rollbacks) + 1
+        seed = self.config.seed + 1_000_003 * count + self.step
+        self.data_seed = derive_seed(seed, _STREAM_DATA, self.ctx.rank)
+        self.data_gen = torch.Generator().manual_seed(self.data_seed)
+        self.batches_drawn = 0
+        self._batches = self._new_batches()
+        self.noise_gen.manual_seed(derive_seed(seed, _STREAM_NOISE, self.ctx.rank))
+        self._nonfinite_active = False
+        self.history = [r for r in self.history if r["step"] <= self.step]
+        self.sample_paths = [p for p in self.sample_paths if _step_of(p) <= self.step]
+        if self.writes:
+            self._truncate_metrics()
+        self.rollbacks.append({"from_step": from_step, "to_step": self.step, "checkpoint": str(path),
+                               "reason": reason})
+        if self.ctx.is_main:
+            log.warning("%s. Rolled back (%d of at most %d) to %s at step %d, with a fresh data order.",
+                        reason, count, self.config.optim.max_rollbacks, path, self.step)
+        return str(path)
+
     # ------------------------------------------------------------------------------ samples/eval
 
     @torch.no_grad()
@@ -545,7 +662,7 @@ class Trainer:
         """Metrics of ``log.eval_samples`` generated samples (``featmatch.metrics.evaluate_samples``)."""
         from featmatch.metrics import evaluate_samples
 
-        gen = torch.Generator().manual_seed(derive_seed(self.config.seed, _STREAM_EVAL))
+        gen = torch.Generator().manual_seed(eval_seed(self.config.seed))
         z = torch.randn(self.config.log.eval_samples, self.latent_dim, generator=gen)
         # Keep the training random streams untouched, so evaluating never changes training.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -602,13 +719,24 @@ class Trainer:
         """Write ``checkpoints/step_<step>.pt`` atomically (rank 0) and prune to ``keep_checkpoints``.
 
         Under DDP every rank must call it: each rank's random state is gathered into the file.
+
+        Raises:
+            featmatch.train.checkpoint.NonFiniteError: the weights (or Adam's moments) hold
+                NaN/Inf; nothing is written (on any rank) and no checkpoint is pruned.
         """
+        bad = ckpt.nonfinite_entries(self.state_dict(), ckpt.WEIGHT_ENTRIES)
+        if bad:
+            raise ckpt.NonFiniteError(
+                f"step {self.step}: not writing a checkpoint: non-finite (NaN/Inf) values in "
+                f"{', '.join(bad[:4])}{' and more' if len(bad) > 4 else ''}.", names=bad,
+            )
         ranks = all_gather_objects(self._rank_state(), self.ctx)
         path = None
         if self.writes:
             assert self.run_dir is not None
             state = {**self.state_dict(), "ranks": ranks}
-            path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step))
+            path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step),
+                                        finite=ckpt.WEIGHT_ENTRIES)
             ckpt.prune_checkpoints(self.run_dir, self.config.log.keep_checkpoints, protect=path)
             log.info("step %d: saved checkpoint %s", self.step, path)
         barrier(self.ctx)
@@ -678,7 +806,9 @@ class Trainer:
         """Load the newest usable checkpoint of ``run_dir`` (falling back to older ones)."""
         if self.run_dir is None:
             raise ValueError("resume needs a run directory; got run_dir=None.")
-        _, path = ckpt.load_latest(self.run_dir, self.load_state_dict)
+        if self.writes:
+            ckpt.remove_orphans(self.run_dir)
+        _, path = ckpt.load_latest(self.run_dir, self.load_state_dict, finite=ckpt.WEIGHT_ENTRIES)
         log.info("resumed from %s at step %d", path, self.step)
         if self.writes:
             self._truncate_metrics()
@@ -697,7 +827,7 @@ class Trainer:
                     if row.get("step", 0) <= self.step:
                         rows.append(row)
         self.history = [r for r in rows if not any(k.startswith("eval/") for k in r)]
-        _atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
     # ------------------------------------------------------------------------------ the run
 
@@ -751,7 +881,8 @@ class Trainer:
         if self.writes:
             assert self.run_dir is not None
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.run_dir / "config.yaml", to_yaml(cfg))
+            ckpt.remove_orphans(self.run_dir)
+            atomic_write_text(self.run_dir / "config.yaml", to_yaml(cfg))
             file_handler = logging.FileHandler(self.run_dir / "train.log", encoding="utf-8")
             file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             log.addHandler(file_handler)
@@ -772,13 +903,28 @@ class Trainer:
                     measure = (self.step + 1) % cfg.log.log_every == 0 or self.step + 1 == cfg.steps
                     scalars = self.train_step(measure=measure)
                     step = self.step
+                    if bar is not None:
+                        bar.update(1)
                     if scalars is not None:
                         now = time.perf_counter()
                         scalars["steps_per_sec"] = (step - tick_step) / max(now - tick_time, 1e-9)
                         tick_time, tick_step = now, step
                         self._after_measure(step, scalars, bar)
-                    if bar is not None:
-                        bar.update(1)
+                        # The scalars are on the host already: checking them costs no device sync.
+                        bad = self._nonfinite_scalars(scalars)
+                        action = "continue"
+                        if bad:
+                            action = self._handle_nonfinite(step, bad, "losses/gradients")
+                        elif self._nonfinite_active:
+                            self._nonfinite_active = False
+                            log.warning("step %d: the measured values are finite again.", step)
+                        if action == "stop":
+                            break
+                        if action == "rollback":
+                            last_checkpoint = tick_step = self.step
+                            if bar is not None:
+                                bar.n = self.step
+                            continue
                     if cfg.log.sample_every and step % cfg.log.sample_every == 0:
                         self.save_samples()
                     if cfg.log.eval_every and step % cfg.log.eval_every == 0 and step < cfg.steps:
@@ -786,8 +932,18 @@ class Trainer:
                     if cfg.log.checkpoint_every and step % cfg.log.checkpoint_every == 0:
                         self.elapsed_update(session_start)
                         session_start = time.perf_counter()
-                        self.save_checkpoint()
-                        last_checkpoint = step
+                        try:
+                            self.save_checkpoint()
+                            last_checkpoint = step
+                        except ckpt.NonFiniteError as err:
+                            action = self._handle_nonfinite(step, err.names, "weights")
+                            if action == "stop":
+                                break
+                            if action == "rollback":
+                                last_checkpoint = tick_step = self.step
+                                if bar is not None:
+                                    bar.n = self.step
+                                continue
                     # Under DDP all ranks must agree to stop at the same step.
                     check = not self.ctx.enabled or step % 10 == 0 or step == cfg.steps
                     if check and any_rank(flag.raised is not None, self.ctx, self.device):
@@ -796,11 +952,17 @@ class Trainer:
                 self.elapsed_update(session_start)
                 session_start = time.perf_counter()
                 if last_checkpoint != self.step:
-                    self.save_checkpoint()
+                    try:
+                        self.save_checkpoint()
+                    except ckpt.NonFiniteError as err:
+                        if self.stopped is None and self.ctx.is_main:
+                            log.warning("%s The last finite checkpoint is %s.", err, self._last_good_checkpoint())
         finally:
             if bar is not None:
                 bar.close()
-        if interrupted:
+        if self.stopped is not None:
+            pass  # no samples or metrics from diverged weights; the summary and report say why
+        elif interrupted:
             log.warning(
                 "interrupted (%s) at step %d; checkpoint saved. Continue with: featmatch train --resume %s",
                 interrupted, self.step, self.run_dir,
@@ -815,7 +977,7 @@ class Trainer:
         summary = self._summary(interrupted)
         if self.writes:
             assert self.run_dir is not None
-            _atomic_write(self.run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+            atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
             from featmatch.train.report import write_report
 
             report = write_report(
@@ -878,6 +1040,9 @@ class Trainer:
             "device": str(self.device),
             "world_size": self.ctx.world_size,
             "family": self.family,
+            "stopped": self.stopped,
+            "nonfinite": self.nonfinite_events,
+            "rollbacks": self.rollbacks,
             "final": {k: _finite_or_str(v) for k, v in final.items()},
             "metrics": self.eval_metrics,
             "episodes": self.monitor.episodes,
@@ -899,10 +1064,10 @@ def _to_cpu(data: Any) -> Any:
     return replace(data, x=data.x.cpu())
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _step_of(path: Path) -> int:
+    """The step in a ``step_<n>.png`` / ``step_<n>.pt`` name (-1 when there is none)."""
+    digits = path.stem.rpartition("_")[2]
+    return int(digits) if digits.isdigit() else -1
 
 
 def run_training(
@@ -961,8 +1126,14 @@ def load_generator(
         ``(generator in eval mode, checkpoint state)``; ``state["data"]`` describes the data
         (``name``, ``kind``, ``sample_shape``, ``centres``) and ``state["config"]`` the run.
 
+    A run directory gives its newest *usable* checkpoint: unreadable ones, ones whose checksum
+    does not match and ones with non-finite weights are skipped with a warning (and left as they
+    are). A file is used as it is: any of these problems is an error.
+
     Raises:
-        CheckpointError: the file is missing, corrupt, or its weights do not fit its model.
+        CheckpointError: the file is missing, corrupt, holds NaN/Inf weights
+            (:class:`~featmatch.train.checkpoint.NonFiniteError`) or its weights do not fit its
+            model; or the run directory has no usable checkpoint.
 
     Example:
         >>> g, state = load_generator("runs/digits-fm-20250101-120000")  # doctest: +SKIP
@@ -971,8 +1142,9 @@ def load_generator(
     """
     from featmatch.models import build_models
 
-    path = ckpt.find_checkpoint(checkpoint)
-    state = ckpt.load_checkpoint(path, required=("generator", "data", "family", "config"))
+    state, path = ckpt.load_usable(
+        checkpoint, required=("generator", "data", "family", "config"), finite=("generator", "ema")
+    )
     model_cfg = state["config"].get("model", {})
     options = dict(model_cfg.get("options") or {})
     if model_cfg.get("width") is not None:

@@ -14,16 +14,15 @@ Example:
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from featmatch._io import atomic_path
 
 __all__ = ["plot_balance", "plot_history", "save_samples"]
 
@@ -249,7 +248,7 @@ def _save_image_grid(images: Tensor, path: Path, title: str | None) -> Path:
         grid[top : top + cell_h, left : left + cell_w] = pixels[index]
     image = Image.fromarray(grid[:, :, 0] if channels == 1 else grid)  # uint8: "L" or "RGB"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         if path.suffix.lower() == ".png":
             info = PngImagePlugin.PngInfo()
             if title:
@@ -331,23 +330,9 @@ def _save_figure(figure: Any, path: Path) -> Path:
 
     FigureCanvasAgg(figure)  # Agg rendering for this figure only; no pyplot state
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         figure.savefig(tmp, format=(path.suffix.lstrip(".").lower() or "png"))
     return path
-
-
-@contextmanager
-def _atomic_path(path: Path) -> Iterator[str]:
-    """Yields a temporary file name next to ``path``; moves it into place on success."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _check_history(history: object) -> None:

@@ -20,11 +20,11 @@ import datetime
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from featmatch._io import atomic_write_text
 from featmatch.train.plots import plot_balance, plot_history
 
 __all__ = ["write_report"]
@@ -38,7 +38,7 @@ _INLINE_SAMPLES = 4
 # Keys of the wall time in a summary, in order of preference.
 _WALL_TIME_KEYS = ("wall_time_sec", "wall_time_s", "wall_time")
 # Summary entries with their own section (or the ones the report does not repeat).
-_SECTIONED = {"config", "metrics", "episodes", "final", "samples"}
+_SECTIONED = {"config", "metrics", "episodes", "final", "samples", "stopped", "nonfinite", "rollbacks"}
 _EPISODE_NAMES = {"d_dominates": "D dominates", "collapse": "collapse", "non_finite": "NaN/Inf"}
 
 
@@ -109,7 +109,7 @@ def write_report(
     ]
     text = "\n".join(s for s in sections if s)
     path = run_dir / REPORT_MD
-    _atomic_write_text(path, text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -133,6 +133,16 @@ def _header(run_dir: Path, summary: Mapping[str, Any]) -> str:
         facts.append("**interrupted** (resume with `featmatch train --resume` on this directory)")
     if facts:
         lines.append(", ".join(facts) + ".")
+        lines.append("")
+    stopped = summary.get("stopped")
+    if isinstance(stopped, Mapping):
+        lines += [f"**Stopped on non-finite values.** {stopped.get('message', '')}", ""]
+    rollbacks = summary.get("rollbacks")
+    if isinstance(rollbacks, list) and rollbacks:
+        lines += [f"**Rolled back {len(rollbacks)} time(s)** on non-finite values "
+                  "(`--on-nonfinite rollback`; the data order was reshuffled after each):", ""]
+        lines += [f"- step {r.get('from_step')} -> step {r.get('to_step')}: {r.get('reason', '')}"
+                  for r in rollbacks if isinstance(r, Mapping)]
         lines.append("")
     return "\n".join(lines)
 
@@ -309,15 +319,3 @@ def _plain(value: Any) -> Any:
         except (TypeError, ValueError):
             pass
     return str(value)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
