@@ -63,3 +63,11 @@ def test_timing_and_scaling_shapes() -> None:
     rows = step_cost.scaling_table((2, 3, 4), (1, 2), (1, 3), {"l1": {}}, 1, torch.device("cpu"))
     assert [(d, n) for _, d, n, _, _ in rows] == [(1, 1), (1, 2), (3, 1), (3, 2)]
     assert step_cost.peak_rss_bytes() > 0
+
+
+def test_checkpoint_checksum_script_runs(capsys) -> None:
+    """benchmarks/checkpoint_checksum.py: one round on the smallest checkpoint (it checks the digest first)."""
+    script = load_benchmark("checkpoint_checksum")
+    assert script.main(["--which", "ring8", "--repeats", "1", "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "| ring8 (mlp2d_benchmark, 2) |" in out and "x |" in out
