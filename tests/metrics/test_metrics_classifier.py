@@ -200,10 +200,25 @@ def test_class_kl_direction_and_values():
     assert math.isfinite(absent["class_kl"]) and absent["class_kl"] > 10
 
 
+def test_class_metrics_returns_tensors_and_accepts_old_names_with_a_warning():
+    logits, labels = confident([0, 1, 1], 4), torch.arange(4)
+    m = class_metrics(logits, labels, num_classes=4)
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in m.values())
+    assert m["classes_covered"].dtype == torch.int64 and m["class_kl"].dtype == torch.float64
+    # p_gen = (1/3, 2/3, 0, 0) against uniform real labels, computed by hand.
+    expected = (1 / 3) * math.log((1 / 3) / 0.25) + (2 / 3) * math.log((2 / 3) / 0.25)
+    assert m["class_kl"].item() == pytest.approx(expected, rel=1e-5)
+    with pytest.warns(DeprecationWarning, match=r"logits_fake= -> fake=, real_labels= -> real="):
+        old = class_metrics(logits_fake=logits, real_labels=labels, num_classes=4)
+    assert {k: v.item() for k, v in old.items()} == {k: v.item() for k, v in m.items()}
+    with pytest.raises(TypeError, match="both logits_fake= and its new name fake="):
+        class_metrics(fake=logits, logits_fake=logits, real=labels, num_classes=4)
+
+
 def test_class_metrics_errors():
-    with pytest.raises(ValueError, match=r"logits_fake must be a tensor of shape \(M, num_classes=10\)"):
+    with pytest.raises(ValueError, match=r"fake must be a tensor of logits of shape \(M, num_classes=10\)"):
         class_metrics(torch.zeros(5, 4), torch.arange(4), num_classes=10)
-    with pytest.raises(ValueError, match=r"real_labels must lie in \[0, 4\)"):
+    with pytest.raises(ValueError, match=r"real labels must lie in \[0, 4\)"):
         class_metrics(torch.zeros(5, 4), torch.tensor([0, 4]), num_classes=4)
     with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\]"):
         class_metrics(torch.zeros(5, 4), torch.arange(4), num_classes=4, confidence=1.5)

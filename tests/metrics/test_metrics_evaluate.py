@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from featmatch.data import DataSet, load_dataset
-from featmatch.metrics import TrainSettings, evaluate_samples, frechet_distance
+from featmatch.metrics import MissingTestSplitError, TrainSettings, evaluate_samples, frechet_distance
 
 TINY = TrainSettings(steps=60, batch_size=16, lr=1e-2, width=8, feature_dim=8)
 CLASS_KEYS = {"frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy"}
@@ -65,14 +65,36 @@ def test_same_numbers_as_the_parts(tmp_path):
     model = get_classifier("tiny", train.x, train.y, cache_dir=tmp_path, settings=TINY)
     real_f, _ = classify(model, test.x)
     fake_f, _ = classify(model, fake)
-    assert m["frechet_distance"] == pytest.approx(frechet_distance(real_f, fake_f))
-    assert (m["precision"], m["recall"]) == precision_recall(real_f, fake_f)
+    assert m["frechet_distance"] == pytest.approx(frechet_distance(fake=fake_f, real=real_f).item())
+    assert (m["precision"], m["recall"]) == tuple(v.item() for v in precision_recall(fake=fake_f, real=real_f))
+    assert all(isinstance(v, float) for v in m.values())
 
 
-def test_without_loadable_test_split_falls_back_to_the_training_data(tmp_path):
+def test_without_loadable_test_split_is_an_error_not_a_silent_switch(tmp_path):
     train = labelled("image", name="not-a-builtin-name")
-    m = evaluate_samples(train, train.x, cache_dir=tmp_path, classifier_settings=TINY)
+    with pytest.raises(MissingTestSplitError, match=r"could not load the test split of 'not-a-builtin-name'.*real_test='train'"):
+        evaluate_samples(train, train.x, cache_dir=tmp_path, classifier_settings=TINY)
+    assert issubclass(MissingTestSplitError, ValueError)
+
+
+def test_scoring_against_the_training_data_is_an_explicit_opt_in_with_a_warning(tmp_path):
+    train = labelled("image", name="not-a-builtin-name")
+    with pytest.warns(UserWarning, match=r"against its own training data.*optimistic"):
+        m = evaluate_samples(train, train.x, real_test="train", cache_dir=tmp_path, classifier_settings=TINY)
     assert m["frechet_distance"] == pytest.approx(0.0, abs=1e-6)
+    explicit = evaluate_samples(train, train.x, real_test=train, cache_dir=tmp_path, classifier_settings=TINY)
+    assert m == explicit
+    with pytest.raises(ValueError, match="real_test must be a DataSet, 'train' or None, got 'test'"):
+        evaluate_samples(train, train.x, real_test="test", cache_dir=tmp_path)
+
+
+def test_a_test_split_that_does_not_fit_is_an_error(tmp_path, monkeypatch):
+    from featmatch.metrics import evaluate as evaluate_module
+
+    train = labelled("image", name="tiny-split")
+    monkeypatch.setattr(evaluate_module, "_load", lambda name, split: DataSet(name, "image", train.x))
+    with pytest.raises(MissingTestSplitError, match=r"test split of 'tiny-split' does not fit.*labels absent"):
+        evaluate_samples(train, train.x, cache_dir=tmp_path, classifier_settings=TINY)
 
 
 def test_non_finite_samples_give_nan(tmp_path):

@@ -66,7 +66,7 @@ def test_matches_torchmetrics_fid_with_identity_features():
     fid = FrechetInceptionDistance(feature=Identity())
     fid.update(a, real=True)
     fid.update(b, real=False)
-    assert frechet_distance(a, b) == pytest.approx(fid.compute().item(), rel=1e-8)
+    assert frechet_distance(fake=b, real=a) == pytest.approx(fid.compute().item(), rel=1e-8)
 
 
 def test_closed_form_rotated_covariance():
@@ -102,24 +102,38 @@ def test_symmetric_and_non_negative_for_rank_deficient_covariances():
     a, b = random_features(10, 32, seed=7), random_features(12, 32, seed=8)
     ab, ba = frechet_distance(a, b), frechet_distance(b, a)
     assert ab >= 0 and math.isfinite(ab)
-    assert ab == pytest.approx(ba, rel=1e-6)
+    assert ab == pytest.approx(ba.item(), rel=1e-6)
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_returns_python_float():
-    assert isinstance(frechet_distance(torch.randn(5, 2), torch.randn(5, 2)), float)
+def test_returns_a_0d_float64_tensor():
+    d = frechet_distance(torch.randn(5, 2), torch.randn(5, 2))
+    assert isinstance(d, torch.Tensor) and d.ndim == 0 and d.dtype == torch.float64
+    g = gaussian_frechet_distance(torch.zeros(2), torch.eye(2), torch.ones(2), torch.eye(2))
+    assert isinstance(g, torch.Tensor) and g.ndim == 0 and g.item() == 2.0
+
+
+def test_old_keyword_names_warn_and_give_the_same_value():
+    real, fake = random_features(80, 4, seed=9), random_features(70, 4, seed=10, shift=0.5)
+    new = frechet_distance(fake=fake, real=real)
+    assert new.item() == pytest.approx(reference_eig(real.double().numpy(), fake.double().numpy()), rel=1e-9)
+    with pytest.warns(DeprecationWarning, match=r"features_real= -> real=, features_fake= -> fake="):
+        old = frechet_distance(features_real=real, features_fake=fake)
+    assert torch.equal(old, new)
+    # Symmetric: the old positional order (real, fake) gives the same value up to round-off.
+    assert frechet_distance(real, fake).item() == pytest.approx(new.item(), rel=1e-9)
 
 
 def test_errors():
     with pytest.raises(ValueError, match="same feature width, got 3 and 4"):
         frechet_distance(torch.randn(10, 3), torch.randn(10, 4))
-    with pytest.raises(ValueError, match=r"features_fake must have shape \(N, F\), got \(10,\)"):
-        frechet_distance(torch.randn(10, 3), torch.randn(10))
+    with pytest.raises(ValueError, match=r"fake must have shape \(N, F\), got \(10,\)"):
+        frechet_distance(fake=torch.randn(10), real=torch.randn(10, 3))
     with pytest.raises(ValueError, match="at least 2 rows"):
         frechet_distance(torch.randn(1, 3), torch.randn(10, 3))
     with pytest.raises(ValueError, match="NaN or infinite"):
         frechet_distance(torch.full((4, 3), float("nan")), torch.randn(10, 3))
-    with pytest.raises(TypeError, match="features_real must be a torch.Tensor"):
-        frechet_distance(np.zeros((4, 3)), torch.randn(10, 3))
+    with pytest.raises(TypeError, match="real must be a torch.Tensor"):
+        frechet_distance(fake=torch.randn(10, 3), real=np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"cov_b must have shape \(2, 2\)"):
         gaussian_frechet_distance(torch.zeros(2), torch.eye(2), torch.zeros(2), torch.eye(3))

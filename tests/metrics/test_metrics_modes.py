@@ -56,9 +56,18 @@ def test_one_mode_sampler_scores_one_mode_and_log_k():
 def test_types_and_keys():
     m = mode_metrics(ring_centres(), ring_centres(), std=0.1)
     assert set(m) == {"high_quality", "modes_covered", "reverse_kl"}
-    assert isinstance(m["modes_covered"], int)
-    assert isinstance(m["high_quality"], float) and isinstance(m["reverse_kl"], float)
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in m.values())
+    assert m["modes_covered"].dtype == torch.int64
+    assert m["high_quality"].dtype == torch.float64 and m["reverse_kl"].dtype == torch.float64
     assert m == {"high_quality": 1.0, "modes_covered": 8, "reverse_kl": 0.0}
+
+
+def test_old_keyword_name_samples_warns_and_gives_the_same_numbers():
+    samples = perfect_sampler(ring_centres(), 0.02, 400, seed=3)
+    new = mode_metrics(fake=samples, centres=ring_centres(), std=0.02)
+    with pytest.warns(DeprecationWarning, match=r"mode_metrics\(\): keyword names changed \(samples= -> fake=\)"):
+        old = mode_metrics(samples=samples, centres=ring_centres(), std=0.02)
+    assert {k: v.item() for k, v in old.items()} == {k: v.item() for k, v in new.items()}
 
 
 def test_hand_computed_values():

@@ -5,8 +5,12 @@ Example:
     >>> import torch
     >>> from featmatch.metrics import frechet_distance, precision_recall
     >>> x = torch.randn(200, 8)
-    >>> frechet_distance(x, x) < 1e-9, precision_recall(x, x)
-    (True, (1.0, 1.0))
+    >>> bool(frechet_distance(x, x) < 1e-9), [float(v) for v in precision_recall(fake=x, real=x)]
+    (True, [1.0, 1.0])
+
+Every metric function returns Tensors (0-d, or a dict or pair of 0-d Tensors) and takes the
+generated samples first, named ``fake``, and the real reference second, named ``real``.
+:func:`evaluate_samples` returns Python floats, ready for JSON.
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ from featmatch.metrics.classifier import (
     get_classifier,
     train_classifier,
 )
-from featmatch.metrics.evaluate import evaluate_samples
+from featmatch.metrics.evaluate import MissingTestSplitError, evaluate_samples
 from featmatch.metrics.frechet import frechet_distance, gaussian_frechet_distance
 from featmatch.metrics.modes import mode_metrics, nearest_centre
-from featmatch.metrics.prdc import knn_radii, precision_recall
+from featmatch.metrics.prdc import PrecisionRecall, knn_radii, precision_recall
 
 __all__ = [
     "ARCH_VERSION",
     "FeatureClassifier",
+    "MissingTestSplitError",
+    "PrecisionRecall",
     "TrainSettings",
     "class_metrics",
     "classify",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -17,7 +18,7 @@ from featmatch.metrics.prdc import precision_recall
 if TYPE_CHECKING:  # featmatch.data is only needed by this convenience, and only at call time
     from featmatch.data import DataSet
 
-__all__ = ["evaluate_samples"]
+__all__ = ["MissingTestSplitError", "evaluate_samples"]
 
 _POINT_KEYS = ("high_quality", "modes_covered", "reverse_kl")
 _CLASS_KEYS = (
@@ -31,19 +32,37 @@ def _load(name: str, split: str) -> DataSet:
     return load_dataset(name, split)
 
 
-def _default_test_split(data: DataSet) -> DataSet:
-    """The test split of ``data``'s data set, or ``data`` itself when there is none to load.
+class MissingTestSplitError(ValueError):
+    """The real test split for :func:`evaluate_samples` cannot be loaded or does not fit the data."""
 
-    A user's file data set may need loader options (image size, key) that a DataSet does
-    not remember; rather than fail at the end of a training run, the metrics then compare
-    against the training data, which is still a valid (if optimistic) reference.
+
+def _test_split_hint(name: str) -> str:
+    return (
+        f" Hint: pass real_test=load_dataset({name!r}, 'test', **options) with the options the training "
+        "split was loaded with, or real_test='train' to score against the training data (optimistic "
+        "numbers: a generator that copies its training data scores perfectly)."
+    )
+
+
+def _default_test_split(data: DataSet) -> DataSet:
+    """The test split of ``data``'s data set; an error when it cannot be loaded or does not fit.
+
+    Never the training data in its place: that would silently report optimistic numbers
+    (``real_test="train"`` asks for it explicitly).
     """
     try:
         test = _load(data.name, "test")
-    except (ValueError, FileNotFoundError, OSError):
-        return data
+    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+        raise MissingTestSplitError(
+            f"evaluate_samples could not load the test split of {data.name!r} "
+            f"({type(err).__name__}: {err}).{_test_split_hint(data.name)}"
+        ) from err
     if test.kind != data.kind or test.sample_shape != data.sample_shape or test.y is None:
-        return data
+        raise MissingTestSplitError(
+            f"the test split of {data.name!r} does not fit its training split: kind {test.kind!r} vs "
+            f"{data.kind!r}, sample shape {test.sample_shape} vs {data.sample_shape}, labels "
+            f"{'absent' if test.y is None else 'present'}.{_test_split_hint(data.name)}"
+        )
     return test
 
 
@@ -51,7 +70,7 @@ def evaluate_samples(
     data: str | DataSet,
     fake: Tensor,
     *,
-    real_test: DataSet | None = None,
+    real_test: DataSet | Literal["train"] | None = None,
     seed: int = 0,
     cache_dir: Path | str | None = None,
     k: int = 3,
@@ -74,11 +93,17 @@ def evaluate_samples(
     Samples with NaN or infinite values (a diverged generator) give every key as NaN
     instead of an error, so a training run can log the failure and go on.
 
+    The values are Python floats (ready for JSON), unlike the metric functions it calls, which
+    return Tensors.
+
     Args:
         data: the training split (a ``featmatch.data.DataSet``) or a built-in data set name.
         fake: generated samples with the data's sample shape, (M, ...). M > ``k``.
-        real_test: the real reference split; default ``load_dataset(data.name, "test")``
-            (the training data itself when no test split can be loaded).
+        real_test: the real reference split; default ``load_dataset(data.name, "test")``.
+            When that cannot be loaded (a file data set that needs loader options, say) or does
+            not fit the training split, a :class:`MissingTestSplitError` (a ``ValueError``) says
+            so; it never falls back to the training data on its own. ``"train"`` scores against
+            the training data on purpose, with a ``UserWarning`` (optimistic numbers).
         seed: seed of the classifier's training.
         cache_dir: where classifier weights are cached; default ``$FEATMATCH_CACHE`` or
             ``~/.cache/featmatch``.
@@ -87,7 +112,10 @@ def evaluate_samples(
         classifier_settings: how to train the classifier; default ``TrainSettings()``.
 
     Returns:
-        Metric name -> value, all floats.
+        Metric name -> value, all Python floats.
+
+    Raises:
+        MissingTestSplitError: no usable test split (see ``real_test``).
 
     Example:
         >>> from featmatch.data import load_dataset
@@ -115,7 +143,21 @@ def evaluate_samples(
         return {}
     if not torch.isfinite(fake).all():
         return dict.fromkeys(_CLASS_KEYS, math.nan)
-    test = _default_test_split(data) if real_test is None else real_test
+    if real_test is None:
+        test = _default_test_split(data)
+    elif isinstance(real_test, str):
+        if real_test != "train":
+            raise ValueError(f"real_test must be a DataSet, 'train' or None, got {real_test!r}.")
+        warnings.warn(
+            f"evaluate_samples(real_test='train'): scoring {data.name!r} against its own training data, "
+            "not a held-out test split; the numbers are optimistic (a generator that copies its training "
+            "data scores perfectly). Report them as such.",
+            UserWarning,
+            stacklevel=2,
+        )
+        test = data
+    else:
+        test = real_test
     if test.y is None or test.sample_shape != data.sample_shape:
         raise ValueError(
             f"real_test must be a labelled split with samples of shape {data.sample_shape}, got "
@@ -133,14 +175,14 @@ def evaluate_samples(
     )
     real_features, real_logits = classify(model, test.x)  # (N, F), (N, K)
     fake_features, fake_logits = classify(model, fake)  # (M, F), (M, K)
-    precision, recall = precision_recall(real_features, fake_features, k=k)
+    precision, recall = precision_recall(fake=fake_features, real=real_features, k=k)
     classes = class_metrics(fake_logits, test.y, num_classes, confidence=confidence)
-    accuracy = (real_logits.argmax(dim=1).cpu() == test.y.cpu()).double().mean().item()
+    accuracy = (real_logits.argmax(dim=1).cpu() == test.y.cpu()).double().mean()
     return {
-        "frechet_distance": frechet_distance(real_features, fake_features),
+        "frechet_distance": float(frechet_distance(fake_features, real_features)),
         "classes_covered": float(classes["classes_covered"]),
         "class_kl": float(classes["class_kl"]),
-        "precision": precision,
-        "recall": recall,
+        "precision": float(precision),
+        "recall": float(recall),
         "classifier_accuracy": float(accuracy),
     }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from featmatch._checks import renamed_keywords
 from featmatch.metrics._checks import check_feature_matrix
 
 __all__ = ["gaussian_frechet_distance", "frechet_distance"]
@@ -34,8 +35,10 @@ def _sqrtm_psd(matrix: Tensor) -> Tensor:
     return (eigvecs * eigvals.clamp_min(0).sqrt()) @ eigvecs.T
 
 
-def gaussian_frechet_distance(mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b: Tensor) -> float:
+def gaussian_frechet_distance(mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b: Tensor) -> Tensor:
     """Frechet (2-Wasserstein squared) distance between N(mu_a, cov_a) and N(mu_b, cov_b).
+
+    Symmetric in its two Gaussians, so they keep the neutral names ``a`` and ``b``.
 
     Args:
         mu_a: mean, shape (F,).
@@ -45,12 +48,13 @@ def gaussian_frechet_distance(mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b: 
 
     Returns:
         The squared distance
-        ``||mu_a - mu_b||^2 + Tr(cov_a + cov_b - 2 (cov_a^{1/2} cov_b cov_a^{1/2})^{1/2})``.
+        ``||mu_a - mu_b||^2 + Tr(cov_a + cov_b - 2 (cov_a^{1/2} cov_b cov_a^{1/2})^{1/2})``,
+        a 0-d float64 Tensor >= 0 on the inputs' device.
 
     Example:
         >>> eye = torch.eye(2)
         >>> gaussian_frechet_distance(torch.zeros(2), eye, torch.ones(2), eye)
-        2.0
+        tensor(2., dtype=torch.float64)
     """
     f = mu_a.shape[-1]
     for name, mu in (("mu_a", mu_a), ("mu_b", mu_b)):
@@ -69,34 +73,39 @@ def gaussian_frechet_distance(mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b: 
     trace_sqrt = torch.linalg.eigvalsh(middle).clamp_min(0).sqrt().sum()
     distance = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
     # The true value is >= 0; round-off can make identical inputs come out at -1e-13.
-    return float(distance.clamp_min(0).item())
+    return distance.clamp_min(0)
 
 
-def frechet_distance(features_real: Tensor, features_fake: Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two feature matrices.
+@renamed_keywords(features_fake="fake", features_real="real")
+def frechet_distance(fake: Tensor, real: Tensor) -> Tensor:
+    """Frechet distance between Gaussians fitted to generated and real feature matrices.
 
     Means and unbiased covariances (divisor N - 1, as numpy.cov, pytorch-fid and
     torchmetrics) are computed in float64. The estimate is biased upwards for small N;
     compare numbers only when they were computed with the same sample sizes.
 
+    The distance is symmetric, so the old argument order ``(features_real, features_fake)``
+    gives the same value up to round-off; the old keyword names ``features_real=`` and
+    ``features_fake=`` still work for one release, with a DeprecationWarning.
+
     Args:
-        features_real: real features, shape (N, F), N >= 2.
-        features_fake: generated features, shape (M, F), M >= 2.
+        fake: generated features, shape (M, F), M >= 2.
+        real: real features, shape (N, F), N >= 2.
 
     Returns:
-        The distance, a float >= 0 (0 when both sets are identical).
+        The distance, a 0-d float64 Tensor >= 0 (0 when both sets are identical).
 
     Example:
         >>> a = torch.randn(500, 4)
-        >>> frechet_distance(a, a) < 1e-9
+        >>> bool(frechet_distance(a, a) < 1e-9)
         True
     """
-    real = _check_features("features_real", features_real)
-    fake = _check_features("features_fake", features_fake).to(real.device)
+    fake = _check_features("fake", fake)
+    real = _check_features("real", real).to(fake.device)
     if real.shape[1] != fake.shape[1]:
         raise ValueError(
-            f"features_real and features_fake must have the same feature width, got {real.shape[1]} and "
-            f"{fake.shape[1]}. Hint: compute both with the same feature extractor."
+            f"fake and real must have the same feature width, got {fake.shape[1]} and "
+            f"{real.shape[1]}. Hint: compute both with the same feature extractor."
         )
     f = real.shape[1]
     # torch.cov returns a 0-d tensor for a single variable; reshape keeps (F, F) for F = 1.

@@ -14,6 +14,8 @@ import math
 import torch
 from torch import Tensor
 
+from featmatch._checks import renamed_keywords
+
 __all__ = ["nearest_centre", "mode_metrics"]
 
 # How many samples go through torch.cdist at once; bounds memory at CHUNK x K distances.
@@ -61,8 +63,9 @@ def nearest_centre(samples: Tensor, centres: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat(indices), torch.cat(distances)
 
 
-def mode_metrics(samples: Tensor, centres: Tensor, std: float) -> dict[str, float | int]:
-    """High-quality fraction, covered modes and reverse KL of 2-D samples.
+@renamed_keywords(samples="fake")
+def mode_metrics(fake: Tensor, centres: Tensor, std: float) -> dict[str, Tensor]:
+    """High-quality fraction, covered modes and reverse KL of generated 2-D samples.
 
     Definitions (VEEGAN / GDPP protocol):
 
@@ -75,18 +78,22 @@ def mode_metrics(samples: Tensor, centres: Tensor, std: float) -> dict[str, floa
       the nearest centre over *all* samples (``0 * log 0 = 0``). It is 0 for perfectly
       balanced samples and ``log K`` when every sample falls on one mode.
 
+    The generated samples come first and are named ``fake``, as in every featmatch metric;
+    the old keyword name ``samples=`` still works for one release, with a DeprecationWarning.
+
     Args:
-        samples: generated points, shape (N, 2).
+        fake: generated points, shape (N, 2).
         centres: mixture centres, shape (K, 2).
         std: standard deviation of each (isotropic) mixture component, > 0.
 
     Returns:
-        ``{"high_quality": float, "modes_covered": int, "reverse_kl": float}``.
+        ``{"high_quality": Tensor, "modes_covered": Tensor, "reverse_kl": Tensor}``, each 0-d:
+        float64, int64 and float64.
 
     Example:
         >>> centres = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
         >>> m = mode_metrics(torch.tensor([[1.0, 0.01], [1.0, -0.01]]), centres, std=0.02)
-        >>> m["modes_covered"], round(m["reverse_kl"], 4)
+        >>> int(m["modes_covered"]), round(float(m["reverse_kl"]), 4)
         (1, 0.6931)
     """
     if isinstance(std, bool) or not isinstance(std, (int, float)) or not math.isfinite(std) or std <= 0:
@@ -95,15 +102,13 @@ def mode_metrics(samples: Tensor, centres: Tensor, std: float) -> dict[str, floa
             "Hint: use the data set's .std attribute."
         )
     num_centres = _check_points("centres", centres).shape[0]
-    idx, dist = nearest_centre(samples, centres)
+    idx, dist = nearest_centre(fake, centres)
     good = dist <= 3.0 * std
-    high_quality = good.float().mean().item()
-    modes_covered = int(torch.unique(idx[good]).numel())
     p_gen = torch.bincount(idx, minlength=num_centres).double() / idx.numel()  # (K,)
     nonzero = p_gen > 0  # 0 * log 0 = 0
-    reverse_kl = (p_gen[nonzero] * torch.log(p_gen[nonzero] * num_centres)).sum().item()
+    reverse_kl = (p_gen[nonzero] * torch.log(p_gen[nonzero] * num_centres)).sum()
     return {
-        "high_quality": float(high_quality),
-        "modes_covered": modes_covered,
-        "reverse_kl": float(max(reverse_kl, 0.0)),
+        "high_quality": good.double().mean(),
+        "modes_covered": torch.tensor(torch.unique(idx[good]).numel(), device=idx.device),
+        "reverse_kl": reverse_kl.clamp_min(0.0),
     }

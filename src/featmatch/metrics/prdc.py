@@ -9,12 +9,15 @@ excluded). Precision is the fraction of generated samples inside the real manifo
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import torch
 from torch import Tensor
 
+from featmatch._checks import check_int, fake_real_arguments
 from featmatch.metrics._checks import check_feature_matrix
 
-__all__ = ["knn_radii", "precision_recall"]
+__all__ = ["PrecisionRecall", "knn_radii", "precision_recall"]
 
 # Rows per torch.cdist call: CHUNK x N distances are alive at once.
 _CHUNK = 1024
@@ -47,8 +50,7 @@ def knn_radii(features: Tensor, k: int = 3) -> Tensor:
         >>> knn_radii(torch.tensor([[0.0], [1.0], [3.0]]), k=1).tolist()
         [1.0, 1.0, 2.0]
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}.")
+    check_int("k", k, minimum=1)
     feats = _check_features("features", features, k)
     radii = []
     for start in range(0, feats.shape[0], _CHUNK):
@@ -59,40 +61,71 @@ def knn_radii(features: Tensor, k: int = 3) -> Tensor:
     return torch.cat(radii)
 
 
-def _inside_fraction(queries: Tensor, centres: Tensor, radii: Tensor) -> float:
+def _inside_fraction(queries: Tensor, centres: Tensor, radii: Tensor) -> Tensor:
     """Fraction of query rows inside at least one ball (centres[j], radii[j])."""
     inside = []
     for start in range(0, queries.shape[0], _CHUNK):
         d = torch.cdist(queries[start : start + _CHUNK], centres, compute_mode=_EXACT)  # (chunk, M)
         inside.append((d <= radii.unsqueeze(0)).any(dim=1))
-    return torch.cat(inside).double().mean().item()
+    return torch.cat(inside).double().mean()
 
 
-def precision_recall(real_features: Tensor, fake_features: Tensor, k: int = 3) -> tuple[float, float]:
+class PrecisionRecall(NamedTuple):
+    """What :func:`precision_recall` returns: two 0-d float64 Tensors in [0, 1]; unpacks as a pair."""
+
+    precision: Tensor
+    recall: Tensor
+
+
+def precision_recall(
+    *args: Any, fake: Tensor | None = None, real: Tensor | None = None, k: int | None = None, **old_names: Any
+) -> PrecisionRecall:
     """Improved precision and recall of Kynkaanniemi et al. 2019.
 
+    Pass the features by keyword, generated first: ``precision_recall(fake=..., real=...)``.
+    Deprecated until the next release: the old positional form ``precision_recall(real_features,
+    fake_features, k)`` keeps its old meaning (real first) and emits a DeprecationWarning, as do
+    the old keyword names; in the next release the positional order becomes ``(fake, real)``.
+    Positional features mixed with ``fake=`` or ``real=`` are a TypeError.
+
     Args:
-        real_features: real features, shape (N, F), N > k.
-        fake_features: generated features, shape (M, F), M > k.
-        k: neighbour defining each ball's radius (the paper uses 3).
+        fake: generated features, shape (M, F), M > k.
+        real: real features, shape (N, F), N > k.
+        k: neighbour defining each ball's radius, >= 1; default 3 (as the paper).
 
     Returns:
-        ``(precision, recall)``, each in [0, 1]. Identical sets give ``(1.0, 1.0)``.
+        ``PrecisionRecall(precision, recall)``, each a 0-d float64 Tensor in [0, 1]: precision is
+        the fraction of ``fake`` inside the real manifold, recall the fraction of ``real`` inside
+        the generated one. Identical sets give ``(1.0, 1.0)``.
 
     Example:
         >>> x = torch.randn(100, 8)
-        >>> precision_recall(x, x)
+        >>> precision, recall = precision_recall(fake=x, real=x)
+        >>> float(precision), float(recall)
         (1.0, 1.0)
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}.")
-    real = _check_features("real_features", real_features, k)
-    fake = _check_features("fake_features", fake_features, k).to(real.device)
-    if real.shape[1] != fake.shape[1]:
+    if len(args) == 3:  # the deprecated precision_recall(real_features, fake_features, k)
+        if k is not None:
+            raise TypeError("precision_recall() got multiple values for 'k'.")
+        *args, k = args
+    resolved = fake_real_arguments(
+        "precision_recall",
+        args,
+        fake,
+        real,
+        old_names,
+        old_order=("real_features", "fake_features"),
+        renames={"real_features": "real", "fake_features": "fake"},
+        example="precision_recall(fake=fake_features, real=real_features)",
+    )
+    k = 3 if k is None else check_int("k", k, minimum=1)
+    fake_f = _check_features("fake", resolved["fake"], k)
+    real_f = _check_features("real", resolved["real"], k).to(fake_f.device)
+    if real_f.shape[1] != fake_f.shape[1]:
         raise ValueError(
-            f"real_features and fake_features must have the same feature width, got {real.shape[1]} and "
-            f"{fake.shape[1]}. Hint: compute both with the same feature extractor."
+            f"fake and real must have the same feature width, got {fake_f.shape[1]} and "
+            f"{real_f.shape[1]}. Hint: compute both with the same feature extractor."
         )
-    precision = _inside_fraction(fake, real, knn_radii(real, k))
-    recall = _inside_fraction(real, fake, knn_radii(fake, k))
-    return float(precision), float(recall)
+    precision = _inside_fraction(fake_f, real_f, knn_radii(real_f, k))
+    recall = _inside_fraction(real_f, fake_f, knn_radii(fake_f, k))
+    return PrecisionRecall(precision, recall)
