@@ -14,12 +14,18 @@ from typing import Any, TypeVar, cast
 
 import torch
 
-__all__ = ["check_int", "check_positive_int", "fake_real_arguments", "renamed_keywords", "warn_deprecated"]
+from featmatch.errors import InputError
+
+__all__ = ["NotAnIntError", "check_int", "check_positive_int", "fake_real_arguments", "renamed_keywords", "warn_deprecated"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Frames in these folders are skipped when a deprecation warning looks for the user's line.
 _INTERNAL_DIRS = (str(Path(__file__).resolve().parent), str(Path(torch.nn.__file__).resolve().parent))
+
+
+class NotAnIntError(InputError, TypeError):
+    """A value that must be an int is not one (or is a bool): a ``TypeError`` the CLI reports in one line."""
 
 
 def check_int(
@@ -35,7 +41,8 @@ def check_int(
         hint: appended to the message (start it with a space, e.g. ``" Hint: ..."``).
 
     Raises:
-        TypeError: ``value`` is not an int, or is a bool (``True`` is an int in Python).
+        NotAnIntError: ``value`` is not an int, or is a bool (``True`` is an int in Python); a
+            ``TypeError`` and a :class:`featmatch.errors.InputError`.
         ValueError: ``value`` lies outside the bounds.
 
     Example:
@@ -55,7 +62,7 @@ def check_int(
     else:
         expected = "an int"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}.{hint}")
+        raise NotAnIntError(f"{name} must be {expected}, got {type(value).__name__} {value!r}.{hint}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {expected}, got {value!r}.{hint}")
     return value
@@ -69,7 +76,7 @@ def check_positive_int(name: str, value: object) -> int:
         8
     """
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
+        raise NotAnIntError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}.")
     return value

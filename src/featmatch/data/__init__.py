@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from featmatch.data.dataset import KINDS, DataSet, batches, shard, subset
+from featmatch.data.dataset import KINDS, SPLITS, DataSet, batches, shard, subset
 from featmatch.data.digits import load_digits
 from featmatch.data.files import load_file_dataset, read_idx
 from featmatch.data.load import DATASETS, load_dataset
@@ -24,6 +24,7 @@ from featmatch.data.toy import (
 __all__ = [
     "DATASETS",
     "KINDS",
+    "SPLITS",
     "DataSet",
     "batches",
     "grid25_centres",

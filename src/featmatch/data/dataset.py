@@ -13,7 +13,12 @@ from typing import Any, Literal, overload
 import torch
 from torch import Tensor
 
+from featmatch._checks import check_int
+
 KINDS: tuple[str, ...] = ("points", "image", "sequence")
+
+#: The splits every loader in `featmatch.data` takes.
+SPLITS: tuple[str, ...] = ("train", "test")
 
 # Number of dimensions of `x` (batch dimension included) for each kind.
 _KIND_NDIM = {"points": 2, "image": 4, "sequence": 3}
@@ -124,11 +129,10 @@ def subset(data: DataSet, size: int | None, seed: int) -> DataSet:
     """
     if size is None:
         return data
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= len(data):
-        raise ValueError(
-            f"size must be an int in [1, {len(data)}] for {data.name!r} "
-            f"(it has {len(data)} samples), got {size!r}. Hint: pass size=None for all."
-        )
+    check_int(
+        "size", size, minimum=1, maximum=len(data),
+        hint=f" ({data.name!r} has {len(data)} samples.) Hint: pass size=None for all.",
+    )
     generator = torch.Generator().manual_seed(seed)
     keep = torch.randperm(len(data), generator=generator)[:size].sort().values
     y = None if data.y is None else data.y[keep.to(data.y.device)]
@@ -136,13 +140,8 @@ def subset(data: DataSet, size: int | None, seed: int) -> DataSet:
 
 
 def _check_rank(rank: int, world_size: int) -> None:
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be an int >= 1, got {world_size!r}.")
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
-        raise ValueError(
-            f"rank must be an int in [0, {world_size - 1}] for world_size={world_size}, "
-            f"got {rank!r}."
-        )
+    check_int("world_size", world_size, minimum=1)
+    check_int("rank", rank, minimum=0, maximum=world_size - 1, hint=f" (world_size={world_size})")
 
 
 def shard(data: DataSet, rank: int, world_size: int) -> DataSet:
@@ -241,8 +240,7 @@ def batches(
         torch.Size([32, 2])
     """
     part = shard(data, rank, world_size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
+    check_int("batch_size", batch_size, minimum=1)
     if batch_size > len(part):
         raise ValueError(
             f"batch_size={batch_size} is larger than the {len(part)} samples of "

@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from featmatch.data.dataset import DataSet, subset
+from featmatch.data.dataset import SPLITS, DataSet, subset
 
 TEST_SIZE = 360
 SPLIT_SEED = 0
-SPLITS = ("train", "test")
 
 
 def digits_test_mask(labels: np.ndarray, test_size: int = TEST_SIZE, seed: int = SPLIT_SEED) -> np.ndarray:

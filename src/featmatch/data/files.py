@@ -62,10 +62,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from featmatch.data.dataset import DataSet, subset
+from featmatch._checks import check_int
+from featmatch.data.dataset import SPLITS, DataSet, subset
 from featmatch.errors import UnknownOptionError
 
-SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SCALES = ("auto", "none", "uint8", "unit", "minmax")
 TEST_FRACTION = 0.1
@@ -586,15 +586,13 @@ def _class_names(folder: Path) -> tuple[str, ...]:
 def _image_size_option(image_size: Any) -> tuple[int, int] | None:
     if image_size is None:
         return None
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    if (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in image_size)
-    ):
-        return int(image_size[0]), int(image_size[1])
-    raise ValueError(f"image_size must be an int >= 1 or a pair (H, W), got {image_size!r}.")
+    hint = f" Hint: image_size is one int >= 1 (square images) or a pair (H, W) of them; got {image_size!r}."
+    if isinstance(image_size, (tuple, list)) and len(image_size) == 2:
+        return check_int("image_size", image_size[0], minimum=1, hint=hint), check_int(
+            "image_size", image_size[1], minimum=1, hint=hint
+        )
+    size = check_int("image_size", image_size, minimum=1, hint=hint)
+    return size, size
 
 
 def _read_image_folder(

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from featmatch.data.dataset import DataSet
+from featmatch._checks import check_int
+from featmatch.data.dataset import SPLITS, DataSet
 from featmatch.data.digits import load_digits
 from featmatch.data.files import load_file_dataset
 from featmatch.data.mnist1d import load_mnist1d
 from featmatch.data.toy import load_mixture
 
 DATASETS: tuple[str, ...] = ("ring8", "grid25", "digits", "mnist1d")
-SPLITS: tuple[str, ...] = ("train", "test")
 
 
 def load_dataset(
@@ -55,8 +55,7 @@ def load_dataset(
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}.")
+    check_int("seed", seed, minimum=0)
     if isinstance(name, str) and name in DATASETS:
         given = sorted(k for k, v in options.items() if v is not None)  # None: the default
         if given:

@@ -25,9 +25,8 @@ import random
 import numpy as np
 import torch
 
-from featmatch.data.dataset import DataSet, subset
+from featmatch.data.dataset import SPLITS, DataSet, subset
 
-SPLITS = ("train", "test")
 
 
 @functools.lru_cache(maxsize=1)

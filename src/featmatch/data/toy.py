@@ -18,6 +18,7 @@ import math
 import torch
 from torch import Tensor
 
+from featmatch._checks import check_int
 from featmatch.data.dataset import DataSet
 
 RING8_STD = 0.01
@@ -80,8 +81,7 @@ def sample_mixture_with_labels(
     """
     if centres.ndim != 2 or centres.shape[0] == 0:
         raise ValueError(f"centres must have shape (K, D) with K >= 1, got {tuple(centres.shape)}.")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}.")
+    check_int("n", n, minimum=0)
     if not std >= 0:  # also rejects NaN
         raise ValueError(f"std must be >= 0, got {std!r}.")
     # Draw on the generator's device, then move: results do not depend on where centres live.
@@ -148,8 +148,7 @@ def load_mixture(name: str, split: str = "train", *, seed: int = 0, size: int | 
     if split not in DEFAULT_SIZES:
         raise ValueError(f"split must be one of {tuple(DEFAULT_SIZES)}, got {split!r}.")
     n = DEFAULT_SIZES[split] if size is None else size
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"size must be an int >= 1 or None, got {size!r}.")
+    check_int("size", n, minimum=1, hint=" Hint: or None for the default size.")
     generator = torch.Generator().manual_seed(_split_seed(seed, split))
     x, labels = sample_mixture_with_labels(centres, std, n, generator)
     return DataSet(name=name, kind="points", x=x, y=labels, centres=centres, std=std)

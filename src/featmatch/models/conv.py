@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from featmatch._checks import check_positive_int
 from featmatch.features import DiscriminatorOutput
 
 __all__ = ["IMAGE_SIZES", "ConvDiscriminator", "ConvGenerator", "init_dcgan_weights"]
@@ -51,16 +52,8 @@ def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> nn.Module:
     return _spectral_norm(layer) if enabled else layer
 
 
-def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` if it is a positive int, else raise a ValueError/TypeError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}.")
-    return value
-
-
 def _check_image_size(image_size: object) -> int:
+    # A choice from IMAGE_SIZES, so a ValueError for any other value; 32.0 == 32 and True == 1, hence the types.
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size not in IMAGE_SIZES:
         raise ValueError(
             f"image_size must be one of {IMAGE_SIZES} (square images), got {image_size!r}. "

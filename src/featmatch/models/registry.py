@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from featmatch._checks import check_int
 from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
 from featmatch.models.mlp import MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
@@ -132,8 +133,10 @@ def _check_shape(sample_shape: Sequence[int]) -> tuple[int, ...]:
     if isinstance(sample_shape, (str, bytes)) or not isinstance(sample_shape, Sequence):
         raise TypeError(f"sample_shape must be a tuple of ints such as (3, 32, 32), got {sample_shape!r}.")
     shape = tuple(sample_shape)
-    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+    if not shape:
         raise ValueError(f"sample_shape must be a non-empty tuple of positive ints, got {shape}.")
+    for i, size in enumerate(shape):
+        check_int(f"sample_shape[{i}]", size, minimum=1, hint=f" Hint: a tuple of positive ints such as (3, 32, 32), got {shape}.")
     return shape
 
 
@@ -160,8 +163,7 @@ def _build_mlp(
 ) -> Pair:
     if len(shape) != 1:
         raise _shape_error("mlp", shape)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth (number of hidden layers) must be an int >= 1, got {depth!r}.")
+    check_int("depth (number of hidden layers)", depth, minimum=1)
     hidden = (width,) * depth
     generator = MLPGenerator(
         shape[0], hidden, latent_dim=_latent(latent_dim, 256), activation=activation, init=init, gain=gain
@@ -209,7 +211,8 @@ def _build_multiscale_conv(
     num_scales: int = 3,
 ) -> Pair:
     channels, size = _image_channels_and_size("multiscale_conv", shape)
-    if isinstance(num_scales, bool) or not isinstance(num_scales, int) or not 1 <= num_scales <= 3:
+    check_int("num_scales", num_scales)
+    if not 1 <= num_scales <= 3:
         raise ValueError(
             f"num_scales for 'multiscale_conv' must be 1, 2 or 3 (ConvDiscriminator scores its size, "
             f"half and quarter), got {num_scales!r}."
@@ -225,8 +228,7 @@ def _sequence_depth(family: str, shape: tuple[int, ...], depth: int | None, num_
     """The discriminator depth: as given (checked to fit the coarsest scale), or the largest that fits, up to 4."""
     if len(shape) != 2:
         raise _shape_error(family, shape)
-    if isinstance(num_scales, bool) or not isinstance(num_scales, int) or num_scales < 1:
-        raise ValueError(f"num_scales must be an int >= 1, got {num_scales!r}.")
+    check_int("num_scales", num_scales, minimum=1)
     coarsest = shape[1]
     for _ in range(num_scales - 1):
         coarsest = -(-coarsest // 2)  # ceil: what the pix2pixHD pooling does to a length
@@ -239,8 +241,7 @@ def _sequence_depth(family: str, shape: tuple[int, ...], depth: int | None, num_
                 "discriminator needs at least 2. Hint: use fewer scales or longer sequences."
             )
         return min(fits, _MAX_DEFAULT_SEQUENCE_DEPTH)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1, got {depth!r}.")
+    check_int("depth", depth, minimum=1)
     if depth > fits:
         raise ValueError(
             f"depth={depth} needs sequence length >= {2**depth} at every scale, but T = {shape[1]} "
