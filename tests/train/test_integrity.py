@@ -144,6 +144,15 @@ def _poison_newest(run):
     return path
 
 
+def test_save_checkpoint_refuses_non_finite_weights_and_writes_nothing(tmp_path):
+    good = save_checkpoint({"step": 1, "generator": {"w": torch.ones(2)}}, checkpoint_path(tmp_path, 1))
+    with pytest.raises(NonFiniteError, match=r"refusing to write .*step_00000002.pt.*generator.w") as caught:
+        save_checkpoint({"step": 2, "generator": {"w": torch.tensor([1.0, float("inf")])}},
+                        checkpoint_path(tmp_path, 2), finite=["generator"])
+    assert caught.value.names == ["generator.w"]
+    assert sorted(p.name for p in good.parent.iterdir()) == [good.name]
+
+
 def test_resume_sample_and_eval_refuse_non_finite_weights(tmp_path, fast_metrics, capsys):
     run = tmp_path / "run"
     assert main(["train", *MLP, "--steps", "4", "--checkpoint-every", "2", "--log-every", "2",
@@ -299,11 +308,12 @@ def test_temporary_files_of_killed_writes_are_removed_on_resume(tmp_path, fast_m
                run / ".summary.json.tmp"]
     for orphan in orphans:
         orphan.write_bytes(b"half a checkpoint")
-    keep = folder / "notes.tmp"
-    keep.write_text("mine")
+    keep = [folder / "notes.tmp", run / ".my_notes.abcdefgh.tmp"]
+    for path in keep:
+        path.write_text("mine")
     assert main(["train", "--resume", str(run), "--steps", "4"]) == 0
     assert not any(p.exists() for p in orphans)
-    assert keep.read_text() == "mine"
+    assert all(path.read_text() == "mine" for path in keep)
 
 
 # ------------------------------------------------------------------------------ 8. files and outputs

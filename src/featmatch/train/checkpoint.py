@@ -130,12 +130,21 @@ def save_checkpoint(state: dict[str, Any], path: str | Path, *, finite: Iterable
     return path
 
 
+# The files of a run directory that featmatch writes atomically (their temporary files are
+# ``.<name>.<random>.tmp``); nothing else there is touched.
+_RUN_FILES = ("config.yaml", "summary.json", "metrics.jsonl", "report.md", "losses.png", "balance.png")
+
+
 def remove_orphans(run_dir: str | Path) -> list[Path]:
-    """Delete the temporary files (``checkpoints/.step_*.pt.*.tmp``, and the run directory's own
-    ``.*.tmp``) that a process killed while writing left behind; call it before a run writes."""
+    """Delete the temporary files that a process killed while writing left in a run directory:
+    ``checkpoints/.step_*.pt.*.tmp``, ``samples/.step_*.png.*.tmp`` and those of the run's own
+    files (``.summary.json.*.tmp``, ...). Call it before a run writes (start, resume)."""
     run_dir = Path(run_dir)
-    return [*_remove_orphans(run_dir / "checkpoints", ".step_*.pt*.tmp"), *_remove_orphans(run_dir, ".*.tmp"),
-            *_remove_orphans(run_dir / "samples", ".*.tmp")]
+    removed = _remove_orphans(run_dir / "checkpoints", ".step_*.pt.*tmp")
+    removed += _remove_orphans(run_dir / "samples", ".step_*.png.*tmp")
+    for name in _RUN_FILES:
+        removed += _remove_orphans(run_dir, f".{name}.*tmp")
+    return removed
 
 
 def _to_cpu(value: Any) -> Any:
