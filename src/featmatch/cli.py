@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from featmatch.errors import InputError
+
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("featmatch")
@@ -113,22 +115,39 @@ def _none_or_str(text: str) -> str | None:
 
 
 def _defaults_text() -> dict[str, str]:
-    """The dataclass defaults, for the help text."""
-    from featmatch.train.config import TrainConfig, config_to_dict
+    """Each config key's default as the help shows it, naming the data sets whose own default differs.
+
+    Example: ``{"objective.kind": "digits, ring8, grid25: adv+fm; other data: fm", "seed": "0", ...}``.
+    """
+    from featmatch.train.config import DATASET_DEFAULTS, TrainConfig, config_to_dict
     from featmatch.train.config import flatten as _flatten
 
-    return {k: str(v) for k, v in _flatten(config_to_dict(TrainConfig())).items()}
+    base = {k: str(v) for k, v in _flatten(config_to_dict(TrainConfig())).items()}
+    texts = dict(base)
+    for key, value in base.items():
+        by_value: dict[str, list[str]] = {}
+        for name, defaults in DATASET_DEFAULTS.items():
+            if key in defaults:
+                by_value.setdefault(str(defaults[key]), []).append(name)
+        if by_value:
+            parts = [f"{', '.join(names)}: {shown}" for shown, names in by_value.items()]
+            others = [name for name in DATASET_DEFAULTS if key not in DATASET_DEFAULTS[name]]
+            parts.append(f"{', '.join(others + ['your data'])}: {value}")
+            texts[key] = "; ".join(parts)
+    return texts
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from featmatch.losses.feature_matching import DISTANCES, PRESETS, STATISTICS
     from featmatch.train.config import D_LOSSES, LR_SCHEDULES, NONFINITE_POLICIES, OBJECTIVES, PRECISIONS
 
     d = _defaults_text()
-    per_data = "(default: per data set; see --print-config)"
     S = argparse.SUPPRESS  # unset flags stay absent, so they never override the config file
 
-    def add(group: Any, flag: str, key: str, help_text: str, *, show_default: bool = True, **kw: Any) -> None:
-        default = f" (default: {d[key]})" if show_default and key in d else ""
+    def add(group: Any, flag: str, key: str, help_text: str, *, show_default: bool = True, unset: str = "None",
+            **kw: Any) -> None:
+        # unset: what an unset (None) default means for this flag, e.g. "the family's".
+        default = f" (default: {d[key].replace('None', unset)})" if show_default and key in d else ""
         group.add_argument(flag, dest=key, default=S, help=help_text + default, **kw)
 
     run = parser.add_argument_group("run")
@@ -140,7 +159,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                           "(flags given now override its config.yaml, e.g. a larger --steps)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by --out")
     run.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
-    add(run, "--steps", "steps", f"generator updates in total {per_data}", show_default=False, type=int, metavar="N")
+    add(run, "--steps", "steps", "generator updates in total", type=int, metavar="N")
     add(run, "--seed", "seed", "random seed", type=int, metavar="N")
     add(run, "--device", "device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", metavar="DEV")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -151,12 +170,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "(image folder, .npy/.npz, IDX)", metavar="NAME")
     add(data, "--data-size", "data.size", "number of training examples (default: the data set's)",
         show_default=False, type=int, metavar="N")
-    add(data, "--batch-size", "data.batch_size", f"examples per step per process {per_data}",
-        show_default=False, type=int, metavar="N")
+    add(data, "--batch-size", "data.batch_size", "examples per step per process",
+        type=int, metavar="N")
     add(data, "--model", "model.family", "model family: mlp, mlp2d_benchmark, conv, sequence, multiscale_conv, "
-        f"multiscale_sequence {per_data}", show_default=False, metavar="FAMILY")
-    add(data, "--model-width", "model.width", "base width of the models (default: the family's)",
-        show_default=False, type=int, metavar="N")
+        "multiscale_sequence", unset="chosen from the sample shape", metavar="FAMILY")
+    add(data, "--model-width", "model.width", "base width of the models", unset="the family's",
+        type=int, metavar="N")
     add(data, "--latent-dim", "model.latent_dim", "size of the generator's noise (default: the family's)",
         show_default=False, type=int, metavar="N")
 
@@ -167,12 +186,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(D_LOSSES), choices=D_LOSSES)
     add(obj, "--saturating", "objective.saturating", "use the saturating (minimax) generator loss with bce",
         show_default=False, action="store_const", const=True)
-    add(obj, "--fm-preset", "objective.fm_preset", "feature-matching preset: salimans2016, pix2pixhd, "
-        "hifigan, encodec, layer_mse, or none", type=_none_or_str, metavar="NAME")
-    add(obj, "--fm-statistic", "objective.fm_statistic", "override the preset's statistic: paired, mean, "
-        "mean_std", show_default=False, metavar="STAT")
-    add(obj, "--fm-distance", "objective.fm_distance", "override the preset's distance (l1, mse, ...)",
-        show_default=False, metavar="DIST")
+    add(obj, "--fm-preset", "objective.fm_preset", "feature-matching preset: " + ", ".join(PRESETS) + ", or none",
+        type=_none_or_str, metavar="NAME")
+    add(obj, "--fm-statistic", "objective.fm_statistic", "override the preset's statistic: "
+        + ", ".join(STATISTICS), unset="the preset's", metavar="STAT")
+    add(obj, "--fm-distance", "objective.fm_distance", "override the preset's distance: " + ", ".join(DISTANCES),
+        unset="the preset's", metavar="DIST")
     add(obj, "--fm-layers", "objective.fm_layers", "comma-separated discriminator feature names or indices to "
         "match (default: all features)", show_default=False, type=_layers, metavar="L1,L2")
     add(obj, "--fm-weight", "objective.fm_weight", "weight of the feature-matching term (times the preset's)",
@@ -190,13 +209,13 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
     opt = parser.add_argument_group("optimisation")
     add(opt, "--d-steps", "optim.d_steps", "discriminator updates per generator update", type=int, metavar="N")
-    add(opt, "--lr-g", "optim.lr_g", f"generator learning rate {per_data}", show_default=False,
+    add(opt, "--lr-g", "optim.lr_g", "generator learning rate",
         type=float, metavar="LR")
-    add(opt, "--lr-d", "optim.lr_d", f"discriminator learning rate {per_data}", show_default=False,
+    add(opt, "--lr-d", "optim.lr_d", "discriminator learning rate",
         type=float, metavar="LR")
     add(opt, "--betas", "optim.betas", "Adam betas", type=_csv(float), metavar="B1,B2")
-    add(opt, "--ema", "optim.ema", f"decay of the generator's weight average, 0 = off {per_data}",
-        show_default=False, type=float, metavar="DECAY")
+    add(opt, "--ema", "optim.ema", "decay of the generator's weight average, 0 = off",
+        type=float, metavar="DECAY")
     add(opt, "--lr-schedule", "optim.lr_schedule", "decay of both learning rates to 0 at the last step: "
         + ", ".join(LR_SCHEDULES), choices=LR_SCHEDULES)
     add(opt, "--lr-decay-start", "optim.lr_decay_start", "fraction of the steps before the decay begins",
@@ -213,10 +232,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
     logging_group = parser.add_argument_group("logging, samples, checkpoints")
     add(logging_group, "--log-every", "log.log_every", "steps between metrics.jsonl rows", type=int, metavar="N")
-    add(logging_group, "--sample-every", "log.sample_every", f"steps between sample images, 0 = end only {per_data}",
-        show_default=False, type=int, metavar="N")
+    add(logging_group, "--sample-every", "log.sample_every", "steps between sample images, 0 = end only",
+        type=int, metavar="N")
     add(logging_group, "--checkpoint-every", "log.checkpoint_every",
-        f"steps between checkpoints, 0 = end only {per_data}", show_default=False, type=int, metavar="N")
+        "steps between checkpoints, 0 = end only", type=int, metavar="N")
     add(logging_group, "--keep-checkpoints", "log.keep_checkpoints", "how many recent checkpoints to keep",
         type=int, metavar="K")
     add(logging_group, "--eval-every", "log.eval_every", "steps between metric evaluations, 0 = end only",
@@ -525,7 +544,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "compare": _cmd_compare}
     try:
         return commands[args.command](args)
-    except ValueError as err:  # config, run directory and checkpoint errors: a message, no traceback
+    except (ValueError, InputError, OSError) as err:
+        # The user's mistakes (config, data, run directory, checkpoint, paths) in one line; any
+        # other exception is a bug in featmatch and keeps its traceback.
         sys.stderr.write(f"featmatch {args.command}: error: {err}\n")
         return 2
     finally:

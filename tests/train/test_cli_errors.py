@@ -76,6 +76,10 @@ def test_help_names_the_data_sets_whose_default_differs():
     assert "(default: digits: 4000; ring8, grid25: 25000; mnist1d: 3000; your data:" in text
     # Statistics the defaults use are listed (grid25 runs rff).
     assert "paired, mean, mean_std, rff, mmd (default: ring8, grid25: rff;" in text
+    # Every preset is offered, none listed by hand.
+    from featmatch import PRESETS
+
+    assert "feature-matching preset: " + ", ".join(PRESETS) + ", or none" in text
     for name, value in (("digits", "adv+fm"), ("mnist1d", "fm")):
         assert build_config({"data.name": name}).objective.kind == value
 
