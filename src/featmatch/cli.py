@@ -478,7 +478,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from featmatch.data import load_dataset
     from featmatch.metrics import evaluate_samples
     from featmatch.train.config import config_from_dict
-    from featmatch.train.loop import eval_seed
+    from featmatch.train.loop import eval_seed, load_test_split
 
     generator, state, device = _load_generator(args)
     config = config_from_dict(state["config"], source=f"checkpoint {args.checkpoint!r}")
@@ -489,7 +489,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     data = load_dataset(config.data.name, "train", seed=config.seed, size=config.data.size, **config.data.options)
     metrics: dict[str, Any] = {}
     non_finite: dict[str, str] = {}
-    for key, value in evaluate_samples(data, samples).items():
+    for key, value in evaluate_samples(data, samples, real_test=load_test_split(config)).items():
         number = float(value)
         metrics[key] = number if math.isfinite(number) else None
         if not math.isfinite(number):

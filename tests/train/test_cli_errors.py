@@ -98,3 +98,32 @@ def test_tensorboard_asked_for_but_missing_is_said_once(tmp_path, monkeypatch, c
         assert len(said) == warnings, (wanted, [r.getMessage() for r in said])
         if said:
             assert "pip install 'featmatch[tensorboard]'" in said[0].getMessage()
+
+
+def test_metrics_compare_with_the_test_split_loaded_with_the_runs_data_options(tmp_path, monkeypatch):
+    # An .npz holding two arrays needs data.options.key; the test split must be read with it too
+    # (not silently replaced by the training data, and not failing for want of the option).
+    import json
+
+    import torch
+
+    import featmatch.metrics
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "two.npz", a=rng.normal(size=(200, 2)).astype(np.float32),
+             b=rng.normal(size=(200, 3)).astype(np.float32))
+    seen = []
+
+    def evaluate(data, fake, *, real_test=None, **kwargs):
+        seen.append((data, real_test))
+        return {"reference_size": torch.tensor(float(len(real_test)))}
+
+    monkeypatch.setattr(featmatch.metrics, "evaluate_samples", evaluate)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "two.npz"), "--set", "data.options.key=a", "--steps", "2",
+                 "--batch-size", "16", "--model-width", "8", "--sample-every", "0", "--checkpoint-every", "0",
+                 "--out", str(run), "--quiet"]) == 0
+    (train, test), = seen
+    assert test is not None and test.sample_shape == train.sample_shape == (2,)
+    assert len(test) == 20 and len(train) == 180  # the file's own 90/10 split, not the training data
+    assert json.loads((run / "summary.json").read_text())["metrics"] == {"reference_size": 20.0}

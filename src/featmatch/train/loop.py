@@ -48,6 +48,7 @@ import torch
 from torch import Tensor, nn
 
 from featmatch._io import atomic_write_text
+from featmatch.data import DataSet
 from featmatch.features import DiscriminatorOutput
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import TrainConfig, config_to_dict, to_yaml
@@ -91,6 +92,19 @@ class RunDirError(ValueError):
 def derive_seed(seed: int, stream: int, rank: int = 0) -> int:
     """A 63-bit seed for one random stream of one rank, independent of the others."""
     return int(np.random.SeedSequence([seed, stream, rank]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def load_test_split(config: TrainConfig) -> DataSet:
+    """The real test split a run's metrics compare with, loaded with the run's own data options.
+
+    Example:
+        >>> from featmatch.train.config import build_config
+        >>> load_test_split(build_config({"data.name": "digits"})).x.shape
+        torch.Size([360, 1, 8, 8])
+    """
+    from featmatch.data import load_dataset
+
+    return load_dataset(config.data.name, "test", seed=config.seed, **config.data.options)
 
 
 def eval_seed(seed: int) -> int:
@@ -668,7 +682,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             fake = self.sample(z)
             data = self.data if self.data.x.device.type == "cpu" else _to_cpu(self.data)
-            metrics = evaluate_samples(data, fake)
+            metrics = evaluate_samples(data, fake, real_test=load_test_split(self.config))
         return {k: float(v) for k, v in metrics.items()}
 
     # ------------------------------------------------------------------------------ checkpoints
