@@ -406,7 +406,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                ctx=ctx, device=device)
     finally:
         cleanup_distributed(ctx)
-    if ctx.is_main:
+    if ctx.is_main and summary.get("stopped"):
+        log.error("stopped after %d steps (%s); run directory %s (see report.md)", summary["steps"],
+                  summary["stopped"].get("message", summary["stopped"]["reason"]), summary["run_dir"])
+    elif ctx.is_main:
         final = summary.get("final", {})
         log.info(
             "done: %d steps in %.1f s; loss/d %s, loss/g_fm %s; run directory %s (see report.md)",

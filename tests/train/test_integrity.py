@@ -83,6 +83,7 @@ def test_a_nan_stops_the_run_by_default_and_keeps_the_good_checkpoints(tmp_path,
     assert stopped["last_good_checkpoint"].endswith("step_00000020.pt")
     assert "nan" in " ".join(stopped["quantities"]) or "generator" in " ".join(stopped["quantities"])
     assert "non-finite" in caplog.text and "step_00000020.pt" in caplog.text and "--resume" in caplog.text
+    assert "done:" not in caplog.text and "stopped after" in caplog.text  # no "done" for a stopped run
     assert "Stopped on non-finite values" in (run / "report.md").read_text()
     # What the monitor advises works: the run resumes from the last good checkpoint.
     monkeypatch.undo()  # no more NaN batches (and the real ring8 metrics, which are quick)
