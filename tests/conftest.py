@@ -1,5 +1,32 @@
-"""Shared test settings: one thread per process keeps the suite fast on 2-core machines."""
+"""Shared test settings.
 
+One thread per process keeps the suite fast on 2-core machines. Tests marked ``subprocess``
+(torchrun, ``compare --jobs``, signals) start other processes and take most of the suite's
+time: a plain ``python -m pytest -q`` during development leaves them out (they are listed as
+deselected), and ``python -m pytest -q --all`` (the README's test command, which CI runs) runs
+every test.
+"""
+
+from __future__ import annotations
+
+import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all", action="store_true", default=False,
+        help="also run the tests marked 'subprocess' (torchrun, compare --jobs, signals); CI does",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--all"):
+        return
+    kept = [item for item in items if item.get_closest_marker("subprocess") is None]
+    left_out = [item for item in items if item.get_closest_marker("subprocess") is not None]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
