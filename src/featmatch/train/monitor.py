@@ -30,6 +30,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+# MonitorConfig is declared with the rest of the configuration; importable here as before.
+from featmatch.train.config.options import setting
+from featmatch.train.config.schema import MonitorConfig
+
 __all__ = ["Alert", "BalanceMonitor", "MonitorConfig"]
 
 # Kinds of episode, in the order of priority used by ``BalanceMonitor.status``.
@@ -46,110 +50,29 @@ _RECOVERY_FACTOR = 2.0
 _SLOW_WINDOWS = 4
 _RISING_MARGIN = 0.02
 
+# What to change, by config key; the flag comes from the CLI's table (featmatch.train.config.options).
 _SUGGESTIONS = {
     "d_dominates": (
         "the discriminator wins outright and the generator gets little signal: raise the "
-        "feature-matching weight (--fm-weight), lower the discriminator's learning rate "
-        "(--lr-d) or its steps per generator step (--d-steps), train with feature matching "
-        "only (--objective fm), or switch the discriminator loss to hinge (--d-loss hinge)"
+        f"feature-matching weight ({setting('objective.fm_weight')}), lower the discriminator's "
+        f"learning rate ({setting('optim.lr_d')}) or its steps per generator step "
+        f"({setting('optim.d_steps')}), train with feature matching only "
+        f"({setting('objective.kind', 'fm')}), or switch the discriminator loss to hinge "
+        f"({setting('objective.d_loss', 'hinge')})"
     ),
     "collapse": (
         "generated samples are far less spread than real ones (mode collapse): add feature "
-        "matching (--objective adv+fm or fm) on batch statistics (--fm-preset salimans2016, "
-        "or --fm-statistic mean_std), or lower the generator's learning rate (--lr-g)"
+        f"matching ({setting('objective.kind', 'adv+fm')}, or fm) on batch statistics "
+        f"({setting('objective.fm_preset', 'salimans2016')}, or "
+        f"{setting('objective.fm_statistic', 'mean_std')}), or lower the generator's learning "
+        f"rate ({setting('optim.lr_g')})"
     ),
     "non_finite": (
-        "a logged value is NaN or infinite: lower the learning rates (--lr-g, --lr-d), "
-        "use fp32 or bf16 instead of fp16 (--precision), or resume from the last good "
-        "checkpoint (--resume RUN_DIR)"
+        f"a logged value is NaN or infinite: lower the learning rates ({setting('optim.lr_g')}; "
+        f"{setting('optim.lr_d')}), use fp32 or bf16 instead of fp16 ({setting('optim.precision')}), "
+        "or resume from the last good checkpoint (featmatch train --resume RUN_DIR)"
     ),
 }
-
-
-@dataclass
-class MonitorConfig:
-    """Thresholds and behaviour of the :class:`BalanceMonitor`.
-
-    Attributes:
-        enabled: Run the monitor at all. When False, ``update`` returns no alerts and
-            ``status`` is ``"off"``.
-        window: Smoothing length in steps: each scalar is tracked by an exponential
-            moving average with ``alpha = 2 / (window + 1)`` per step (steps skipped
-            between calls are accounted for). Also the number of steps of ``grad/g``
-            seen before its vanishing is judged, and the time over which the
-            ``act`` multiplier grows or shrinks by ``act_fm_factor``.
-        d_loss_low: The smoothed ``loss/d`` below this is "near zero" (for BCE, both
-            terms' probabilities are then within a few percent of the right answer).
-            Once ``loss/d`` has been negative (a WGAN critic), this signal is not used.
-        d_accuracy_high: The smoothed ``d/accuracy`` above this is "near one".
-        fake_prob_low: The smoothed ``d/fake_prob`` (mean D(G(z))) below this is "near zero".
-        grad_g_low: The smoothed ``grad/g`` below this fraction of its largest smoothed
-            value so far counts as a vanishing generator gradient.
-        collapse_ratio: Spread of a generated batch divided by that of a real batch
-            (mean per-feature standard deviation), smoothed; below this is collapse.
-        patience: Steps a condition must hold before an episode starts, and steps it
-            must be clearly gone (thresholds relaxed by a factor of two) before the
-            episode ends. Prevents flapping. NaN/Inf episodes start immediately.
-        warmup: Steps at the start of training during which no imbalance or collapse
-            episode starts (a freshly initialised generator has almost no spread).
-            Statistics are still collected; NaN/Inf is flagged from step 0.
-        act: Act on dominance: while the discriminator dominates,
-            ``fm_weight_multiplier`` grows; the loop multiplies its feature-matching
-            weight by it.
-        act_fm_factor: While the discriminator dominates the multiplier is multiplied
-            by this factor every ``window`` steps (smoothly, per step); once the
-            episode ends it is divided by it at the same rate until it is back at 1.
-        act_max_multiplier: Cap of the multiplier.
-
-    Example:
-        >>> MonitorConfig(patience=100).d_loss_low
-        0.1
-    """
-
-    enabled: bool = True
-    window: int = 50
-    d_loss_low: float = 0.1
-    d_accuracy_high: float = 0.95
-    fake_prob_low: float = 0.05
-    grad_g_low: float = 0.1
-    collapse_ratio: float = 0.1
-    patience: int = 50
-    warmup: int = 100
-    act: bool = False
-    act_fm_factor: float = 2.0
-    act_max_multiplier: float = 16.0
-
-    def __post_init__(self) -> None:
-        for name in ("window", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"MonitorConfig.{name} must be an integer >= 1, got {value!r}; "
-                    f"hint: it counts steps, e.g. {name}=50"
-                )
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ValueError(
-                f"MonitorConfig.warmup must be an integer >= 0, got {self.warmup!r}; hint: use 0 for no warm-up"
-            )
-        for name in ("d_loss_low", "grad_g_low", "collapse_ratio"):
-            value = getattr(self, name)
-            if not _is_real(value) or not 0.0 <= value:
-                raise ValueError(f"MonitorConfig.{name} must be a number >= 0, got {value!r}")
-        for name in ("d_accuracy_high", "fake_prob_low"):
-            value = getattr(self, name)
-            if not _is_real(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(
-                    f"MonitorConfig.{name} must be a probability in [0, 1], got {value!r}"
-                )
-        if not _is_real(self.act_fm_factor) or self.act_fm_factor < 1.0:
-            raise ValueError(
-                f"MonitorConfig.act_fm_factor must be a number >= 1, got {self.act_fm_factor!r}; "
-                "hint: 2.0 doubles the feature-matching weight every `window` steps of dominance"
-            )
-        if not _is_real(self.act_max_multiplier) or self.act_max_multiplier < 1.0:
-            raise ValueError(
-                f"MonitorConfig.act_max_multiplier must be a number >= 1, got {self.act_max_multiplier!r}"
-            )
 
 
 @dataclass

@@ -1,0 +1,172 @@
+"""Range and choice checks of a built config; each message names the key, its flag, the
+allowed values, the value given and, where one helps, a hint.
+
+Allowed values come from where they are declared (:mod:`featmatch.train.config.schema`,
+``featmatch.data.DATASETS``, ``featmatch.models.MODEL_FAMILIES``, ``featmatch.PRESETS``); the
+feature-matching options are checked by building :class:`featmatch.losses.FeatureMatchingOptions`
+once, so the loss's own checks and messages apply.
+
+Example:
+    >>> validate(TrainConfig(steps=0))
+    Traceback (most recent call last):
+    ...
+    ValueError: config field 'steps' (flag --steps) must be an integer >= 1; got 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from featmatch.train.config.options import FIELD_FLAGS
+from featmatch.train.config.schema import (
+    D_LOSSES,
+    LR_SCHEDULES,
+    NONFINITE_POLICIES,
+    OBJECTIVES,
+    PRECISIONS,
+    MonitorConfig,
+    TrainConfig,
+)
+
+__all__ = ["validate"]
+
+
+def _field_error(key: str, expected: str, value: Any, hint: str = "") -> ValueError:
+    flag = FIELD_FLAGS.get(key)
+    where = f" (flag {flag})" if flag else ""
+    msg = f"config field {key!r}{where} must be {expected}; got {value!r}."
+    if hint:
+        msg += f" Hint: {hint}"
+    return ValueError(msg)
+
+
+def _one_of(key: str, value: Any, allowed: Iterable[Any], hint: str = "") -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+        if close and not hint:
+            hint = f"did you mean {close[0]!r}?"
+        raise _field_error(key, "one of " + ", ".join(repr(a) for a in allowed), value, hint)
+
+
+def _int_at_least(key: str, value: Any, low: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise _field_error(key, f"an integer >= {low}", value)
+
+
+def _number_in(key: str, value: Any, low: float, high: float, *, low_open: bool = False,
+               high_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        lb = "(" if low_open else "["
+        hb = ")" if high_open else "]"
+        raise _field_error(key, f"a number in {lb}{low}, {high}{hb}", value)
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Raise ``ValueError`` on the first field of ``cfg`` out of its allowed values.
+
+    Example:
+        >>> validate(TrainConfig())
+    """
+    _int_at_least("steps", cfg.steps, 1)
+    _int_at_least("seed", cfg.seed, 0)
+    if not isinstance(cfg.device, str) or not (
+        cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda", "mps")
+    ):
+        raise _field_error("device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", cfg.device)
+    if cfg.recipe is not None:
+        from featmatch.train.config.recipes import RECIPES
+
+        _one_of("recipe", cfg.recipe, list(RECIPES), hint="--recipe none keeps the dataclass defaults.")
+    _check_data_and_model(cfg)
+    _check_objective(cfg)
+    _check_optim(cfg)
+    log = cfg.log
+    _int_at_least("log.log_every", log.log_every, 1)
+    _int_at_least("log.sample_every", log.sample_every, 0)
+    _int_at_least("log.checkpoint_every", log.checkpoint_every, 0)
+    _int_at_least("log.keep_checkpoints", log.keep_checkpoints, 1)
+    _int_at_least("log.eval_every", log.eval_every, 0)
+    _int_at_least("log.n_samples", log.n_samples, 1)
+    _int_at_least("log.eval_samples", log.eval_samples, 1)
+    try:  # MonitorConfig checks itself on construction; fields set later are checked here
+        MonitorConfig(**dataclasses.asdict(cfg.monitor))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"config section 'monitor' is invalid: {err}") from err
+
+
+def _check_data_and_model(cfg: TrainConfig) -> None:
+    from featmatch.data import DATASETS
+    from featmatch.models import MODEL_FAMILIES
+
+    if cfg.data.name not in DATASETS and not Path(cfg.data.name).exists():
+        _one_of("data.name", cfg.data.name, list(DATASETS),
+                hint="name a built-in data set or an existing file or folder of your data.")
+    if cfg.data.size is not None:
+        _int_at_least("data.size", cfg.data.size, 1)
+    _int_at_least("data.batch_size", cfg.data.batch_size, 1)
+    if cfg.model.family is not None:
+        _one_of("model.family", cfg.model.family, sorted(MODEL_FAMILIES))
+    if cfg.model.latent_dim is not None:
+        _int_at_least("model.latent_dim", cfg.model.latent_dim, 1)
+    if cfg.model.width is not None:
+        _int_at_least("model.width", cfg.model.width, 1)
+
+
+def _check_objective(cfg: TrainConfig) -> None:
+    obj = cfg.objective
+    _one_of("objective.kind", obj.kind, OBJECTIVES)
+    _one_of("objective.d_loss", obj.d_loss, D_LOSSES)
+    _number_in("objective.fm_weight", obj.fm_weight, 0.0, float("inf"), high_open=True)
+    _number_in("objective.adv_weight", obj.adv_weight, 0.0, float("inf"), high_open=True)
+    if "fm" in obj.kind:
+        from featmatch.losses import PRESETS, FeatureMatchingOptions
+
+        if obj.fm_preset is not None:
+            _one_of("objective.fm_preset", obj.fm_preset, list(PRESETS))
+        if obj.fm_weight == 0:
+            raise _field_error(
+                "objective.fm_weight", "> 0 when the objective includes 'fm'", obj.fm_weight,
+                "use --objective adv to train without feature matching.",
+            )
+        try:
+            FeatureMatchingOptions.from_kwargs(cfg.fm_loss_options(), "FeatureMatchingOptions")
+        except (ValueError, TypeError) as err:
+            raise ValueError(
+                f"the feature-matching options (keys objective.fm_*, flags --fm-*; the preset's "
+                f"options, then fm_statistic, fm_distance, fm_layers, fm_options) are invalid: {err}"
+            ) from err
+    if obj.kind == "adv" and obj.adv_weight == 0:
+        raise _field_error("objective.adv_weight", "> 0 when the objective is 'adv'", obj.adv_weight)
+    if obj.adv_weight_end is not None:
+        _number_in("objective.adv_weight_end", obj.adv_weight_end, 0.0, float("inf"), high_open=True)
+        if obj.kind == "fm":
+            raise _field_error(
+                "objective.adv_weight_end", "unset when the objective is 'fm' (no adversarial term)",
+                obj.adv_weight_end, "use --objective adv+fm to ramp the adversarial term.",
+            )
+    _number_in("objective.adv_ramp_start", obj.adv_ramp_start, 0.0, 1.0, high_open=True)
+
+
+def _check_optim(cfg: TrainConfig) -> None:
+    opt = cfg.optim
+    _int_at_least("optim.d_steps", opt.d_steps, 1)
+    _number_in("optim.lr_g", opt.lr_g, 0.0, 1.0, low_open=True)
+    _number_in("optim.lr_d", opt.lr_d, 0.0, 1.0, low_open=True)
+    if len(opt.betas) != 2:
+        raise _field_error("optim.betas", "two numbers (beta1, beta2)", opt.betas)
+    for beta in opt.betas:
+        _number_in("optim.betas", beta, 0.0, 1.0, high_open=True)
+    _number_in("optim.ema_decay", opt.ema, 0.0, 1.0, high_open=True)
+    _one_of("optim.lr_schedule", opt.lr_schedule, LR_SCHEDULES)
+    _number_in("optim.lr_decay_start", opt.lr_decay_start, 0.0, 1.0, high_open=True)
+    _one_of("optim.precision", opt.precision, PRECISIONS)
+    _one_of("optim.on_nonfinite", opt.on_nonfinite, NONFINITE_POLICIES)
+    _int_at_least("optim.max_rollbacks", opt.max_rollbacks, 0)

@@ -1,0 +1,214 @@
+"""Recipes: named, tuned defaults for a data set, applied whole under the user's values.
+
+``featmatch train --data grid25`` applies the recipe ``grid25`` (the built-in data set's own),
+``--recipe NAME`` picks one explicitly, ``--recipe none`` keeps the dataclass defaults; users'
+files get none. The layering is: dataclass defaults, then the recipe, then the config file,
+then flags. One rule keeps a recipe from leaking into a choice it was not tuned for:
+
+    A recipe's adversarial schedule (``objective.adv_weight``, ``adv_weight_end``,
+    ``adv_ramp_start``) belongs to its objective: it is dropped whole when you choose another
+    ``objective.kind`` or set ``objective.adv_weight`` yourself.
+
+So ``--data grid25 --objective adv`` is a plain GAN (weight 1), and ``--adv-weight 0.1`` is a
+constant weight. ``--print-config`` shows the recipe (the ``recipe`` key) and says when its
+schedule was dropped. Why each recipe holds what it holds: :attr:`Recipe.description` and
+BENCHMARKS.md.
+
+Example:
+    >>> RECIPES["mnist1d"].values["model.family"]
+    'sequence'
+    >>> plan_recipe({"data.name": "grid25", "objective.kind": "adv"}).dropped
+    ('objective.adv_weight', 'objective.adv_weight_end', 'objective.adv_ramp_start')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["ADVERSARIAL_SCHEDULE", "DATASET_DEFAULTS", "RECIPES", "Recipe", "RecipePlan", "plan_recipe"]
+
+#: The keys of the adversarial schedule a recipe drops as a unit (see the module docstring).
+ADVERSARIAL_SCHEDULE = ("objective.adv_weight", "objective.adv_weight_end", "objective.adv_ramp_start")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Named defaults: dotted config keys (field names) and their values, with the reasons.
+
+    Attributes:
+        name: how ``--recipe`` names it (the built-in data set it was tuned on).
+        description: what it sets and why, with the measurements behind it.
+        values: dotted config keys -> values, applied over the dataclass defaults.
+
+    Example:
+        >>> RECIPES["digits"].values["objective.kind"]
+        'adv+fm'
+    """
+
+    name: str
+    description: str
+    values: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+
+
+_MIXTURES_2D = {
+    "model.family": "mlp2d_benchmark",
+    "data.batch_size": 512,
+    "steps": 25000,
+    "objective.kind": "adv+fm",
+    "objective.adv_weight": 0.003,
+    "objective.adv_weight_end": 0.03,
+    "objective.adv_ramp_start": 0.4,
+    "objective.fm_statistic": "rff",
+    "objective.fm_options": {"num_random_features": 128, "bandwidths": [0.03, 0.1, 0.3, 1.0]},
+    "optim.lr_g": 1e-3,
+    "optim.lr_d": 1e-3,
+    "optim.ema": 0.999,
+    "log.n_samples": 2000,
+    "log.eval_samples": 2500,
+    "log.sample_every": 2500,
+    "log.checkpoint_every": 2500,
+}
+
+_MIXTURES_2D_NOTES = """\
+2-D mixtures: the published protocol's budget (VEEGAN/GDPP: benchmark MLPs, batch 512, Adam
+betas 0.5/0.999, lr 1e-3 for G, 25,000 steps, 2,500 samples scored) with featmatch's
+recommended set-up: feature matching as a Gaussian-kernel MMD (random Fourier features) of both
+of D's hidden layers at four small bandwidths, plus the adversarial term at a small weight.
+Kernel matching covers every mode and keeps their shares even; the first hidden layer, close to
+the data, keeps the long-range pull that recovers a mode G is leaving; the small bandwidths
+sharpen the modes. D's lr is 1e-3 instead of the protocol's 1e-4 (a D that learns the fine
+structure), and an EMA of G removes G's jitter. The adversarial term pulls samples off the lines
+between modes: at 0.003 from the start it keeps every mode (grid25: 83% -> 89% high quality; at
+0.01 modes come and go early, at 0.1 and 1 they are lost), and once kernel matching has placed
+every mode (40% of the run) it can rise to 0.03 and sharpen further without losing one. A
+learning-rate decay, a larger learning rate or a longer EMA did not help. Why, and the numbers:
+BENCHMARKS.md, Table 1 (benchmarks/table1_mixtures.py, row featmatch) and its searches."""
+
+RECIPES: Mapping[str, Recipe] = MappingProxyType({
+    "digits": Recipe(
+        "digits",
+        """\
+8x8 handwritten digits (sklearn). Tuned by eye and Frechet distance (domain classifier) over
+2000-4000 step runs: adversarial + Salimans mean matching on D's conv features, DCGAN lrs and
+an EMA of G gave the most digit-like samples (FD ~170 at 4000 steps vs ~290 for adv alone at
+2000); about 40 s on 2 uncontended CPU threads. BENCHMARKS.md, Table 2.""",
+        {
+            "model.family": "conv",
+            "objective.kind": "adv+fm",
+            "data.batch_size": 64,
+            "steps": 4000,
+            "optim.lr_g": 2e-4,
+            "optim.lr_d": 2e-4,
+            "optim.ema": 0.995,
+            "log.sample_every": 1000,
+            "log.checkpoint_every": 1000,
+        },
+    ),
+    "ring8": Recipe("ring8", _MIXTURES_2D_NOTES, _MIXTURES_2D),
+    "grid25": Recipe("grid25", _MIXTURES_2D_NOTES, _MIXTURES_2D),
+    "mnist1d": Recipe(
+        "mnist1d",
+        """\
+1-D sequences (N, 1, 40): the 1-D conv pair from the reference article, at width 32: width 64
+costs about 3x more per step on a CPU for the same Frechet distance (BENCHMARKS.md, Table 2).""",
+        {
+            "model.family": "sequence",
+            "model.width": 32,
+            "data.batch_size": 64,
+            "steps": 3000,
+            "optim.lr_g": 5e-4,
+            "optim.lr_d": 2e-4,
+            "log.n_samples": 16,
+            "log.sample_every": 1000,
+            "log.checkpoint_every": 1000,
+        },
+    ),
+})
+
+#: Deprecated alias of :data:`RECIPES` (each recipe's values by data set name); kept for one
+#: release. Use ``RECIPES[name].values``.
+DATASET_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {name: recipe.values for name, recipe in RECIPES.items()}
+)
+
+
+@dataclass(frozen=True)
+class RecipePlan:
+    """Which recipe applies to a user's values, and what of it.
+
+    Attributes:
+        name: the recipe's name, or ``None`` for none.
+        values: the recipe's values that apply (dotted field keys).
+        dropped: the recipe's keys left out by the rule in the module docstring.
+        reason: why they were dropped (empty when nothing was).
+
+    Example:
+        >>> plan_recipe({"data.name": "ring8", "objective.adv_weight": 0.1}).reason
+        'you set objective.adv_weight'
+    """
+
+    name: str | None
+    values: Mapping[str, Any]
+    dropped: tuple[str, ...] = ()
+    reason: str = ""
+
+    def notes(self) -> list[str]:
+        """One line per fact worth showing above ``--print-config``'s YAML.
+
+        Example:
+            >>> plan_recipe({"recipe": None}).notes()
+            ['recipe: none (the dataclass defaults, then your file and flags)']
+        """
+        if self.name is None:
+            return ["recipe: none (the dataclass defaults, then your file and flags)"]
+        lines = [f"recipe: {self.name} (its values, then your file and flags; see RECIPES[{self.name!r}])"]
+        if self.dropped:
+            lines.append(f"its adversarial schedule ({', '.join(self.dropped)}) was dropped: {self.reason}")
+        return lines
+
+
+def plan_recipe(user: Mapping[str, Any]) -> RecipePlan:
+    """The recipe for a user's values (flat dotted field keys: the file's, then the flags').
+
+    ``user["recipe"]`` names it (``None``: none); without that key the data set's own recipe
+    applies, if ``data.name`` (default ``digits``) has one.
+
+    Raises:
+        ValueError: ``recipe`` names no recipe; the message lists them.
+
+    Example:
+        >>> plan_recipe({}).name, plan_recipe({"data.name": "my.npy"}).name
+        ('digits', None)
+    """
+    if "recipe" in user:
+        name = user["recipe"]
+        if name is not None and (not isinstance(name, str) or name not in RECIPES):
+            import difflib
+
+            close = difflib.get_close_matches(str(name), list(RECIPES), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"config key 'recipe' (flag --recipe) must be one of {', '.join(map(repr, RECIPES))} or "
+                f"none; got {name!r}. Hint: {hint}--recipe none keeps the dataclass defaults."
+            )
+    else:
+        data = user.get("data.name", "digits")
+        name = data if isinstance(data, str) and data in RECIPES else None
+    if name is None:
+        return RecipePlan(None, MappingProxyType({}))
+    recipe = RECIPES[name]
+    reason = ""
+    kind = user.get("objective.kind")
+    if "objective.kind" in user and kind != recipe.values.get("objective.kind", kind):
+        reason = f"you chose objective.kind {kind!r}"
+    elif "objective.adv_weight" in user:
+        reason = "you set objective.adv_weight"
+    dropped = tuple(k for k in ADVERSARIAL_SCHEDULE if k in recipe.values) if reason else ()
+    values = {k: v for k, v in recipe.values.items() if k not in dropped}
+    return RecipePlan(name, MappingProxyType(values), dropped, reason if dropped else "")
