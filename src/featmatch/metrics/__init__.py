@@ -1,5 +1,6 @@
 """Evaluation metrics: mode coverage for 2-D mixtures; Frechet distance, precision/recall
-and class coverage in the feature space of a small classifier trained on the real data.
+and class coverage in the feature space of a small classifier trained on the real data;
+accuracy by observed fraction for early prediction.
 
 Example:
     >>> import torch
@@ -25,6 +26,7 @@ from featmatch.metrics.classifier import (
     get_classifier,
     train_classifier,
 )
+from featmatch.metrics.early import EARLY_FRACTIONS, accuracy_by_fraction, fraction_metric_name
 from featmatch.metrics.evaluate import MissingTestSplitError, evaluate_samples
 from featmatch.metrics.frechet import frechet_distance, gaussian_frechet_distance
 from featmatch.metrics.modes import mode_metrics, nearest_centre
@@ -32,14 +34,17 @@ from featmatch.metrics.prdc import PrecisionRecall, knn_radii, precision_recall
 
 __all__ = [
     "ARCH_VERSION",
+    "EARLY_FRACTIONS",
     "FeatureClassifier",
     "MissingTestSplitError",
     "PrecisionRecall",
     "TrainSettings",
+    "accuracy_by_fraction",
     "class_metrics",
     "classify",
     "default_cache_dir",
     "evaluate_samples",
+    "fraction_metric_name",
     "frechet_distance",
     "gaussian_frechet_distance",
     "get_classifier",

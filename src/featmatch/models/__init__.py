@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
+from featmatch.models.early import OBSERVE_MODES, EncoderOutput, SequenceEncoder, freeze, observe, observed_steps
 from featmatch.models.mlp import ACTIVATIONS, MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
 from featmatch.models.registry import MODEL_FAMILIES, build_models, default_family
@@ -26,13 +27,19 @@ __all__ = [
     "ACTIVATIONS",
     "IMAGE_SIZES",
     "MODEL_FAMILIES",
+    "OBSERVE_MODES",
     "ConvDiscriminator",
     "ConvGenerator",
+    "EncoderOutput",
     "MLPDiscriminator",
     "MLPGenerator",
     "MultiScaleDiscriminator",
     "SequenceDiscriminator",
+    "SequenceEncoder",
     "SequenceGenerator",
     "build_models",
     "default_family",
+    "freeze",
+    "observe",
+    "observed_steps",
 ]
