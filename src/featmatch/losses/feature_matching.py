@@ -725,7 +725,6 @@ class Preset:
     description: str
     paper: str
     code: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
     #: The options validated, built from ``options`` when the preset is defined.
     settings: FeatureMatchingOptions = field(init=False, repr=False, compare=False)
 
