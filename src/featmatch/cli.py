@@ -1,7 +1,8 @@
 """The ``featmatch`` command: ``train``, ``sample``, ``eval`` and ``compare``.
 
-The CLI only builds a :class:`featmatch.train.TrainConfig` (flags over a config file over the
-per-data-set defaults) and hands it to the library; it also sets up logging, the only place
+The CLI only builds a :class:`featmatch.train.TrainConfig` (flags over a config file over a
+recipe: ``featmatch.train.config.RECIPES``), its ``train`` flags generated from the config's one
+table (``featmatch.train.config.OPTIONS``), and hands it to the library; it also sets up logging, the only place
 that does. ``main(argv)`` returns the exit status instead of exiting, so tests call it directly.
 
 Example:
@@ -48,8 +49,10 @@ examples:
 """
 
 _TRAIN_EXAMPLES = """\
-Precedence: built-in defaults < per-data-set defaults < --config FILE < flags (--set last).
-See the full, effective configuration with --print-config.
+Precedence: built-in defaults < recipe < --config FILE < flags (--set last). The recipe is the
+--data set's own (digits, ring8, grid25, mnist1d; none for your data), or --recipe NAME|none; its
+adversarial schedule is dropped whole when you pick another --objective or set --adv-weight.
+See the full, effective configuration (and the recipe) with --print-config.
 
 examples:
   featmatch train
@@ -90,161 +93,63 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _csv(kind: type) -> Any:
-    def parse(text: str) -> list[Any]:
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-        try:
-            return [kind(t) for t in items]
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from err
+    from featmatch.train.config.options import csv
 
-    return parse
-
-
-def _layer(text: str) -> str | int:
-    return int(text) if text.lstrip("-").isdigit() else text
-
-
-def _layers(text: str) -> list[str | int]:
-    return [_layer(t.strip()) for t in text.split(",") if t.strip()]
-
-
-def _none_or_str(text: str) -> str | None:
-    return None if text.lower() in ("none", "null", "") else text
+    return csv(kind)
 
 
 def _defaults_text() -> dict[str, str]:
-    """Each config key's default as the help shows it, naming the data sets whose own default differs.
+    """Each config key's default as the help shows it, naming the recipes whose own default differs.
 
-    Example: ``{"objective.kind": "digits, ring8, grid25: adv+fm; other data: fm", "seed": "0", ...}``.
+    Example: ``{"objective.kind": "digits, ring8, grid25: adv+fm; mnist1d, your data: fm", "seed": "0", ...}``.
     """
-    from featmatch.train.config import DATASET_DEFAULTS, TrainConfig, config_to_dict
+    from featmatch.train.config import KEY_ALIASES, RECIPES, TrainConfig, config_to_dict
     from featmatch.train.config import flatten as _flatten
 
     base = {k: str(v) for k, v in _flatten(config_to_dict(TrainConfig())).items()}
     texts = dict(base)
     for key, value in base.items():
+        field_key = KEY_ALIASES.get(key, key)
         by_value: dict[str, list[str]] = {}
-        for name, defaults in DATASET_DEFAULTS.items():
-            if key in defaults:
-                by_value.setdefault(str(defaults[key]), []).append(name)
+        for name, recipe in RECIPES.items():
+            if field_key in recipe.values:
+                by_value.setdefault(str(recipe.values[field_key]), []).append(name)
         if by_value:
             parts = [f"{', '.join(names)}: {shown}" for shown, names in by_value.items()]
-            others = [name for name in DATASET_DEFAULTS if key not in DATASET_DEFAULTS[name]]
+            others = [name for name, recipe in RECIPES.items() if field_key not in recipe.values]
             parts.append(f"{', '.join(others + ['your data'])}: {value}")
             texts[key] = "; ".join(parts)
     return texts
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from featmatch.losses.feature_matching import DISTANCES, PRESETS, STATISTICS
-    from featmatch.train.config import D_LOSSES, LR_SCHEDULES, NONFINITE_POLICIES, OBJECTIVES, PRECISIONS
+    """The ``train`` flags: the config's table (featmatch.train.config.OPTIONS), and those that are no setting."""
+    from featmatch.train.config import OPTIONS
+    from featmatch.train.config.options import GROUPS
 
     d = _defaults_text()
-    S = argparse.SUPPRESS  # unset flags stay absent, so they never override the config file
-
-    def add(group: Any, flag: str, key: str, help_text: str, *, show_default: bool = True, unset: str = "None",
-            **kw: Any) -> None:
-        # unset: what an unset (None) default means for this flag, e.g. "the family's".
-        default = f" (default: {d[key].replace('None', unset)})" if show_default and key in d else ""
-        group.add_argument(flag, dest=key, default=S, help=help_text + default, **kw)
-
-    run = parser.add_argument_group("run")
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    run = groups["run"]
     run.add_argument("--config", metavar="FILE", help="YAML or TOML config file (keys as in --print-config)")
-    add(run, "--out", "log.out", "run directory (default: runs/<data>-<objective>-<time>)", show_default=False,
-        metavar="DIR")
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="continue the run in RUN_DIR from its newest good checkpoint "
                           "(flags given now override its config.yaml, e.g. a larger --steps)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by --out")
-    run.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
-    add(run, "--steps", "steps", "generator updates in total", type=int, metavar="N")
-    add(run, "--seed", "seed", "random seed", type=int, metavar="N")
-    add(run, "--device", "device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", metavar="DEV")
+    run.add_argument("--print-config", action="store_true",
+                     help="print the effective config as YAML (with the recipe applied) and exit")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="set any config key, e.g. --set monitor.patience=100 (YAML value; repeatable)")
-
-    data = parser.add_argument_group("data and models")
-    add(data, "--data", "data.name", "ring8, grid25, digits, mnist1d, or a path to your data "
-        "(image folder, .npy/.npz, IDX)", metavar="NAME")
-    add(data, "--data-size", "data.size", "number of training examples (default: the data set's)",
-        show_default=False, type=int, metavar="N")
-    add(data, "--batch-size", "data.batch_size", "examples per step per process",
-        type=int, metavar="N")
-    add(data, "--model", "model.family", "model family: mlp, mlp2d_benchmark, conv, sequence, multiscale_conv, "
-        "multiscale_sequence", unset="chosen from the sample shape", metavar="FAMILY")
-    add(data, "--model-width", "model.width", "base width of the models", unset="the family's",
-        type=int, metavar="N")
-    add(data, "--latent-dim", "model.latent_dim", "size of the generator's noise (default: the family's)",
-        show_default=False, type=int, metavar="N")
-
-    obj = parser.add_argument_group("objective")
-    add(obj, "--objective", "objective.kind", "generator objective: " + ", ".join(OBJECTIVES),
-        choices=OBJECTIVES)
-    add(obj, "--d-loss", "objective.d_loss", "discriminator (and adversarial generator) loss: "
-        + ", ".join(D_LOSSES), choices=D_LOSSES)
-    add(obj, "--saturating", "objective.saturating", "use the saturating (minimax) generator loss with bce",
-        show_default=False, action="store_const", const=True)
-    add(obj, "--fm-preset", "objective.fm_preset", "feature-matching preset: " + ", ".join(PRESETS) + ", or none",
-        type=_none_or_str, metavar="NAME")
-    add(obj, "--fm-statistic", "objective.fm_statistic", "override the preset's statistic: "
-        + ", ".join(STATISTICS), unset="the preset's", metavar="STAT")
-    add(obj, "--fm-distance", "objective.fm_distance", "override the preset's distance: " + ", ".join(DISTANCES),
-        unset="the preset's", metavar="DIST")
-    add(obj, "--fm-layers", "objective.fm_layers", "comma-separated discriminator feature names or indices to "
-        "match (default: all features)", show_default=False, type=_layers, metavar="L1,L2")
-    add(obj, "--fm-weight", "objective.fm_weight", "weight of the feature-matching term (times the preset's)",
-        type=float, metavar="W")
-    add(obj, "--adv-weight", "objective.adv_weight", "weight of the adversarial generator term",
-        type=float, metavar="W")
-    add(obj, "--adv-weight-end", "objective.adv_weight_end", "adversarial weight at the last step, reached "
-        "linearly from --adv-weight after --adv-ramp-start (default: no ramp)", show_default=False,
-        type=float, metavar="W")
-    add(obj, "--adv-ramp-start", "objective.adv_ramp_start", "fraction of the steps before the adversarial "
-        "weight's ramp begins", type=float, metavar="FRACTION")
-    add(obj, "--reuse-real-features", "objective.reuse_real_features",
-        "reuse the D step's real features in the G step (saves a forward; features from before D's update)",
-        show_default=False, action="store_const", const=True)
-
-    opt = parser.add_argument_group("optimisation")
-    add(opt, "--d-steps", "optim.d_steps", "discriminator updates per generator update", type=int, metavar="N")
-    add(opt, "--lr-g", "optim.lr_g", "generator learning rate",
-        type=float, metavar="LR")
-    add(opt, "--lr-d", "optim.lr_d", "discriminator learning rate",
-        type=float, metavar="LR")
-    add(opt, "--betas", "optim.betas", "Adam betas", type=_csv(float), metavar="B1,B2")
-    add(opt, "--ema", "optim.ema", "decay of the generator's weight average, 0 = off",
-        type=float, metavar="DECAY")
-    add(opt, "--lr-schedule", "optim.lr_schedule", "decay of both learning rates to 0 at the last step: "
-        + ", ".join(LR_SCHEDULES), choices=LR_SCHEDULES)
-    add(opt, "--lr-decay-start", "optim.lr_decay_start", "fraction of the steps before the decay begins",
-        type=float, metavar="FRACTION")
-    add(opt, "--precision", "optim.precision", "mixed precision on CUDA: " + ", ".join(PRECISIONS),
-        choices=PRECISIONS)
-    add(opt, "--compile", "optim.compile", "torch.compile the models", show_default=False,
-        action="store_const", const=True)
-    add(opt, "--on-nonfinite", "optim.on_nonfinite", "on a NaN/Inf loss, gradient or weight: stop (exit "
-        "status 3), rollback (to the last finite checkpoint, fresh data order) or continue (no checkpoint "
-        "is written while weights are non-finite)", choices=NONFINITE_POLICIES)
-    add(opt, "--max-rollbacks", "optim.max_rollbacks", "rollbacks allowed by --on-nonfinite rollback before "
-        "the run stops", type=int, metavar="N")
-
-    logging_group = parser.add_argument_group("logging, samples, checkpoints")
-    add(logging_group, "--log-every", "log.log_every", "steps between metrics.jsonl rows", type=int, metavar="N")
-    add(logging_group, "--sample-every", "log.sample_every", "steps between sample images, 0 = end only",
-        type=int, metavar="N")
-    add(logging_group, "--checkpoint-every", "log.checkpoint_every",
-        "steps between checkpoints, 0 = end only", type=int, metavar="N")
-    add(logging_group, "--keep-checkpoints", "log.keep_checkpoints", "how many recent checkpoints to keep",
-        type=int, metavar="K")
-    add(logging_group, "--eval-every", "log.eval_every", "steps between metric evaluations, 0 = end only",
-        type=int, metavar="N")
-    add(logging_group, "--monitor-act", "monitor.act",
-        "let the balance monitor raise the FM weight while the discriminator dominates",
-        show_default=False, action="store_const", const=True)
-    add(logging_group, "--quiet", "log.quiet", "no progress bar, warnings only", show_default=False,
-        action="store_const", const=True)
+    for row in OPTIONS:
+        default = ""
+        if row.show_default and row.key in d:
+            default = f" (default: {d[row.key].replace('None', row.unset)})"
+        kw: dict[str, Any] = {"dest": row.key, "default": argparse.SUPPRESS, "help": row.help + default}
+        # Unset flags stay absent (SUPPRESS), so they never override the config file.
+        if row.switch:
+            kw.update(action="store_const", const=True)
+        else:
+            kw.update(type=row.parse, choices=row.choices, metavar=row.metavar)
+        groups[row.group].add_argument(row.flag, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,7 +232,13 @@ def _add_checkpoint_arguments(parser: argparse.ArgumentParser, *, seed_help: str
     else:
         parser.add_argument("--seed", type=int, default=None, help=seed_help)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--raw", action="store_true", help="use G's raw weights even when the run kept an EMA")
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument("--use-ema", dest="use_ema", action="store_true", default=True,
+                         help="use the moving average of G's weights when the run kept one (default), as the "
+                              "API's use_ema=True")
+    weights.add_argument("--no-ema", dest="use_ema", action="store_false",
+                         help="use G's raw weights even when the run kept an EMA (use_ema=False)")
+    weights.add_argument("--raw", dest="raw", action="store_true", help=argparse.SUPPRESS)  # deprecated: --no-ema
 
 
 # ----------------------------------------------------------------------------------------
@@ -357,7 +268,10 @@ def _configure_logging(level: int) -> logging.Handler:
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     import yaml
 
-    overrides = {k: v for k, v in vars(args).items() if "." in k or k in ("steps", "seed", "device")}
+    from featmatch.train.config import OPTIONS
+
+    keys = {row.key for row in OPTIONS}  # the table's flags; the others (--resume, --set, ...) are no setting
+    overrides = {k: v for k, v in vars(args).items() if k in keys}
     for item in args.set:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -369,8 +283,22 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _build_config(overrides: dict[str, Any], **kw: Any) -> Any:
+    """``build_config``, with its deprecation warnings (old key spellings) logged where users see them."""
+    import warnings
+
+    from featmatch.train.config import build_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        config = build_config(overrides, **kw)
+    for warning in caught:
+        log.warning("%s", warning.message)
+    return config
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from featmatch.train.config import build_config, config_from_dict, load_config_file, to_yaml
+    from featmatch.train.config import config_from_dict, load_config_file, to_yaml
     from featmatch.train.distributed import cleanup_distributed, init_distributed
     from featmatch.train.loop import run_training
 
@@ -390,12 +318,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 "continues in its own directory. Hint: drop --out."
             )
         base = config_from_dict(load_config_file(config_file), source=f"config file {str(config_file)!r}")
-        config = build_config(overrides, file=args.config, base=base)
+        config = _build_config(overrides, file=args.config, base=base)
         run_dir: Path | None = resume_dir
     else:
-        config = build_config(overrides, file=args.config)
+        config = _build_config(overrides, file=args.config)
         run_dir = None
     if args.print_config:
+        if not args.resume:
+            from featmatch.train.config import explain_recipe
+
+            sys.stdout.write("".join(f"# {line}\n" for line in explain_recipe(overrides, file=args.config).notes()))
         sys.stdout.write(to_yaml(config))
         return 0
     ctx, device = init_distributed(config.device)
@@ -428,7 +360,10 @@ def _load_generator(args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]
     from featmatch.train.loop import load_generator
 
     device = select_device(args.device)
-    generator, state = load_generator(args.checkpoint, device=device, use_ema=not args.raw)
+    if getattr(args, "raw", False):
+        log.warning("--raw is deprecated and will be removed in the next release; use --no-ema (the same).")
+        args.use_ema = False
+    generator, state = load_generator(args.checkpoint, device=device, use_ema=args.use_ema)
     return generator, state, device
 
 
@@ -458,7 +393,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if not bool(torch.isfinite(samples).all()):
         raise ValueError(
             f"the generator of --checkpoint {args.checkpoint!r} (step {state.get('step')}) produced NaN/Inf "
-            "samples although its weights are finite. Hint: try an earlier checkpoint, or --raw."
+            "samples although its weights are finite. Hint: try an earlier checkpoint, or --no-ema."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
