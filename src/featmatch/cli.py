@@ -325,9 +325,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = None
     if args.print_config:
         if not args.resume:
+            import warnings
+
             from featmatch.train.config import explain_recipe
 
-            sys.stdout.write("".join(f"# {line}\n" for line in explain_recipe(overrides, file=args.config).notes()))
+            with warnings.catch_warnings():  # build_config above has logged them
+                warnings.simplefilter("ignore", DeprecationWarning)
+                notes = explain_recipe(overrides, file=args.config).notes()
+            sys.stdout.write("".join(f"# {line}\n" for line in notes))
         sys.stdout.write(to_yaml(config))
         return 0
     ctx, device = init_distributed(config.device)

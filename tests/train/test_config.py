@@ -9,7 +9,7 @@ import yaml
 
 from featmatch import PRESETS
 from featmatch.train.config import (
-    DATASET_DEFAULTS,
+    RECIPES,
     TrainConfig,
     build_config,
     config_from_dict,
@@ -19,23 +19,23 @@ from featmatch.train.config import (
 )
 
 
-def test_defaults_are_digits_feature_matching_with_the_digits_overrides():
+def test_defaults_are_digits_feature_matching_with_the_digits_recipe():
     cfg = build_config()
     assert cfg.data.name == "digits"
     assert "fm" in cfg.objective.kind  # feature matching (with the adversarial term on digits)
-    for key, value in DATASET_DEFAULTS["digits"].items():
+    for key, value in RECIPES["digits"].values.items():
         obj = cfg
         for part in key.split("."):
             obj = getattr(obj, part)
         assert obj == value, key
 
 
-def test_precedence_defaults_then_dataset_then_file_then_flags(tmp_path):
+def test_precedence_defaults_then_recipe_then_file_then_flags(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"data": {"name": "ring8"}, "optim": {"lr_g": 0.01, "lr_d": 0.02}}))
     cfg = build_config({"optim.lr_d": 0.03}, file=path)
-    assert cfg.model.family == DATASET_DEFAULTS["ring8"]["model.family"]  # per-data default
-    assert cfg.data.batch_size == DATASET_DEFAULTS["ring8"]["data.batch_size"]
+    assert cfg.model.family == RECIPES["ring8"].values["model.family"]  # the data set's recipe
+    assert cfg.data.batch_size == RECIPES["ring8"].values["data.batch_size"]
     assert cfg.optim.lr_g == 0.01  # file over data default
     assert cfg.optim.lr_d == 0.03  # flag over file
 

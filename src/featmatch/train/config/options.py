@@ -97,7 +97,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("log.out", "--out", "run directory (default: runs/<data>-<objective>-<time>)", _RUN,
            metavar="DIR", show_default=False),
     Option("recipe", "--recipe", "named defaults applied whole, under your file and flags: "
-           + _recipe_names() + ", or none (the dataclass defaults)", _RUN, parse=_none_or_str, metavar="NAME",
+           + _recipe_names() + ", or none (the dataclass defaults) (default: the --data set's own; none for "
+           "your data)", _RUN, parse=_none_or_str, metavar="NAME",
            show_default=False),
     Option("steps", "--steps", "generator updates in total", _RUN, parse=int, metavar="N"),
     Option("seed", "--seed", "random seed", _RUN, parse=int, metavar="N"),
