@@ -271,18 +271,37 @@ def _split_sources(path: Path, fmt: str, options: Mapping[str, Any]) -> tuple[_S
     return None
 
 
-def _split_90_10(loaded: _Loaded, split: str) -> DataSet:
-    data = loaded.data
-    n = len(data)
+def split_index(n: int, split: str, name: str) -> torch.Tensor:
+    """The sorted row indices of `split` in the fixed 90/10 split of `n` samples.
+
+    The test split has ``round(n / 10)`` samples chosen by a ``numpy.random.RandomState(0)``
+    permutation (independent of any seed argument); the train split the rest.
+
+    Args:
+        n: Number of samples.
+        split: ``"train"`` or ``"test"``.
+        name: The data's name, for the error message.
+
+    Raises:
+        ValueError: If `split` is ``"test"`` and `n` is too small for a test sample.
+
+    Example:
+        >>> split_index(10, "test", "demo").tolist()
+        [2]
+    """
     n_test = int(round(n * TEST_FRACTION))
     if split == "test" and n_test == 0:
         raise ValueError(
-            f"data {data.name!r} has only {n} samples: too few for a 10% test split. "
+            f"data {name!r} has only {n} samples: too few for a 10% test split. "
             f"Hint: pass a separate test set with test_path=..."
         )
     order = np.random.RandomState(SPLIT_SEED).permutation(n)
-    chosen = np.sort(order[:n_test] if split == "test" else order[n_test:])
-    index = torch.from_numpy(chosen)
+    return torch.from_numpy(np.sort(order[:n_test] if split == "test" else order[n_test:]))
+
+
+def _split_90_10(loaded: _Loaded, split: str) -> DataSet:
+    data = loaded.data
+    index = split_index(len(data), split, data.name)
     y = None if data.y is None else data.y[index]
     return DataSet(name=data.name, kind=data.kind, x=data.x[index], y=y)
 
@@ -599,10 +618,7 @@ def _read_image_folder(
     folder: Path, options: Mapping[str, Any], class_names: tuple[str, ...] | None = None
 ) -> DataSet:
     """Read a folder of images; `class_names` (from the train folder) fixes the label numbers."""
-    # Imported here: Pillow is an optional dependency (featmatch[train]).
-    from PIL import Image, UnidentifiedImageError
-
-    size = _image_size_option(options.get("image_size"))
+    _image_size_option(options.get("image_size"))  # a bad option fails before any file is read
     top_level = _image_files(folder, recursive=False)
     classes = _class_folders(folder)
     if top_level and classes:
@@ -631,20 +647,66 @@ def _read_image_folder(
             f"image folder {str(folder)!r} holds no images; expected files ending in {IMAGE_SUFFIXES}."
         )
 
+    x = read_images([file for file, _ in files], folder, options)[0]
+    y = torch.tensor([label for _, label in files], dtype=torch.int64) if classes else None
+    return DataSet(name=str(folder), kind="image", x=x.contiguous(), y=y)
+
+
+def read_images(
+    files: list[Path], folder: Path, options: Mapping[str, Any], *, halves: bool = False
+) -> list[torch.Tensor]:
+    """Decode image files into ``(N, C, H, W)`` float32 tensors in ``[-1, 1]`` (``x / 127.5 - 1``).
+
+    Options as for a folder of images: ``image_size`` (resize every image, bilinear; default:
+    keep the size, which every image must then share) and ``channels`` (1 or 3; default 1 if
+    every image is grayscale, else 3). With `halves`, each image is the left and right halves
+    side by side (the pix2pix layout): its width must be even, it is cut in the middle, and
+    each half is resized on its own (nothing of one half leaks into the other).
+
+    Args:
+        files: The image files, in the order of the rows.
+        folder: Where they come from, for messages.
+        options: ``image_size`` and ``channels`` (others are ignored).
+        halves: Cut every image into its left and right halves.
+
+    Returns:
+        ``[x]``, or ``[left, right]`` with `halves`.
+
+    Raises:
+        ValueError: If an image cannot be read, sizes differ without ``image_size``, or (with
+            `halves`) a width is odd; the message names the file.
+
+    Example:
+        >>> left, right = read_images(sorted(Path("facades/train").glob("*.jpg")), Path("facades/train"), {}, halves=True)  # doctest: +SKIP
+    """
+    # Imported here: Pillow is an optional dependency (featmatch[train]).
+    from PIL import Image, UnidentifiedImageError
+
+    size = _image_size_option(options.get("image_size"))
     # First pass: sizes and modes from the headers, to check sizes and choose channels.
     infos: list[tuple[tuple[int, int], str]] = []
-    for file, _ in files:
+    for file in files:
         try:
             with Image.open(file) as image:
-                infos.append(((image.height, image.width), image.mode))
+                height, width = image.height, image.width
+                mode = image.mode
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise ValueError(f"cannot read image {str(file)!r}: {error}") from error
+        if halves:
+            if width % 2:
+                raise ValueError(
+                    f"image {str(file)!r} is {height}x{width} (HxW): an odd width cannot hold two "
+                    f"halves side by side. Hint: each image must be A and B side by side, of equal widths."
+                )
+            width //= 2
+        infos.append(((height, width), mode))
+    what = "image halves" if halves else "images"
     if size is None:
         first_size = infos[0][0]
-        for (file, _), (hw, _mode) in zip(files, infos, strict=True):
+        for file, (hw, _mode) in zip(files, infos, strict=True):
             if hw != first_size:
                 raise ValueError(
-                    f"images in {str(folder)!r} have different sizes: {files[0][0].name!r} is "
+                    f"{what} in {str(folder)!r} have different sizes: {files[0].name!r} is "
                     f"{first_size[0]}x{first_size[1]} (HxW), {str(file)!r} is {hw[0]}x{hw[1]}. "
                     f"Hint: pass image_size=(H, W) to resize them all."
                 )
@@ -653,18 +715,23 @@ def _read_image_folder(
     if channels is None:
         channels = 1 if all(mode in _GRAY_MODES for _, mode in infos) else 3
 
-    # Second pass: decode, convert, resize.
+    # Second pass: decode, convert, (cut,) resize.
     mode = "L" if channels == 1 else "RGB"
-    pixels = np.empty((len(files), size[0], size[1], channels), dtype=np.uint8)  # (N, H, W, C)
-    for i, (file, _) in enumerate(files):
+    parts = 2 if halves else 1
+    pixels = np.empty((parts, len(files), size[0], size[1], channels), dtype=np.uint8)  # (P, N, H, W, C)
+    for i, file in enumerate(files):
         try:
             with Image.open(file) as image:
                 image = image.convert(mode)
-                if (image.height, image.width) != size:
-                    image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                pixels[i] = np.asarray(image, dtype=np.uint8).reshape(size[0], size[1], channels)
+                pieces = [image]
+                if halves:
+                    half = image.width // 2
+                    pieces = [image.crop((0, 0, half, image.height)), image.crop((half, 0, image.width, image.height))]
+                for part, piece in enumerate(pieces):
+                    if (piece.height, piece.width) != size:
+                        piece = piece.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                    pixels[part, i] = np.asarray(piece, dtype=np.uint8).reshape(size[0], size[1], channels)
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise ValueError(f"cannot read image {str(file)!r}: {error}") from error
-    x = torch.from_numpy(_PIXEL_TO_UNIT[pixels]).permute(0, 3, 1, 2)  # (N, C, H, W)
-    y = torch.tensor([label for _, label in files], dtype=torch.int64) if classes else None
-    return DataSet(name=str(folder), kind="image", x=x.contiguous(), y=y)
+    # (N, H, W, C) -> (N, C, H, W)
+    return [torch.from_numpy(_PIXEL_TO_UNIT[p]).permute(0, 3, 1, 2).contiguous() for p in pixels]

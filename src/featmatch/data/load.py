@@ -70,6 +70,13 @@ def load_dataset(
         return load_mnist1d(split, seed=seed, size=size)
     path = Path(name).expanduser()
     if not path.exists() and isinstance(name, str) and _looks_like_a_name(name):
+        from featmatch.data.paired import PAIRED_DATASETS
+
+        if name in PAIRED_DATASETS:
+            raise ValueError(
+                f"{name!r} is a paired data set (condition, target): load it with "
+                f"featmatch.data.load_paired_dataset."
+            )
         raise ValueError(
             f"unknown data set {name!r}: expected one of {DATASETS}, or the path of a folder "
             f"of images, a .npy/.npz file or an IDX file."
