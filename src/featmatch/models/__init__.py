@@ -16,6 +16,15 @@ Example:
 
 from __future__ import annotations
 
+from featmatch.models.conditional import (
+    CONDITIONAL_FAMILIES,
+    ConditionalConvGenerator,
+    ConditionalDiscriminator,
+    ConditionalSequenceGenerator,
+    build_conditional_models,
+    default_conditional_family,
+    resize_condition,
+)
 from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
 from featmatch.models.early import OBSERVE_MODES, EncoderOutput, SequenceEncoder, freeze, observe, observed_steps
 from featmatch.models.mlp import ACTIVATIONS, MLPDiscriminator, MLPGenerator
@@ -25,9 +34,13 @@ from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator
 
 __all__ = [
     "ACTIVATIONS",
+    "CONDITIONAL_FAMILIES",
     "IMAGE_SIZES",
     "MODEL_FAMILIES",
     "OBSERVE_MODES",
+    "ConditionalConvGenerator",
+    "ConditionalDiscriminator",
+    "ConditionalSequenceGenerator",
     "ConvDiscriminator",
     "ConvGenerator",
     "EncoderOutput",
@@ -37,9 +50,12 @@ __all__ = [
     "SequenceDiscriminator",
     "SequenceEncoder",
     "SequenceGenerator",
+    "build_conditional_models",
     "build_models",
+    "default_conditional_family",
     "default_family",
     "freeze",
     "observe",
     "observed_steps",
+    "resize_condition",
 ]

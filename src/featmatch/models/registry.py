@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from featmatch._checks import check_int
+from featmatch.models.conditional import CONDITIONAL_FAMILIES, build_conditional_models
 from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
 from featmatch.models.mlp import MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
@@ -23,6 +24,7 @@ MODEL_FAMILIES: tuple[str, ...] = (
     "sequence",
     "multiscale_conv",
     "multiscale_sequence",
+    *CONDITIONAL_FAMILIES,  # cond_*: conditional pairs, built with condition_shape=...
 )
 
 # Options each family accepts through build_models(**options); anything else is an error.
@@ -97,7 +99,10 @@ def build_models(
         family: one of ``MODEL_FAMILIES``.
         sample_shape: the shape of one sample, without the batch dimension.
         latent_dim: size of the generator's z; None for the family's default.
-        **options: the family's options above.
+        **options: the family's options above. The conditional families ``cond_conv``,
+            ``cond_sequence``, ``cond_multiscale_conv`` and ``cond_multiscale_sequence`` take
+            ``condition_shape`` (required; ``sample_shape`` is the target's) and the options of
+            :func:`featmatch.models.conditional.build_conditional_models`.
 
     Returns:
         ``(generator, discriminator)``; the generator has ``latent_dim`` and ``sample_shape`` attributes.
@@ -111,6 +116,9 @@ def build_models(
     """
     if family not in MODEL_FAMILIES:
         raise ValueError(f"family must be one of {MODEL_FAMILIES}, got {family!r}.")
+    if family in CONDITIONAL_FAMILIES:  # cond_*: their own builder, which needs the condition's shape
+        condition_shape = options.pop("condition_shape", None)
+        return build_conditional_models(family, condition_shape, sample_shape, latent_dim=latent_dim, **options)
     shape = _check_shape(sample_shape)
     unknown = sorted(set(options) - _OPTIONS[family])
     if unknown:
