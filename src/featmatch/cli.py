@@ -92,10 +92,10 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=34, width=100)
 
 
-def _csv(kind: type) -> Any:
+def _csv(item_type: type) -> Any:
     from featmatch.train.config.options import csv
 
-    return csv(kind)
+    return csv(item_type)
 
 
 def _defaults_text() -> dict[str, str]:

@@ -12,7 +12,14 @@ import pytest
 
 from featmatch.cli import build_parser, main
 from featmatch.losses import DISTANCES, PRESETS, STATISTICS
-from featmatch.train.config import FIELD_FLAGS, KEY_ALIASES, OPTIONS, all_keys, build_config, flag_for
+from featmatch.train.config import (
+    FIELD_FLAGS,
+    KEY_ALIASES,
+    OPTIONS,
+    all_keys,
+    build_config,
+    flag_for,
+)
 
 # Flags of `featmatch train` that set no config key.
 NOT_SETTINGS = {"-h", "--help", "--config", "--resume", "--overwrite", "--print-config", "--set"}

@@ -31,8 +31,20 @@ from featmatch.train.config.io import (
     normalize_keys,
     to_yaml,
 )
-from featmatch.train.config.options import FIELD_FLAGS, OPTIONS, Option, flag_for, setting
-from featmatch.train.config.recipes import DATASET_DEFAULTS, RECIPES, Recipe, RecipePlan, plan_recipe
+from featmatch.train.config.options import (
+    FIELD_FLAGS,
+    OPTIONS,
+    Option,
+    flag_for,
+    setting,
+)
+from featmatch.train.config.recipes import (
+    DATASET_DEFAULTS,
+    RECIPES,
+    Recipe,
+    RecipePlan,
+    plan_recipe,
+)
 from featmatch.train.config.schema import (
     D_LOSSES,
     KEY_ALIASES,

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from featmatch._checks import warn_deprecated
-from featmatch.train.config.io import DEPRECATED_KEYS, config_from_dict, load_config_file, normalize_keys
+from featmatch.train.config.io import (
+    DEPRECATED_KEYS,
+    config_from_dict,
+    load_config_file,
+    normalize_keys,
+)
 from featmatch.train.config.recipes import RecipePlan, plan_recipe
 from featmatch.train.config.schema import TrainConfig
 

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from featmatch.losses import DISTANCES, PRESETS, STATISTICS
-from featmatch.train.config.schema import D_LOSSES, LR_SCHEDULES, NONFINITE_POLICIES, OBJECTIVES, PRECISIONS
+from featmatch.train.config.schema import (
+    D_LOSSES,
+    LR_SCHEDULES,
+    NONFINITE_POLICIES,
+    OBJECTIVES,
+    PRECISIONS,
+)
 
 __all__ = ["FIELD_FLAGS", "GROUPS", "OPTIONS", "Option", "flag_for", "option", "setting"]
 
@@ -57,8 +63,8 @@ class Option:
     unset: str = "None"
 
 
-def csv(kind: type) -> Callable[[str], list[Any]]:
-    """A parser of comma-separated values of ``kind`` (``"0.5,0.9"`` -> ``[0.5, 0.9]``).
+def csv(item_type: type) -> Callable[[str], list[Any]]:
+    """A parser of comma-separated values of ``item_type`` (``"0.5,0.9"`` -> ``[0.5, 0.9]``).
 
     Example:
         >>> csv(float)("0.5, 0.9")
@@ -70,9 +76,9 @@ def csv(kind: type) -> Callable[[str], list[Any]]:
         if not items:
             raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
         try:
-            return [kind(t) for t in items]
+            return [item_type(t) for t in items]
         except ValueError as err:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from err
+            raise argparse.ArgumentTypeError(f"expected comma-separated {item_type.__name__}s, got {text!r}") from err
 
     return parse
 
