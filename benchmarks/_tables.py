@@ -1,31 +1,33 @@
-"""Shared pieces of the benchmark table scripts (table2_digits_mnist1d.py, table3_failure.py).
+"""Shared pieces of the benchmark table scripts (table1_mixtures.py, table2_digits_mnist1d.py, table3_failure.py).
 
 Runs are ordinary ``featmatch train`` run directories laid out as ``featmatch compare`` lays
-them out (``<out>/<data>/<variant>/seed<k>/``), trained as
-``python -m featmatch train`` subprocesses (one torch thread each), so a table can be rebuilt, continued after an
-interruption (finished runs are skipped) or extended by one more seed with the same command.
+them out (``<out>/<data>/<variant>/seed<k>/``), trained by featmatch's sweep runner
+(:func:`featmatch.train.sweep.train_runs`) in worker processes with one torch thread each, so a
+table can be rebuilt, continued after an interruption (finished runs are skipped) or extended by
+one more seed with the same command. Rows are written as ``featmatch train`` flags, for
+readability; :func:`featmatch.cli.train_overrides` turns them into config overrides.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from featmatch.train.compare import Variant, collect_results, format_table, parse_variant, summarize
+from featmatch.cli import train_overrides
+from featmatch.train.sweep import SweepRun, collect_results, format_table, summarize, train_runs
 
 
 @dataclass
@@ -46,67 +48,49 @@ class Block:
     train_args: list[str]
     cost: float = 1.0
 
-    def parsed(self) -> list[Variant]:
-        return [parse_variant(v) for v in self.variants]
+    def flags(self) -> dict[str, str]:
+        """Each variant's name and its flags, as written."""
+        rows = {}
+        for spec in self.variants:
+            name, _, flags = spec.partition("=")
+            rows[name.strip()] = flags.strip()
+        return rows
+
+    def runs(self, out: Path, seeds: Sequence[int]) -> list[SweepRun]:
+        """Every (variant, seed) run of this block as config overrides, in ``out/<data>/<variant>/seed<k>``."""
+        base = {**train_overrides(self.train_args), "data.name": self.data, "steps": self.steps}
+        runs = []
+        for name, flags in self.flags().items():
+            overrides = {**base, **train_overrides(shlex.split(flags))}
+            for seed in seeds:
+                runs.append(SweepRun(f"{self.data}/{name}/seed{seed}", out / self.data / name / f"seed{seed}",
+                                     {**overrides, "seed": seed}))
+        return runs
 
 
-def _finished(run_dir: Path, steps: int) -> bool:
-    path = run_dir / "summary.json"
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    return not summary.get("interrupted") and summary.get("steps") == summary.get("target_steps") == steps
-
-
-def _train_one(argv: list[str], log_path: Path) -> tuple[int, float]:
-    """One ``python -m featmatch train`` subprocess with one torch thread; (exit status, seconds)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    start = time.perf_counter()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as handle:
-        code = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "featmatch", *argv], stdout=handle, stderr=subprocess.STDOUT, env=env, check=False
-        ).returncode
-    return code, time.perf_counter() - start
+def _show_progress() -> None:
+    """Print the sweep runner's progress lines (the library only logs them) to stderr, once."""
+    logger = logging.getLogger("featmatch")
+    if not any(getattr(h, "_tables_progress", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._tables_progress = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def train_blocks(out: Path, blocks: Sequence[Block], seeds: Sequence[int], jobs: int) -> list[str]:
-    """Train every (block, variant, seed) run not finished yet, ``jobs`` subprocesses at a time.
+    """Train every (block, variant, seed) run not finished yet, ``jobs`` worker processes at a time.
 
     One pool for all blocks, the costliest runs first (longest-processing-time order), so that a
     table over two data sets keeps every core busy. Runs go to ``<out>/<data>/<variant>/seed<k>``
     (``featmatch compare``'s layout) with a log beside each. Returns the failures, as text.
     """
-    todo = []
-    for block in blocks:
-        for variant in block.parsed():
-            for seed in seeds:
-                run_dir = out / block.data / variant.name / f"seed{seed}"
-                if _finished(run_dir, block.steps):
-                    continue
-                argv = [
-                    "train", "--data", block.data, "--seed", str(seed), "--out", str(run_dir),
-                    "--overwrite", "--quiet", "--steps", str(block.steps),
-                    *block.train_args, *variant.args,
-                ]
-                todo.append((block.cost, f"{block.data}/{variant.name}/seed{seed}", argv, run_dir))
-    todo.sort(key=lambda item: -item[0])
-    print(f"{len(todo)} run(s) to train, {jobs} at a time", file=sys.stderr, flush=True)
-    failures: list[str] = []
-
-    def work(item: tuple[float, str, list[str], Path]) -> None:
-        _, name, argv, run_dir = item
-        log_path = run_dir.parent / f"{run_dir.name}.log"
-        code, seconds = _train_one(argv, log_path)
-        ok = code == 0 and _finished(run_dir, int(argv[argv.index("--steps") + 1]))
-        print(f"{name}: {'done' if ok else 'FAILED'} in {seconds:.0f} s", file=sys.stderr, flush=True)
-        if not ok:
-            failures.append(f"{name}: exit status {code}, see {log_path}")
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(work, todo))
-    return failures
+    planned = [(block.cost, run) for block in blocks for run in block.runs(out, seeds)]
+    planned.sort(key=lambda item: -item[0])  # stable: the blocks' order among equal costs
+    _show_progress()
+    outcomes = train_runs([run for _, run in planned], jobs=max(1, jobs), isolated=True)
+    return [f"{o.run.name}: {o.error}" for o in outcomes if o.status == "failed"]
 
 
 def prewarm_classifiers(datas: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -154,14 +138,14 @@ def block_table(
 
     ``extra(run_dir)`` may add more per-run numbers (e.g. from ``metrics.jsonl``).
     """
-    variants = block.parsed()
-    runs = collect_results(out / block.data, [v.name for v in variants], seeds)
+    rows = block.flags()
+    runs = collect_results(out / block.data, list(rows), seeds)
     for run in runs:
         if run.status != "failed":
             run.metrics.update(episode_stats(run.run_dir))
             if extra is not None:
                 run.metrics.update(extra(run.run_dir))
-    summary = summarize(runs, variants)
+    summary = summarize(runs, list(rows), rows)
     keep = [m for m in (*metrics, "dominance_episodes", "dominated_pct", "wall_time_sec") if m in summary["metrics"]]
     summary["metrics"] = keep
     return format_table(summary, title=title), summary

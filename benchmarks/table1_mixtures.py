@@ -26,7 +26,8 @@ Rows (the discriminator is always trained with BCE; only the generator's objecti
 - ``featmatch_ema9995``: ``featmatch`` with a longer moving average of G (0.9995): the same
   training (the EMA does not feed back), averaged over about 2,000 steps instead of 1,000.
 
-Every run is a ``featmatch train`` subprocess with one torch thread on the CPU, in
+Every run is a ``featmatch train`` run trained in a worker process (featmatch's sweep runner,
+``featmatch.train.sweep.train_runs``) with one torch thread on the CPU, in
 ``OUT/<data>/<variant>/seed<k>/`` (``featmatch compare``'s layout); finished runs are skipped,
 so the same command continues an interrupted table or adds seeds. The result goes to
 ``OUT/table1.md`` (our rows beside the published ones) and ``OUT/table1.json``, with one
@@ -61,11 +62,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _tables import Block, Ticker, header, train_blocks  # noqa: E402
 
-from featmatch.train.compare import (  # noqa: E402
+from featmatch.cli import train_overrides  # noqa: E402
+from featmatch.train.sweep import (  # noqa: E402
     collect_results,
     format_cell,
     format_table,
-    parse_variant,
     plot_comparison,
     summarize,
 )
@@ -143,16 +144,13 @@ def calibrate(rows: list[str], device: str = "cpu", steps: int = 40) -> dict[str
 
     import torch
 
-    from featmatch.cli import _train_overrides
-    from featmatch.train.compare import _train_parser
-    from featmatch.train.config import build_config
-    from featmatch.train.loop import Trainer
+    from featmatch.train import Trainer, build_config
 
     torch.set_num_threads(1)
     costs = {}
     for r in rows:
-        namespace, _ = _train_parser().parse_known_args([*PROTOCOL, *shlex.split(ROWS[r])])
-        overrides = {**_train_overrides(namespace), "data.name": "ring8", "steps": 10**6, "device": device}
+        overrides = {**train_overrides([*PROTOCOL, *shlex.split(ROWS[r])]), "data.name": "ring8", "steps": 10**6,
+                     "device": device}
         trainer = Trainer(build_config(overrides))
         for _ in range(5):
             trainer.train_step()
@@ -194,9 +192,8 @@ def write_tables(out: Path, rows: list[str], data: list[str], seeds: list[int], 
     """
     summaries = {}
     for d in data:
-        variants = [parse_variant(f"{r}={ROWS[r]}") for r in rows]
-        runs = collect_results(out / d, [v.name for v in variants], seeds)
-        summary = summarize(runs, variants)
+        runs = collect_results(out / d, rows, seeds)
+        summary = summarize(runs, rows, {r: ROWS[r] for r in rows})
         summaries[d] = summary
         title = f"{d}, {steps} steps, seeds {','.join(map(str, seeds))}"
         (out / d).mkdir(parents=True, exist_ok=True)

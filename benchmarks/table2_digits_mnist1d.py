@@ -108,13 +108,13 @@ def build_blocks(args: argparse.Namespace) -> list[Block]:
 
 def plot_block(out: Path, block: Block, seeds: list[int]) -> Path | None:
     """``OUT/table2_<data>_samples.png``: final samples per variant and two metrics per seed."""
-    from featmatch.train.compare import collect_results, plot_comparison, summarize
+    from featmatch.train.sweep import collect_results, plot_comparison, summarize
 
-    variants = block.parsed()
-    runs = collect_results(out / block.data, [v.name for v in variants], seeds)
+    rows = block.flags()
+    runs = collect_results(out / block.data, list(rows), seeds)
     if all(r.status == "failed" for r in runs):
         return None
-    summary = summarize(runs, variants)
+    summary = summarize(runs, list(rows), rows)
     return plot_comparison(
         runs, summary, out / f"table2_{block.data}_samples.png",
         title=f"{block.data}: final samples (seed {seeds[0]}) and metrics over seeds",

@@ -71,3 +71,32 @@ def test_checkpoint_checksum_script_runs(capsys) -> None:
     assert script.main(["--which", "ring8", "--repeats", "1", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
     assert "| ring8 (mlp2d_benchmark, 2) |" in out and "x |" in out
+
+
+def test_table_rows_become_override_mappings(tmp_path) -> None:
+    """benchmarks/_tables.py: a block's flag rows become the sweep runner's runs (config overrides)."""
+    tables = load_benchmark("_tables")
+    block = tables.Block("ring8", ["gan=--objective adv --lr-d 1e-3", "defaults="], 10, ["--lr-d", "1e-4", "--ema", "0"])
+    runs = block.runs(tmp_path, [0, 3])
+    assert [r.name for r in runs] == ["ring8/gan/seed0", "ring8/gan/seed3", "ring8/defaults/seed0", "ring8/defaults/seed3"]
+    assert runs[1].run_dir == tmp_path / "ring8" / "gan" / "seed3"
+    gan, defaults = runs[1].overrides, runs[2].overrides
+    assert gan["objective.kind"] == "adv" and gan["optim.lr_d"] == 1e-3  # the row's flag over the block's
+    assert gan["seed"] == 3 and gan["steps"] == 10 and gan["data.name"] == "ring8"
+    assert "objective.kind" not in defaults and defaults["optim.lr_d"] == 1e-4
+
+
+@pytest.mark.subprocess
+def test_table3_runs_end_to_end(tmp_path, capsys) -> None:
+    """benchmarks/table3_failure.py as documented, tiny: worker processes train its rows' flags."""
+    import json
+
+    table3 = load_benchmark("table3_failure")
+    out = tmp_path / "t3"
+    assert table3.main(["--out", str(out), "--jobs", "2", "--seeds", "0", "--steps", "4", "--variants", "bce,fm_mean"]) == 0
+    text = (out / "table3.md").read_text(encoding="utf-8")
+    assert "| bce | 1 |" in text and "| fm_mean | 1 |" in text and "FAILED" not in text
+    assert (out / "table3_balance.png").is_file() and (out / "ring8" / "bce" / "seed0.log").is_file()
+    config = json.loads((out / "ring8" / "bce" / "seed0" / "summary.json").read_text(encoding="utf-8"))["config"]
+    assert config["optim"]["d_steps"] == 5 and config["objective"]["saturating"] is True  # FAILURE_FLAGS
+    assert config["objective"]["kind"] == "adv" and config["data"]["batch_size"] == 512 and config["steps"] == 4

@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from featmatch.errors import InputError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "train_overrides"]
 
 log = logging.getLogger("featmatch")
 
@@ -217,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "e.g. \"--lr-d 1e-4 --set log.eval_samples=2500\"")
     compare.add_argument("--out", required=True, metavar="DIR", help="output folder")
     compare.add_argument("--jobs", type=int, default=1, metavar="N",
-                         help="runs at a time; above 1, subprocesses with one torch thread each (default: 1)")
+                         help="runs at a time; above 1, worker processes with one torch thread each (default: 1)")
     compare.add_argument("--overwrite", action="store_true", help="retrain finished runs instead of skipping them")
     compare.add_argument("--title", help="heading of the table (default: data, steps and seeds)")
     return parser
@@ -447,21 +449,192 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+class _RaisingParser(argparse.ArgumentParser):
+    """An argument parser that raises ``ValueError`` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise ValueError(message)
+
+
+def _close_flags(text: str, parser: argparse.ArgumentParser) -> str:
+    import difflib
+
+    flags = [s for a in parser._actions for s in a.option_strings]  # noqa: SLF001 - argparse has no public list
+    return " or ".join(difflib.get_close_matches(text.split("=", 1)[0], flags, n=2))
+
+
+def train_overrides(flags: Sequence[str]) -> dict[str, Any]:
+    """The config overrides (dotted keys) that ``featmatch train`` flags set, without training.
+
+    What ``featmatch train FLAGS`` puts over the per-data-set defaults: each flag's config key,
+    ``--set KEY=VALUE`` items (YAML values), and a ``--config FILE``'s values under the flags.
+    For scripts that keep set-ups as readable flags (the benchmark tables); give the result to
+    :func:`featmatch.train.build_config` or :func:`featmatch.train.sweep.run_sweep`.
+
+    Raises:
+        ValueError: an unknown flag or stray value (with the closest flags), a bad value, or a
+            flag that is not a config setting (``--resume``, ``--overwrite``, ``--print-config``).
+
+    Example:
+        >>> train_overrides(["--objective", "adv", "--lr-d", "1e-3", "--set", "monitor.patience=100"])
+        {'objective.kind': 'adv', 'optim.lr_d': 0.001, 'monitor.patience': 100}
+    """
+    from featmatch.train.config import flatten, load_config_file
+
+    parser = _RaisingParser(prog="featmatch train", add_help=False)
+    _add_train_arguments(parser)
+    flags = [str(f) for f in flags]
+    namespace, unknown = parser.parse_known_args(flags)
+    if unknown:
+        close = _close_flags(unknown[0], parser)
+        hint = f" Did you mean {close}?" if close else " See featmatch train --help."
+        raise ValueError(f"unknown flag or stray value {unknown[0]!r}.{hint}")
+    for dest, flag in (("resume", "--resume"), ("overwrite", "--overwrite"), ("print_config", "--print-config")):
+        if getattr(namespace, dest):
+            raise ValueError(f"{flag} is not a config setting; it cannot be given here. Hint: remove {flag}.")
+    overrides = _train_overrides(namespace)
+    if namespace.config:
+        overrides = {**flatten(load_config_file(namespace.config)), **overrides}
+    return overrides
+
+
+# Flags a compare variant may not set: compare owns them, so that every run has the same data,
+# budget, seed list and place.
+_COMPARE_RESERVED = {
+    "--data": "the data set is given once, to compare (--data)",
+    "--seed": "seeds are given once, to compare (--seeds)",
+    "--steps": "every variant gets the same budget (compare --steps)",
+    "--out": "each run goes to <out>/<variant>/seed<k>",
+    "--resume": "compare skips finished runs by itself",
+    "--overwrite": "use compare --overwrite",
+    "--print-config": "compare trains the runs",
+    "--config": "put the flags in the variant, or use compare --train-args",
+}
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def _compare_overrides(where: str, flags: Sequence[str], *, allow_config: bool = False) -> dict[str, Any]:
+    """A compare variant's (or --train-args') flags as overrides; errors name ``where`` and the flag."""
+    import shlex
+
+    for arg in flags:
+        flag = arg.split("=", 1)[0]
+        if flag in _COMPARE_RESERVED and not (allow_config and flag == "--config"):
+            raise ValueError(
+                f"{where} sets {flag}, which compare controls: {_COMPARE_RESERVED[flag]}. "
+                f"Hint: remove {flag} from {where}."
+            )
+    try:
+        return train_overrides(flags)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err} (flags: {shlex.join(flags)!r})") from err
+
+
+def _check_variant_name(name: str, where: str) -> None:
+    if not _VARIANT_NAME.match(name):
+        raise ValueError(
+            f"variant name {name!r} (in {where!r}) must start with a letter or digit and use only "
+            "letters, digits and _ . + - (it becomes a folder name). Hint: e.g. 'fm_mean'."
+        )
+
+
+def _parse_variant(spec: str) -> tuple[str, tuple[str, ...]]:
+    """``"NAME=FLAGS"`` (flags as on a shell command line) as ``(name, flags)``; ``"NAME="``: no flags."""
+    import shlex
+
+    name, sep, flags = spec.partition("=")
+    name = name.strip()
+    if not sep:
+        raise ValueError(
+            f"variant spec {spec!r} has no '='. Hint: write NAME=FLAGS, e.g. "
+            "--variant \"gan=--objective adv\" (or NAME= for the data set's defaults)."
+        )
+    _check_variant_name(name, spec)
+    try:
+        return name, tuple(shlex.split(flags))
+    except ValueError as err:
+        raise ValueError(f"variant {name!r}: cannot split its flags {flags!r}: {err}.") from err
+
+
+def _load_variants(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
+    """``(name, flags)`` of each variant of a ``--variants`` YAML file: a mapping name -> flags (a
+    string or a list), or a list of ``{name: ..., args: ...}``."""
+    import shlex
+    from collections.abc import Mapping
+
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"variants file {str(path)!r} does not exist. Hint: check the --variants path.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ValueError(f"variants file {str(path)!r} is not valid YAML: {err}") from err
+    if isinstance(data, Mapping):
+        entries = list(data.items())
+    elif isinstance(data, list):
+        entries = []
+        for i, item in enumerate(data):
+            if not isinstance(item, Mapping) or "name" not in item:
+                raise ValueError(
+                    f"variants file {str(path)!r}: entry {i} must be a mapping with 'name' and "
+                    f"'args'; got {item!r}."
+                )
+            entries.append((item["name"], item.get("args", "")))
+    else:
+        raise ValueError(
+            f"variants file {str(path)!r} must hold a mapping name -> flags or a list of "
+            f"{{name, args}}; got {type(data).__name__}."
+        )
+    variants = []
+    for name, args in entries:
+        name = str(name)
+        _check_variant_name(name, str(path))
+        if args is None:
+            args = ""
+        if isinstance(args, str):
+            flags = tuple(shlex.split(args))
+        elif isinstance(args, list) and all(isinstance(a, (str, int, float)) for a in args):
+            flags = tuple(str(a) for a in args)
+        else:
+            raise ValueError(
+                f"variant {name!r} in {str(path)!r}: flags must be a string or a list of strings; "
+                f"got {args!r}."
+            )
+        variants.append((name, flags))
+    return variants
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     import shlex
 
-    from featmatch.train.compare import load_variants, parse_variant, run_compare
+    from featmatch.train.sweep import run_sweep
 
-    variants = load_variants(args.variants) if args.variants else []
-    variants += [parse_variant(spec) for spec in args.variant]
+    specs = _load_variants(args.variants) if args.variants else []
+    specs += [_parse_variant(spec) for spec in args.variant]
+    if not specs:
+        raise ValueError("no variants. Hint: give at least one --variant NAME=FLAGS (or --variants FILE).")
+    names = [name for name, _ in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"variant names must be unique; repeated: {repeated}. Hint: rename one of them.")
     try:
         extra = shlex.split(args.train_args)
     except ValueError as err:
         raise ValueError(f"--train-args {args.train_args!r} cannot be split into flags: {err}.") from err
-    result = run_compare(
-        args.data, variants, args.seeds, args.out, steps=args.steps, jobs=args.jobs,
-        extra_args=extra, overwrite=args.overwrite, title=args.title,
-    )
+    # The flags become config overrides here; the library trains and validates them.
+    base = _compare_overrides("--train-args", extra, allow_config=True)
+    variants = {name: _compare_overrides(f"variant {name!r}", flags) for name, flags in specs}
+    try:
+        result = run_sweep(
+            args.data, variants, args.seeds, args.out, steps=args.steps, jobs=args.jobs,
+            base_overrides=base, overwrite=args.overwrite, title=args.title,
+            descriptions={name: shlex.join(flags) for name, flags in specs},
+        )
+    except KeyboardInterrupt:
+        log.warning("compare interrupted; the same command continues it (finished runs are skipped)")
+        return 130
     sys.stdout.write(result.table_path.read_text(encoding="utf-8"))
     log.info("wrote %s, %s and %s", result.table_path, result.json_path, result.plot_path)
     return 1 if result.failed else 0

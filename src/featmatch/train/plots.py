@@ -24,7 +24,7 @@ from torch import Tensor
 
 from featmatch._io import atomic_path
 
-__all__ = ["plot_balance", "plot_history", "save_samples"]
+__all__ = ["new_figure", "plot_balance", "plot_history", "save_figure", "save_samples"]
 
 KINDS = ("image", "points", "sequence")
 
@@ -123,7 +123,7 @@ def plot_history(history: list[dict[str, Any]], path: Path, keys: Sequence[str] 
     groups = {g: ks for g, ks in groups.items() if any(_series(history, k)[1].size for k in ks)}
     titles = {"loss": "losses", "fm": "feature-matching terms per layer", "eval": "evaluation metrics"}
 
-    figure = _figure(width=7.0, height=max(2.6 * len(groups), 2.6))
+    figure = new_figure(width=7.0, height=max(2.6 * len(groups), 2.6))
     if not groups:
         _no_data(figure.add_subplot(1, 1, 1), "no logged losses")
     else:
@@ -138,7 +138,7 @@ def plot_history(history: list[dict[str, Any]], path: Path, keys: Sequence[str] 
             ax.legend(fontsize=8, loc="best")
         axes[-1].set_xlabel("step")
     figure.tight_layout()
-    return _save_figure(figure, Path(path))
+    return save_figure(figure, Path(path))
 
 
 def plot_balance(history: list[dict[str, Any]], episodes: list[dict[str, Any]], path: Path) -> Path:
@@ -171,7 +171,7 @@ def plot_balance(history: list[dict[str, Any]], episodes: list[dict[str, Any]], 
     for episode in episodes:
         last_step = max(last_step, float(episode.get("end_step") or episode.get("start_step") or 0))
 
-    figure = _figure(width=7.0, height=5.6)
+    figure = new_figure(width=7.0, height=5.6)
     prob_ax, grad_ax = figure.subplots(2, 1, sharex=True)
     labels = {"d/real_prob": "D(x)", "d/fake_prob": "D(G(z))", "d/accuracy": "D accuracy"}
     plotted = False
@@ -214,7 +214,7 @@ def plot_balance(history: list[dict[str, Any]], episodes: list[dict[str, Any]], 
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="best")
     figure.tight_layout()
-    return _save_figure(figure, Path(path))
+    return save_figure(figure, Path(path))
 
 
 # ----------------------------------------------------------------------------- samples
@@ -271,7 +271,7 @@ def _save_points(points: Tensor, path: Path, centres: Tensor | None, title: str 
             raise ValueError(f"centres must be a Tensor of shape (K, 2), got {shape}")
         centres = centres.detach().to("cpu", torch.float32)
     xy = points.numpy()
-    figure = _figure(width=5.0, height=5.0)
+    figure = new_figure(width=5.0, height=5.0)
     ax = figure.add_subplot(1, 1, 1)
     ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.5, color="tab:blue", linewidths=0, label=f"samples ({len(xy)})")
     if centres is not None:
@@ -283,7 +283,7 @@ def _save_points(points: Tensor, path: Path, centres: Tensor | None, title: str 
     if title:
         ax.set_title(title, fontsize=10)
     figure.tight_layout()
-    return _save_figure(figure, path)
+    return save_figure(figure, path)
 
 
 def _save_sequences(sequences: Tensor, path: Path, title: str | None) -> Path:
@@ -297,7 +297,7 @@ def _save_sequences(sequences: Tensor, path: Path, title: str | None) -> Path:
     n, channels, length = shown.shape
     columns = min(4, n)
     rows = math.ceil(n / columns)
-    figure = _figure(width=2.4 * columns + 0.4, height=1.6 * rows + (0.5 if title else 0.2))
+    figure = new_figure(width=2.4 * columns + 0.4, height=1.6 * rows + (0.5 if title else 0.2))
     axes = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
     t = np.arange(length)
     for index, ax in enumerate(axes.flat):
@@ -311,13 +311,29 @@ def _save_sequences(sequences: Tensor, path: Path, title: str | None) -> Path:
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    return _save_figure(figure, path)
+    return save_figure(figure, path)
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A blank ``matplotlib.figure.Figure`` of ``width`` x ``height`` inches at 100 dpi, outside pyplot.
+
+    For pictures drawn beside featmatch's own (``featmatch compare``'s ``comparison.png``);
+    write it with :func:`save_figure`. No pyplot state is touched, so it is safe in threads
+    and in scripts that use pyplot themselves.
+
+    Raises:
+        ImportError: matplotlib is not installed (it comes with ``featmatch[train]``).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> figure = new_figure(4.0, 3.0)
+        >>> _ = figure.add_subplot().plot([0, 1], [1, 0])
+        >>> save_figure(figure, pathlib.Path(tempfile.mkdtemp()) / "line.png").suffix
+        '.png'
+    """
     try:
         from matplotlib.figure import Figure
     except ImportError as err:  # pragma: no cover - matplotlib is in the train extra
@@ -325,9 +341,18 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100)
 
 
-def _save_figure(figure: Any, path: Path) -> Path:
+def save_figure(figure: Any, path: str | Path) -> Path:
+    """Render ``figure`` with Agg and write it to ``path`` atomically; return the path.
+
+    The format follows the suffix (``.png`` when there is none); missing folders are made.
+
+    Example:
+        >>> save_figure(new_figure(4.0, 3.0), "plot.png")  # doctest: +SKIP
+        PosixPath('plot.png')
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    path = Path(path)
     FigureCanvasAgg(figure)  # Agg rendering for this figure only; no pyplot state
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
