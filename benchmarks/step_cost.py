@@ -2,7 +2,9 @@
 
 What is timed: one generator step -- ``G(z)``, the discriminator on the generated batch, the
 generator's loss, ``backward()`` and ``Adam.step()`` -- with the discriminator's parameters frozen
-(``requires_grad_(False)``) for the step, as featmatch's trainer does. Every variant uses the same
+(``requires_grad_(False)``) for the step. The step is featmatch's own: the "generation" task's
+``generate`` and ``generator_objective`` run by the shared ``TrainStep.generator_step`` (fused
+Adam, as in training), not a copy of it. Every variant uses the same
 G, D, real batch ``x`` and noise ``z``; both models are in train mode (batch norm on batch
 statistics), as in training. After every step the script checks that no discriminator parameter
 has a ``.grad``: the discriminator's gradients are never computed.
@@ -72,6 +74,11 @@ import torch
 import featmatch
 from featmatch import DiscriminatorOutput
 from featmatch.models import build_models
+from featmatch.train.config import build_config
+from featmatch.train.distributed import DistContext
+from featmatch.train.step import TrainStep
+from featmatch.train.tasks import TaskModels
+from featmatch.train.tasks.generation import GenerationBatch, GenerationTask
 
 VARIANTS: tuple[str, ...] = ("a_nograd", "b_autograd", "c_reuse", "d_adv")
 
@@ -112,12 +119,13 @@ class Setup:
     workload: Workload
     generator: torch.nn.Module
     discriminator: torch.nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer  # G's optimiser of the adv + fm step
     z: torch.Tensor  # (N, latent)
     x: torch.Tensor  # (N, *sample_shape), the real batch
     d_step_real: DiscriminatorOutput  # D(x) from the D step, detached (variant c)
     fm_options: dict[str, Any]
     autocast: Callable[[], contextlib.AbstractContextManager[Any]]
+    steps: dict[str, TrainStep] = field(default_factory=dict)  # by objective kind: "adv+fm", "adv"
 
 
 def fm_options_for(preset: str) -> dict[str, Any]:
@@ -151,19 +159,27 @@ def build_setup(
     generator, discriminator = build_models(workload.family, workload.sample_shape, **workload.options)
     generator.to(device).train()
     discriminator.to(device).train()
-    optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    models = TaskModels(generator, discriminator, workload.family, int(generator.latent_dim))
+    steps: dict[str, TrainStep] = {}
+    for kind in ("adv+fm", "adv"):
+        config = build_config({"objective.kind": kind, "objective.fm_weight": 1.0, "objective.adv_weight": 1.0,
+                               "objective.d_loss": "bce", "objective.saturating": False, "optim.ema_decay": 0.0,
+                               "optim.lr_g": 2e-4, "optim.betas": [0.5, 0.999]})
+        task = GenerationTask(config)
+        # The benchmark's FM options (a preset, or the loss's defaults), not the config's.
+        task.fm_loss = featmatch.FeatureMatchingLoss(**(fm_options or {}), return_terms=True)
+        step = TrainStep(task, models, DistContext(), device)
+        step.amp_dtype = None if dtype == torch.float32 else dtype  # also on the CPU, unlike training
+        steps[kind] = step
     z = torch.randn(workload.batch, generator.latent_dim, device=device)  # (N, Z)
     x = torch.rand(workload.batch, *workload.sample_shape, device=device) * 2 - 1  # (N, *shape) in [-1, 1]
-
-    def autocast() -> contextlib.AbstractContextManager[Any]:
-        if dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=dtype)
+    autocast = steps["adv+fm"].autocast
 
     # What the D step hands over with reuse_real_features: its D(x), detached.
     with torch.no_grad(), autocast():
         d_step_real = discriminator(x)
-    return Setup(workload, generator, discriminator, optimizer, z, x, d_step_real, dict(fm_options or {}), autocast)
+    return Setup(workload, generator, discriminator, steps["adv+fm"].opt_g, z, x, d_step_real,
+                 dict(fm_options or {}), autocast, steps)
 
 
 def _detached(out: DiscriminatorOutput) -> DiscriminatorOutput:
@@ -186,41 +202,27 @@ def generator_step(setup: Setup, variant: str) -> torch.Tensor:
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
-    G, D = setup.generator, setup.discriminator
-    d_params = list(D.parameters())
-    setup.optimizer.zero_grad(set_to_none=True)
-    real_out = None
+    step = setup.steps["adv" if variant == "d_adv" else "adv+fm"]
+    d_params = list(setup.discriminator.parameters())
+    batch = GenerationBatch(setup.x, setup.z)
+    real_live = real_out = None
     if variant == "b_autograd":
-        # D is not frozen yet: like pix2pixHD / HiFi-GAN / torchgan, autograd records D(x)'s graph.
+        # D is not frozen yet: like pix2pixHD / HiFi-GAN / torchgan, autograd records D(x)'s graph;
+        # the features are detached for the loss and the output (with its graph) lives to the end.
         with setup.autocast():
-            real_out = D(setup.x)
-        assert real_out.logits.requires_grad, "b_autograd must record D(x)'s graph"
-    for p in d_params:
-        p.requires_grad_(False)
-    try:
-        with setup.autocast():
-            fake = G(setup.z)  # (N, *sample_shape)
-            fake_out = D(fake)
-            loss = featmatch.generator_loss(fake_out.logits, kind="bce")
-            if variant != "d_adv":
-                if variant == "a_nograd":
-                    with torch.no_grad():
-                        real_out = D(setup.x)
-                    real_feats = real_out
-                elif variant == "b_autograd":
-                    assert real_out is not None
-                    real_feats = _detached(real_out)  # real_out (with its graph) lives on to the end
-                else:  # c_reuse
-                    real_feats = setup.d_step_real
-                loss = loss + featmatch.feature_matching_loss(fake_out, real_feats, **setup.fm_options)
-        loss.backward()
-        setup.optimizer.step()
-    finally:
-        for p in d_params:
-            p.requires_grad_(True)
+            real_live = setup.discriminator(setup.x)
+        assert real_live.logits.requires_grad, "b_autograd must record D(x)'s graph"
+        real_out = _detached(real_live)
+    elif variant == "c_reuse":
+        real_out = setup.d_step_real
+    with setup.autocast():
+        fake = step.task.generate(step.G, batch)  # (N, *sample_shape)
+    result = step.generator_step(batch, fake, real_out)  # a_nograd, d_adv: real_out None -> D(x) under no_grad
+    del real_live
     if any(p.grad is not None for p in d_params):
         raise AssertionError(f"variant {variant}: the discriminator received a gradient in the G step")
-    return loss.detach()
+    assert result.loss is not None
+    return result.loss
 
 
 def _sync(device: torch.device) -> None:

@@ -38,7 +38,7 @@ from torch import nn
 from featmatch import discriminator_loss, feature_matching_loss, generator_loss
 from featmatch.data import batches
 from featmatch.train.config import TrainConfig, build_config
-from featmatch.train.loop import Trainer
+from featmatch.train.trainer import Trainer
 
 
 @dataclass

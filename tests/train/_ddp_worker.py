@@ -14,7 +14,8 @@ import torch
 
 from featmatch.train.config import build_config
 from featmatch.train.distributed import cleanup_distributed, init_distributed
-from featmatch.train.loop import Trainer
+from featmatch.train.tasks.generation import GenerationBatch
+from featmatch.train.trainer import Trainer
 
 GLOBAL_BATCH = 16
 STATISTICS = ("mean", "mean_std", "rff")
@@ -36,10 +37,10 @@ def global_batch(trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
 
 def generator_step(trainer: Trainer, x: torch.Tensor, z: torch.Tensor) -> dict:
     fake = trainer.G(z)
-    parts = trainer.generator_step(x, fake, measure=True)
+    parts = trainer.generator_step(GenerationBatch(x, z), fake, measure=True)
     return {
-        "loss": parts["loss"],
-        "fm": parts["fm"].detach(),
+        "loss": parts.loss,
+        "fm": parts.terms["g_fm"].detach(),
         "g_grads": [p.grad.clone() for p in trainer.generator.parameters()],
         "d_grads": [p.grad for p in trainer.discriminator.parameters()],
     }

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from featmatch.train.checkpoint import list_checkpoints, load_checkpoint
-from featmatch.train.loop import Trainer
+from featmatch.train.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _ddp_worker  # noqa: E402

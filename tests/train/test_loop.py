@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from featmatch.data import batches
 from featmatch.train.config import build_config
-from featmatch.train.loop import Trainer, prepare_run_dir, RunDirError
+from featmatch.train.trainer import Trainer, prepare_run_dir, RunDirError
 
 
 def _config(**overrides):
@@ -80,13 +80,13 @@ def test_one_step_equals_a_hand_written_step(reuse, objective):
 
 def test_generator_step_leaves_the_discriminator_alone():
     trainer = Trainer(_config(**{"objective.kind": "adv+fm"}))
-    x = next(trainer._batches)
-    fake = trainer.G(trainer._noise(16))
-    trainer.discriminator_step(x, fake)
+    batch = trainer.draw()  # real x and noise z
+    fake = trainer.G(batch.z)
+    trainer.discriminator_step(batch, fake)
     d_grads = [p.grad.clone() for p in trainer.discriminator.parameters()]
     d_params = [p.detach().clone() for p in trainer.discriminator.parameters()]
     g_before = [p.detach().clone() for p in trainer.generator.parameters()]
-    trainer.generator_step(x, fake)
+    trainer.generator_step(batch, fake)
     for p, grad, value in zip(trainer.discriminator.parameters(), d_grads, d_params, strict=True):
         assert torch.equal(p.grad, grad)  # no gradient reached D in the G step
         assert torch.equal(p.detach(), value)

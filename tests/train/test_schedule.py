@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from featmatch.train.config import build_config
-from featmatch.train.loop import Trainer
+from featmatch.train.trainer import Trainer
 from featmatch.train.schedule import lr_factor, progress, ramped_weight
 
 
@@ -103,12 +103,13 @@ def test_trainer_ramps_the_adversarial_weight_and_uses_it_in_the_loss():
         weights.append(scalars["objective/adv_weight"])
     assert weights == pytest.approx([0.1, 0.1, 0.2, 0.3, 0.4])  # 0.5 is reached at step 5, the end
     # The objective uses the current weight: total = fm + weight * adv.
-    x = next(iter(trainer._new_batches()))
-    fake = trainer.G(trainer._noise(16))
+    batch = trainer.draw()
+    fake = trainer.G(batch.z)
     for p in trainer.d_params:
         p.requires_grad_(False)
-    loss, parts = trainer.generator_objective(x, fake)
-    assert loss.item() == pytest.approx((parts["fm"] + 0.4 * parts["adv"]).detach().item(), rel=1e-6)
+    objective = trainer.generator_objective(batch, fake)
+    loss, parts = objective.loss, objective.terms
+    assert loss.item() == pytest.approx((parts["g_fm"] + 0.4 * parts["g_adv"]).detach().item(), rel=1e-6)
 
 
 def test_a_restored_trainer_has_the_restored_steps_weight_and_rates_before_it_steps():

@@ -1,4 +1,4 @@
-"""Training: configuration, the training loop, checkpoints, distributed helpers, monitor, report.
+"""Training: configuration, tasks, the trainer, checkpoints, distributed helpers, monitor, report.
 
 Example:
     >>> from featmatch.train import build_config
@@ -25,10 +25,12 @@ from featmatch.train.config import (
     to_yaml,
 )
 from featmatch.train.distributed import DistContext, init_distributed, select_device
-from featmatch.train.loop import RunDirError, Trainer, load_generator, run_training
+from featmatch.train.tasks import TASKS, Task, get_task, register_task
+from featmatch.train.trainer import RunDirError, Trainer, load_generator, run_training
 
 __all__ = [
     "DATASET_DEFAULTS",
+    "TASKS",
     "CheckpointError",
     "DataConfig",
     "DistContext",
@@ -38,15 +40,18 @@ __all__ = [
     "ObjectiveConfig",
     "OptimConfig",
     "RunDirError",
+    "Task",
     "TrainConfig",
     "Trainer",
     "build_config",
     "config_from_dict",
     "config_to_dict",
+    "get_task",
     "init_distributed",
     "load_checkpoint",
     "load_config_file",
     "load_generator",
+    "register_task",
     "run_training",
     "save_checkpoint",
     "select_device",

@@ -311,6 +311,7 @@ class TrainConfig:
     steps: int = 2000
     seed: int = 0
     device: str = "auto"
+    task: str = "generation"  # kind of training: a name in featmatch.train.tasks.TASKS
     recipe: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -1,0 +1,297 @@
+"""Kinds of training ("tasks"): the registry and the interface every task implements.
+
+A task says what is specific to one kind of training; the shared step (:mod:`featmatch.train.step`)
+and the driver (:mod:`featmatch.train.trainer`) know no task's details. A task:
+
+- loads its data (:meth:`Task.load_data`) and describes it for checkpoints (:meth:`Task.describe_data`);
+- builds its models from config + that description, once, for training and for loading
+  (:meth:`Task.build_models`), and prepares its losses (:meth:`Task.setup`);
+- draws a batch from the shared, seeded, DDP-sharded batch stream (:meth:`Task.draw`);
+- calls G (:meth:`Task.generate`) and gives the D and G objectives as named terms
+  (:meth:`Task.discriminator_objective`, :meth:`Task.generator_objective`) in an :class:`Objective`;
+- draws, shows and evaluates samples (:meth:`Task.sample_inputs`, :meth:`Task.sample`,
+  :meth:`Task.save_picture`, :meth:`Task.evaluate`).
+
+Adding a task is one module with a :class:`Task` subclass and ``register_task(MyTask)``.
+
+Example:
+    >>> sorted(TASKS)
+    ['generation']
+    >>> get_task("generation").name
+    'generation'
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from featmatch.errors import InputError
+
+if TYPE_CHECKING:
+    from featmatch.data import DataSet
+    from featmatch.train.config import TrainConfig
+
+__all__ = [
+    "TASKS",
+    "Objective",
+    "Streams",
+    "Task",
+    "TaskModels",
+    "UnknownTaskError",
+    "Weights",
+    "get_task",
+    "register_task",
+]
+
+
+class UnknownTaskError(InputError, ValueError):
+    """A task name that is not registered."""
+
+
+@dataclass
+class TaskModels:
+    """What a task's :meth:`Task.build_models` returns.
+
+    Attributes:
+        generator: the trained "generator" (checkpoint entry ``generator``; its EMA is ``ema``).
+        discriminator: the trained discriminator (checkpoint entry ``discriminator``).
+        family: the model family's name (recorded in checkpoints and the summary).
+        latent_dim: the noise width (``None`` for a task without noise input).
+        frozen: extra modules the task uses but never trains (e.g. a pretrained teacher).
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+    family: str
+    latent_dim: int | None = None
+    frozen: dict[str, nn.Module] = field(default_factory=dict)
+
+
+@dataclass
+class Streams:
+    """The random streams and data a task draws from in one step.
+
+    Attributes:
+        next_batch: the next batch of this rank's shard (the shared, seeded batch iterator).
+        noise: this rank's noise generator (on ``device``).
+        device: the training device.
+    """
+
+    next_batch: Callable[[], Any]
+    noise: torch.Generator
+    device: torch.device
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weights the shared step schedules and hands to the objectives.
+
+    Attributes:
+        adv: the adversarial term's weight in this step (``objective.adv_weight``, ramped).
+        fm_multiplier: the balance monitor's multiplier of the feature-matching weight.
+    """
+
+    adv: float
+    fm_multiplier: float = 1.0
+
+
+@dataclass
+class Objective:
+    """An objective as named terms: what the shared step sums, back-propagates and logs.
+
+    Attributes:
+        terms: every computed term by name, logged as ``loss/<name>`` when measuring.
+        weights: the terms that make up the loss, in summation order, with their weights; a
+            term not named here is measured only (compute it under ``no_grad``).
+        layers: per-layer feature-matching terms, logged as ``fm/<name>``.
+        real_logits, fake_logits: D's "real" logits on real and generated data (measured steps
+            only), for ``d/real_prob``, ``d/fake_prob`` and ``d/accuracy``.
+        real_out: D's output on the real batch, detached (from the D objective: what
+            ``objective.reuse_real_features`` hands to the G objective).
+        loss: set by the step: the weighted sum, detached.
+        grad: set by the step when measuring: the total gradient norm of the updated model.
+
+    Example:
+        >>> o = Objective(terms={"a": torch.tensor(2.0), "b": torch.tensor(3.0)}, weights={"b": 0.5})
+        >>> o.total()
+        tensor(1.5000)
+    """
+
+    terms: dict[str, Tensor]
+    weights: dict[str, float]
+    layers: dict[str, Tensor] = field(default_factory=dict)
+    real_logits: list[Tensor] | None = None
+    fake_logits: list[Tensor] | None = None
+    real_out: Any = None
+    loss: Tensor | None = None
+    grad: Tensor | None = None
+
+    def total(self) -> Tensor:
+        """The weighted sum of the terms named in ``weights`` (a 0-dim float32 tensor)."""
+        if not self.weights:
+            raise ValueError(f"an objective needs at least one weighted term; got terms {list(self.terms)}.")
+        device = next(iter(self.terms.values())).device
+        total = torch.zeros((), device=device)
+        for name, weight in self.weights.items():
+            term = self.terms[name]
+            total = total + (term if weight == 1.0 else weight * term)
+        return total
+
+
+class Task:
+    """One kind of training. Subclass it, set ``name``, and register it with :func:`register_task`.
+
+    An instance is made per run from the run's config. Methods marked "required" have no
+    default; the others have the defaults of a data set of samples ``data.x``.
+
+    Example:
+        >>> from featmatch.train.config import build_config
+        >>> task = get_task("generation")(build_config({"data.name": "ring8"}))
+        >>> task.config.data.name
+        'ring8'
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+
+    # --- data and models ---------------------------------------------------------------
+
+    def load_data(self, split: str, device: torch.device) -> DataSet:
+        """This run's ``split`` of the data set, its tensors on ``device``."""
+        from dataclasses import replace
+
+        from featmatch.data import load_dataset
+
+        cfg = self.config
+        if split == "train":
+            data = load_dataset(cfg.data.name, split, seed=cfg.seed, size=cfg.data.size, **cfg.data.options)
+        else:  # the whole test split (as load_test_split)
+            data = load_dataset(cfg.data.name, split, seed=cfg.seed, **cfg.data.options)
+        if device.type != "cpu":
+            data = replace(data, x=data.x.to(device))
+        return data
+
+    def describe_data(self, data: DataSet) -> dict[str, Any]:
+        """What checkpoints record of the data (``state["data"]``); :meth:`build_models` reads it."""
+        return {
+            "name": data.name,
+            "kind": data.kind,
+            "sample_shape": list(data.sample_shape),
+            "centres": None if data.centres is None else data.centres.cpu(),
+            "std": data.std,
+        }
+
+    def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
+        """Required: G, D (and frozen extras) from the config and a :meth:`describe_data` mapping.
+
+        ``family`` overrides ``config.model.family`` (a checkpoint records the resolved one).
+        Training and :func:`~featmatch.train.trainer.load_generator` both build models here.
+        """
+        raise NotImplementedError(f"task {self.name!r} must implement build_models")
+
+    def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
+        """Prepare losses and anything trained before the GAN (after the models are built)."""
+
+    # --- one step ------------------------------------------------------------------------
+
+    def draw(self, streams: Streams, models: TaskModels) -> Any:
+        """Required: one batch for one D update (real data, plus noise where the task has it)."""
+        raise NotImplementedError(f"task {self.name!r} must implement draw")
+
+    def generate(self, G: nn.Module, batch: Any) -> Any:
+        """Required: G's output for ``batch`` (the step runs it under autocast)."""
+        raise NotImplementedError(f"task {self.name!r} must implement generate")
+
+    def discriminator_objective(self, D: nn.Module, batch: Any, fake: Any, *, measure: bool) -> Objective:
+        """Required: the D objective; ``fake`` is detached. Set ``real_out`` (detached) and, when
+        ``measure``, ``real_logits``/``fake_logits``."""
+        raise NotImplementedError(f"task {self.name!r} must implement discriminator_objective")
+
+    def generator_objective(
+        self, D: nn.Module, batch: Any, fake: Any, real_out: Any, weights: Weights, *, measure: bool
+    ) -> Objective:
+        """Required: the G objective. D is frozen and unwrapped (no DDP hooks); ``real_out`` is
+        the D step's real output when ``objective.reuse_real_features``, else ``None``."""
+        raise NotImplementedError(f"task {self.name!r} must implement generator_objective")
+
+    def monitor_batches(self, batch: Any, fake: Any) -> tuple[Tensor, Tensor] | None:
+        """The (real, generated) tensors the balance monitor looks at (detached), or ``None``."""
+        return None
+
+    # --- samples and evaluation -----------------------------------------------------------
+
+    def sample_inputs(self, models: TaskModels, n: int, generator: torch.Generator) -> Any:
+        """Required: fixed inputs for ``n`` samples (noise, conditions), drawn from ``generator``."""
+        raise NotImplementedError(f"task {self.name!r} must implement sample_inputs")
+
+    def sample(self, G: nn.Module, inputs: Any, device: torch.device) -> Tensor:
+        """Required: G's samples for ``inputs`` on CPU (G is in eval mode, under ``no_grad``)."""
+        raise NotImplementedError(f"task {self.name!r} must implement sample")
+
+    def save_picture(self, G: nn.Module, inputs: Any, data: DataSet, path: Path, *, title: str,
+                     device: torch.device) -> Path:
+        """Required: draw and write a picture of G's samples for ``inputs``; return its path."""
+        raise NotImplementedError(f"task {self.name!r} must implement save_picture")
+
+    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device) -> dict[str, float]:
+        """The run's metrics (``summary.json["metrics"]``); default: none."""
+        return {}
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Register a :class:`Task` subclass under ``cls.name`` (usable as a class decorator).
+
+    Raises:
+        ValueError: ``cls.name`` is empty or already taken by another class.
+
+    Example:
+        >>> class Nothing(Task):
+        ...     name = "nothing-doctest"
+        >>> register_task(Nothing) is Nothing
+        True
+        >>> del TASKS["nothing-doctest"]
+    """
+    if not isinstance(cls, type) or not issubclass(cls, Task):
+        raise TypeError(f"register_task needs a Task subclass; got {cls!r}.")
+    if not cls.name:
+        raise ValueError(f"task class {cls.__name__} needs a non-empty 'name' class attribute.")
+    if TASKS.get(cls.name, cls) is not cls:
+        raise ValueError(f"task name {cls.name!r} is already registered by {TASKS[cls.name].__name__}; "
+                         "choose another name.")
+    TASKS[cls.name] = cls
+    return cls
+
+
+def get_task(name: str) -> type[Task]:
+    """The task class registered as ``name``.
+
+    Raises:
+        UnknownTaskError: listing the registered names.
+
+    Example:
+        >>> get_task("generaton")
+        Traceback (most recent call last):
+        ...
+        featmatch.train.tasks.UnknownTaskError: unknown task 'generaton'; known tasks: 'generation'. Hint: did you mean 'generation'?
+    """
+    if name in TASKS:
+        return TASKS[name]
+    known = ", ".join(repr(n) for n in sorted(TASKS))
+    close = difflib.get_close_matches(str(name), list(TASKS), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "register the task (featmatch.train.tasks.register_task) first."
+    raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}. Hint: {hint}")
+
+
+from featmatch.train.tasks import generation as _generation  # noqa: F401  (registers "generation")

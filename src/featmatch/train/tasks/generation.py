@@ -1,0 +1,189 @@
+"""Unconditional generation (task ``"generation"``): ``fake = G(z)`` against real samples ``x``.
+
+D objective: ``discriminator_loss`` on D's logits (term ``d``). G objective: feature matching of
+D's features of ``fake`` against those of ``x`` (term ``g_fm``, real features under ``no_grad``
+or reused from the D step) and/or the adversarial loss (term ``g_adv``), as ``objective.kind``
+says; with ``measure`` the unused one is computed too, without gradient, for the logs.
+Metrics: :func:`featmatch.metrics.evaluate_samples` against the test split.
+
+Example:
+    >>> from featmatch.train.config import build_config
+    >>> task = GenerationTask(build_config({"data.name": "ring8"}))
+    >>> models = task.build_models({"sample_shape": [2]})
+    >>> models.family, models.latent_dim
+    ('mlp2d_benchmark', 256)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from featmatch.data import DataSet
+from featmatch.features import DiscriminatorOutput
+from featmatch.train.seeds import eval_seed
+from featmatch.train.tasks import (
+    Objective,
+    Streams,
+    Task,
+    TaskModels,
+    Weights,
+    register_task,
+)
+
+__all__ = ["GenerationBatch", "GenerationTask"]
+
+
+@dataclass
+class GenerationBatch:
+    """One batch: real samples ``x`` (B, *sample_shape) and noise ``z`` (B, latent_dim)."""
+
+    x: Tensor
+    z: Tensor
+
+
+def as_list(out: DiscriminatorOutput | list[DiscriminatorOutput]) -> list[DiscriminatorOutput]:
+    """One discriminator's output, or a multi-scale list of them, as a list."""
+    return [out] if isinstance(out, DiscriminatorOutput) else list(out)
+
+
+def logits_of(out: Any) -> list[Tensor]:
+    """The logits of each discriminator in ``out``."""
+    return [o.logits for o in as_list(out)]
+
+
+def detach_output(out: Any) -> Any:
+    """``out`` (one output or a list) with every tensor detached."""
+    def one(o: DiscriminatorOutput) -> DiscriminatorOutput:
+        return DiscriminatorOutput(o.logits.detach(), {k: v.detach() for k, v in o.features.items()})
+
+    return one(out) if isinstance(out, DiscriminatorOutput) else [one(o) for o in out]
+
+
+class GenerationTask(Task):
+    """Today's unconditional GAN training with a feature-matching generator loss."""
+
+    name = "generation"
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        kind = config.objective.kind
+        self.use_fm = "fm" in kind
+        self.use_adv = "adv" in kind
+        self.fm_loss: nn.Module | None = None
+
+    def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
+        from featmatch.models import build_models, default_family
+
+        model = self.config.model
+        shape = tuple(data["sample_shape"])
+        family = family or model.family or default_family(shape)
+        options = dict(model.options)
+        if model.width is not None:
+            options["width"] = model.width
+        g, d = build_models(family, shape, latent_dim=model.latent_dim, **options)
+        return TaskModels(generator=g, discriminator=d, family=family, latent_dim=int(g.latent_dim))
+
+    def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
+        from featmatch.losses import FeatureMatchingLoss
+
+        options = {**self.config.fm_loss_options(), "sync_statistics": distributed, "return_terms": True}
+        self.fm_loss = FeatureMatchingLoss(**options)
+
+    # --- one step ------------------------------------------------------------------------
+
+    def draw(self, streams: Streams, models: TaskModels) -> GenerationBatch:
+        x = streams.next_batch()  # (B, *sample_shape)
+        assert models.latent_dim is not None
+        z = torch.randn(self.config.data.batch_size, models.latent_dim, generator=streams.noise,
+                        device=streams.device)  # (B, Z)
+        return GenerationBatch(x, z)
+
+    def generate(self, G: nn.Module, batch: GenerationBatch) -> Tensor:
+        return G(batch.z)  # (B, *sample_shape)
+
+    def discriminator_objective(self, D: nn.Module, batch: GenerationBatch, fake: Tensor, *,
+                                measure: bool) -> Objective:
+        from featmatch.losses import discriminator_loss
+
+        real_out = D(batch.x)
+        fake_out = D(fake)
+        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out),
+                                  kind=self.config.objective.d_loss)
+        result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
+        if measure:
+            result.real_logits = [t.detach() for t in logits_of(real_out)]
+            result.fake_logits = [t.detach() for t in logits_of(fake_out)]
+        return result
+
+    def generator_objective(self, D: nn.Module, batch: GenerationBatch, fake: Tensor, real_out: Any,
+                            weights: Weights, *, measure: bool) -> Objective:
+        from featmatch.losses import generator_loss
+
+        assert self.fm_loss is not None, "call setup() first"
+        obj = self.config.objective
+        fake_out = D(fake)
+        result = Objective(terms={}, weights={})
+        if self.use_fm or measure:
+            with contextlib.nullcontext() if self.use_fm else torch.no_grad():
+                if real_out is None:
+                    with torch.no_grad():
+                        real_out = D(batch.x)
+                fm, layers = self.fm_loss(fake_out, real_out)
+            result.layers = layers
+            if self.use_fm:
+                result.weights["g_fm"] = obj.fm_weight * weights.fm_multiplier
+        else:
+            fm = None
+        if self.use_adv or measure:
+            with contextlib.nullcontext() if self.use_adv else torch.no_grad():
+                adv = generator_loss(logits_of(fake_out), kind=obj.d_loss, saturating=obj.saturating)
+            result.terms["g_adv"] = adv
+            if self.use_adv:
+                result.weights["g_adv"] = weights.adv
+        if fm is not None:
+            result.terms["g_fm"] = fm
+        return result
+
+    def monitor_batches(self, batch: GenerationBatch, fake: Tensor) -> tuple[Tensor, Tensor]:
+        return batch.x.detach(), fake.detach()
+
+    # --- samples and evaluation -----------------------------------------------------------
+
+    def sample_inputs(self, models: TaskModels, n: int, generator: torch.Generator) -> Tensor:
+        assert models.latent_dim is not None
+        return torch.randn(n, models.latent_dim, generator=generator)  # (N, Z)
+
+    @torch.no_grad()
+    def sample(self, G: nn.Module, inputs: Tensor, device: torch.device) -> Tensor:
+        return torch.cat([G(chunk.to(device)).float().cpu() for chunk in inputs.split(512)])
+
+    def save_picture(self, G: nn.Module, inputs: Tensor, data: DataSet, path: Path, *, title: str,
+                     device: torch.device) -> Path:
+        from featmatch.train.plots import save_samples
+
+        samples = self.sample(G, inputs, device)
+        centres = None if data.centres is None else data.centres.cpu()
+        return save_samples(samples, data.kind, path, centres=centres, title=title)
+
+    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device) -> dict[str, float]:
+        """Metrics of ``log.eval_samples`` samples from noise seeded by :func:`eval_seed`."""
+        from dataclasses import replace
+
+        from featmatch.metrics import evaluate_samples
+
+        gen = torch.Generator().manual_seed(eval_seed(self.config.seed))
+        z = self.sample_inputs(models, self.config.log.eval_samples, gen)
+        fake = self.sample(G, z, device)
+        data = data if data.x.device.type == "cpu" else replace(data, x=data.x.cpu())
+        metrics = evaluate_samples(data, fake, real_test=self.load_data("test", torch.device("cpu")))
+        return {k: float(v) for k, v in metrics.items()}
+
+
+register_task(GenerationTask)
