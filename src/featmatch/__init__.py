@@ -15,6 +15,13 @@ from featmatch.losses.feature_matching import (
     Preset,
     feature_matching_loss,
 )
+from featmatch.losses.semi_supervised import (
+    SemiSupervisedDiscriminatorLoss,
+    SemiSupervisedTerms,
+    classification_error,
+    real_probability,
+    semi_supervised_discriminator_loss,
+)
 
 __version__ = "0.1.0"
 
@@ -33,5 +40,10 @@ __all__ = [
     "PRESETS",
     "Preset",
     "feature_matching_loss",
+    "SemiSupervisedDiscriminatorLoss",
+    "SemiSupervisedTerms",
+    "classification_error",
+    "real_probability",
+    "semi_supervised_discriminator_loss",
     "__version__",
 ]

@@ -17,6 +17,13 @@ from featmatch.losses.feature_matching import (
     Preset,
     feature_matching_loss,
 )
+from featmatch.losses.semi_supervised import (
+    SemiSupervisedDiscriminatorLoss,
+    SemiSupervisedTerms,
+    classification_error,
+    real_probability,
+    semi_supervised_discriminator_loss,
+)
 
 __all__ = [
     "ADVERSARIAL_KINDS",
@@ -29,7 +36,12 @@ __all__ = [
     "FeatureMatchingOptions",
     "GeneratorLoss",
     "Preset",
+    "SemiSupervisedDiscriminatorLoss",
+    "SemiSupervisedTerms",
+    "classification_error",
     "discriminator_loss",
     "feature_matching_loss",
     "generator_loss",
+    "real_probability",
+    "semi_supervised_discriminator_loss",
 ]

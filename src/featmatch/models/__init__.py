@@ -2,7 +2,8 @@
 
 Every discriminator's forward returns :class:`featmatch.DiscriminatorOutput` (logits of shape
 ``(N,)`` and an ordered mapping of intermediate features); a :class:`MultiScaleDiscriminator`
-returns a list of them, one per scale. Every generator maps ``z (N, latent_dim)`` to
+returns a list of them, one per scale; :class:`SemiMLPDiscriminator` (semi-supervised) returns
+class logits ``(N, K)``. Every generator maps ``z (N, latent_dim)`` to
 ``(N, *sample_shape)``.
 
 Example:
@@ -30,6 +31,7 @@ from featmatch.models.early import OBSERVE_MODES, EncoderOutput, SequenceEncoder
 from featmatch.models.mlp import ACTIVATIONS, MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
 from featmatch.models.registry import MODEL_FAMILIES, build_models, default_family
+from featmatch.models.semi_mlp import GENERATOR_OUTPUTS, GaussianNoise, SemiMLPDiscriminator, SemiMLPGenerator
 from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator
 
 __all__ = [
@@ -43,12 +45,16 @@ __all__ = [
     "ConditionalSequenceGenerator",
     "ConvDiscriminator",
     "ConvGenerator",
+    "GENERATOR_OUTPUTS",
+    "GaussianNoise",
     "EncoderOutput",
     "MLPDiscriminator",
     "MLPGenerator",
     "MultiScaleDiscriminator",
     "SequenceDiscriminator",
     "SequenceEncoder",
+    "SemiMLPDiscriminator",
+    "SemiMLPGenerator",
     "SequenceGenerator",
     "build_conditional_models",
     "build_models",

@@ -12,6 +12,7 @@ from featmatch.models.conditional import CONDITIONAL_FAMILIES, build_conditional
 from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
 from featmatch.models.mlp import MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
+from featmatch.models.semi_mlp import SemiMLPDiscriminator, SemiMLPGenerator
 from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator
 
 __all__ = ["MODEL_FAMILIES", "build_models", "default_family"]
@@ -24,6 +25,7 @@ MODEL_FAMILIES: tuple[str, ...] = (
     "sequence",
     "multiscale_conv",
     "multiscale_sequence",
+    "semi_mlp",
     *CONDITIONAL_FAMILIES,  # cond_*: conditional pairs, built with condition_shape=...
 )
 
@@ -35,6 +37,9 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "sequence": frozenset({"width", "depth", "spectral_norm"}),
     "multiscale_conv": frozenset({"width", "spectral_norm", "num_scales"}),
     "multiscale_sequence": frozenset({"width", "depth", "spectral_norm", "num_scales"}),
+    "semi_mlp": frozenset(
+        {"num_classes", "widths", "generator_widths", "input_noise", "hidden_noise", "train_hidden_scale", "output"}
+    ),
 }
 
 # Sample dimensions each family expects, as written in error messages.
@@ -45,6 +50,7 @@ _SHAPES: dict[str, str] = {
     "sequence": "(C, T)",
     "multiscale_conv": "(C, S, S) with S in " + str(IMAGE_SIZES),
     "multiscale_sequence": "(C, T)",
+    "semi_mlp": "of any shape (flattened)",
 }
 
 # A sequence discriminator deeper than this gains little and needs T >= 2**depth.
@@ -94,6 +100,11 @@ def build_models(
     - ``"multiscale_conv"``: ``"conv"`` with a :class:`MultiScaleDiscriminator`, ``num_scales`` (3, at most 3).
     - ``"multiscale_sequence"``: ``"sequence"`` with a :class:`MultiScaleDiscriminator`,
       ``num_scales`` (3); the default depth fits the coarsest scale.
+    - ``"semi_mlp"`` (any shape, flattened): the semi-supervised GAN of Salimans et al. 2016,
+      whose discriminator returns ``num_classes`` class logits ``(N, K)`` (required option);
+      ``widths`` (1000, 500, 250, 250, 250), ``generator_widths`` (500, 500), ``input_noise`` (0.3),
+      ``hidden_noise`` (0.5), ``train_hidden_scale`` (False), ``output`` ("tanh"); latent 100.
+      See :mod:`featmatch.models.semi_mlp` for the data range.
 
     Args:
         family: one of ``MODEL_FAMILIES``.
@@ -133,6 +144,7 @@ def build_models(
         "sequence": _build_sequence,
         "multiscale_conv": _build_multiscale_conv,
         "multiscale_sequence": _build_multiscale_sequence,
+        "semi_mlp": _build_semi_mlp,
     }
     return builders[family](shape, latent_dim, **options)
 
@@ -288,5 +300,31 @@ def _build_multiscale_sequence(
     generator = SequenceGenerator(channels, length, latent_dim=_latent(latent_dim, 64), width=width, depth=depth)
     discriminator = MultiScaleDiscriminator(
         lambda: SequenceDiscriminator(channels, width=width, depth=depth, spectral_norm=spectral_norm), num_scales
+    )
+    return generator, discriminator
+
+
+def _build_semi_mlp(
+    shape: tuple[int, ...],
+    latent_dim: int | None,
+    *,
+    num_classes: int | None = None,
+    widths: Sequence[int] = (1000, 500, 250, 250, 250),
+    generator_widths: Sequence[int] = (500, 500),
+    input_noise: float = 0.3,
+    hidden_noise: float = 0.5,
+    train_hidden_scale: bool = False,
+    output: str = "tanh",
+) -> Pair:
+    if num_classes is None:
+        # No default: a silent 10 would build a wrong classifier for data with another number of classes.
+        raise ValueError(
+            "model family 'semi_mlp' needs num_classes=K (the number of real classes, >= 2), got none. "
+            "Hint: build_models('semi_mlp', shape, num_classes=10)."
+        )
+    generator = SemiMLPGenerator(shape, latent_dim=_latent(latent_dim, 100), widths=generator_widths, output=output)
+    discriminator = SemiMLPDiscriminator(
+        shape, num_classes, widths=widths, input_noise=input_noise, hidden_noise=hidden_noise,
+        train_hidden_scale=train_hidden_scale,
     )
     return generator, discriminator
