@@ -6,7 +6,7 @@ Conventions (documented in the CLI help too):
 - Every rank reads its own shard of the data (``featmatch.data.batches(..., rank, world_size)``)
   and draws its own noise; rank 0 alone writes files.
 - Both G and D are wrapped in ``DistributedDataParallel``. The generator step runs the
-  discriminator through the *unwrapped* module (:func:`unwrap`) with its parameters frozen:
+  discriminator through the *unwrapped* module (the one passed to :func:`wrap_ddp`) with its parameters frozen:
   no DDP hooks fire, so D's gradients are not synchronised (there are none) and DDP does not
   wait for D gradients that never come in the generator's backward.
 - Batch-statistic feature matching (``statistic="mean"``/``"mean_std"``) uses the loss's
@@ -41,7 +41,6 @@ __all__ = [
     "cleanup_distributed",
     "init_distributed",
     "select_device",
-    "unwrap",
     "wrap_ddp",
 ]
 
@@ -136,13 +135,6 @@ def wrap_ddp(module: nn.Module, ctx: DistContext, device: torch.device) -> nn.Mo
 
     device_ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=device_ids)
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The module inside a ``DistributedDataParallel`` wrapper (or the module itself)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 def barrier(ctx: DistContext) -> None:

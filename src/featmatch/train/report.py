@@ -35,8 +35,6 @@ REPORT_MD = "report.md"
 
 # Sample pictures shown inline (the latest ones); earlier ones are listed as links.
 _INLINE_SAMPLES = 4
-# Keys of the wall time in a summary, in order of preference.
-_WALL_TIME_KEYS = ("wall_time_sec", "wall_time_s", "wall_time")
 # Summary entries with their own section (or the ones the report does not repeat).
 _SECTIONED = {"config", "metrics", "episodes", "final", "samples", "stopped", "nonfinite", "rollbacks"}
 _EPISODE_NAMES = {"d_dominates": "D dominates", "collapse": "collapse", "non_finite": "NaN/Inf"}
@@ -56,7 +54,7 @@ def write_report(
         run_dir: The run directory (created if missing).
         summary: What ``summary.json`` holds. Used: ``config`` (shown as YAML),
             ``metrics`` (evaluation metrics such as ``frechet_distance`` or
-            ``modes_covered``), ``wall_time_sec`` (or ``wall_time_s`` / ``wall_time``),
+            ``modes_covered``), ``wall_time_sec``,
             ``final`` (used when ``history`` is empty), and every other top-level
             number, string or bool (a "run" table).
         history: Rows of ``metrics.jsonl`` (``step``, ``loss/d``, ``loss/g_adv``,
@@ -123,8 +121,8 @@ def _header(run_dir: Path, summary: Mapping[str, Any]) -> str:
     if steps is not None:
         target = summary.get("target_steps")
         facts.append(f"{steps} steps" + (f" of {target}" if target is not None and target != steps else ""))
-    wall = next((summary[k] for k in _WALL_TIME_KEYS if isinstance(summary.get(k), (int, float))), None)
-    if wall is not None:
+    wall = summary.get("wall_time_sec")
+    if isinstance(wall, (int, float)):
         facts.append(f"wall time {_duration(float(wall))}")
     for key in ("device", "family"):
         if summary.get(key):
@@ -217,7 +215,7 @@ def _run_table(summary: Mapping[str, Any]) -> str:
         return ""
     lines = ["## Run", "", "| entry | value |", "|---|---|"]
     for key, value in rows.items():
-        text = _duration(float(value)) if key in _WALL_TIME_KEYS and isinstance(value, (int, float)) else _fmt(value)
+        text = _duration(float(value)) if key == "wall_time_sec" and isinstance(value, (int, float)) else _fmt(value)
         lines.append(f"| {_cell(key)} | {_cell(text)} |")
     return "\n".join(lines) + "\n"
 
