@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 import featmatch
-from featmatch import DiscriminatorOutput, FeatureMatchingLoss, feature_matching_loss
+import featmatch.losses._fused as featmatch_fused
+import featmatch.losses.feature_matching as featmatch_fm
+from featmatch import (
+    DiscriminatorOutput,
+    FeatureMatchingLoss,
+    FeatureMatchingOptions,
+    feature_matching_loss,
+)
 
 # ---------------------------------------------------------------- independent references
 
@@ -280,19 +290,172 @@ def test_fused_is_chosen_automatically_only_where_it_pays():
         assert feature_matching_loss(big, torch.zeros_like(big)).grad_fn is None
     mean = feature_matching_loss(big, torch.zeros_like(big), statistic="mean")
     assert "Fused" not in type(mean.grad_fn).__name__
+    big64 = big.detach().double().requires_grad_()  # float64: autograd's exact path unless asked
+    assert "Fused" not in type(feature_matching_loss(big64, torch.zeros_like(big64)).grad_fn).__name__
+    assert "Fused" in type(feature_matching_loss(big64, torch.zeros_like(big64), fused=True).grad_fn).__name__
+    rff = feature_matching_loss(small, torch.zeros(4, 8), statistic="rff", num_random_features=4)
+    assert FUSED_NODE["rff"] in _graph_names(rff)
 
 
-def test_fused_refuses_second_backward_with_hint():
-    fake = torch.randn(2, 3, requires_grad=True)
-    loss = feature_matching_loss(fake, torch.zeros(2, 3), fused=True)
+def _on(device, numel=1 << 20, requires_grad=True, dtype=torch.float32):
+    """A stand-in for a tensor on ``device`` (CUDA cannot be allocated here): what the rule reads."""
+    return SimpleNamespace(device=torch.device(device), dtype=dtype, requires_grad=requires_grad, numel=lambda: numel)
+
+
+PAIRED_L1 = FeatureMatchingOptions()
+RFF = FeatureMatchingOptions(statistic="rff")
+
+
+@pytest.mark.parametrize("options", [PAIRED_L1, FeatureMatchingOptions(distance="mse"), RFF], ids=["l1", "mse", "rff"])
+def test_auto_rule_is_fused_on_cpu_only(options):
+    def tensors(device):
+        return [_on(device), _on(device, requires_grad=False)]
+
+    assert featmatch_fm._use_fused(options, tensors("cpu"))
+    for device in ("cuda", "meta", "mps"):  # never measured there: autograd's path
+        assert not featmatch_fm._use_fused(options, tensors(device))
+        assert featmatch_fm._use_fused(dataclasses.replace(options, fused=True), tensors(device))
+    assert not featmatch_fm._use_fused(dataclasses.replace(options, fused=False), tensors("cpu"))
+
+
+def test_auto_rule_on_meta_tensors_end_to_end():
+    fake = torch.empty(4, 1 << 16, device="meta", requires_grad=True)
+    real = torch.empty(4, 1 << 16, device="meta")
+    assert "Fused" not in type(feature_matching_loss(fake, real).grad_fn).__name__
+    assert FUSED_NODE["rff"] not in _graph_names(feature_matching_loss(fake, real, statistic="rff", num_random_features=4))
+
+
+def test_auto_rule_paired_needs_size_gradient_and_float32():
+    threshold = featmatch_fm._FUSED_MIN_ELEMENTS
+    assert featmatch_fm._use_fused(PAIRED_L1, [_on("cpu", threshold)])
+    assert not featmatch_fm._use_fused(PAIRED_L1, [_on("cpu", threshold - 1)])
+    # Only generated values that need a gradient count; the real side never does.
+    assert not featmatch_fm._use_fused(PAIRED_L1, [_on("cpu", threshold - 1), _on("cpu", threshold, requires_grad=False)])
+    assert featmatch_fm._use_fused(PAIRED_L1, [_on("cpu", dtype=torch.bfloat16)])  # computed in float32
+    assert not featmatch_fm._use_fused(PAIRED_L1, [_on("cpu", dtype=torch.float64)])
+    assert not featmatch_fm._use_fused(FeatureMatchingOptions(distance="huber"), [_on("cpu")])
+    assert not featmatch_fm._use_fused(FeatureMatchingOptions(statistic="mean"), [_on("cpu")])
+    with torch.no_grad():
+        assert not featmatch_fm._use_fused(PAIRED_L1, [_on("cpu")])
+        assert featmatch_fm._use_fused(RFF, [_on("cpu")])
+
+
+@pytest.mark.parametrize("options", [PAIRED_L1, RFF], ids=["paired", "rff"])
+def test_auto_rule_off_under_torch_compile(options, monkeypatch):
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert not featmatch_fm._use_fused(options, [_on("cpu")])
+    assert featmatch_fm._use_fused(dataclasses.replace(options, fused=True), [_on("cpu")])
+
+
+def _graph_names(tensor):
+    """Names of every autograd node behind ``tensor``."""
+    seen, stack = set(), [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            stack.extend(next_fn for next_fn, _ in node.next_functions)
+    return {type(node).__name__ for node in seen}
+
+
+FUSED_NODE = {"paired": "_FusedFeatureMatchingBackward", "rff": "_FourierFeatureSumBackward"}
+
+
+def _retain_features():
+    g = torch.Generator().manual_seed(5)
+    fake = [torch.randn(6, 4, 3, generator=g, dtype=torch.float64, requires_grad=True),
+            torch.randn(6, 5, generator=g, dtype=torch.float64, requires_grad=True)]
+    real = [torch.randn(6, 4, 3, generator=g, dtype=torch.float64), torch.randn(6, 5, generator=g, dtype=torch.float64)]
+    return fake, real
+
+
+@pytest.mark.parametrize("statistic", ["paired", "rff"])
+@pytest.mark.parametrize("distance", ["l1", "mse"])
+def test_retain_graph_second_backward_equals_autograd(statistic, distance):
+    # float64, so the fused path and autograd's agree to rounding: every backward pass through
+    # the fused path, the second one under retain_graph=True included, gives autograd's gradient.
+    fake, real = _retain_features()
+    options = {"statistic": statistic, "distance": distance, "layer_weights": [1.0, 3.0], "num_random_features": 8}
+    grads = {}
+    for fused in (True, False):
+        torch.manual_seed(0)  # the same random Fourier directions for both paths
+        loss = feature_matching_loss(fake, real, fused=fused, **options)
+        assert (FUSED_NODE[statistic] in _graph_names(loss)) is fused
+        for t in fake:
+            t.grad = None
+        loss.backward(retain_graph=True)  # gradient 1: the saved buffer itself
+        first = [t.grad.clone() for t in fake]
+        loss.backward(retain_graph=True)
+        second = [t.grad - f for t, f in zip(fake, first)]
+        # Gradient 3: a scaled copy, twice, then without retain_graph.
+        scaled = [torch.autograd.grad(loss * 3.0, fake, retain_graph=True) for _ in range(2)]
+        scaled.append(torch.autograd.grad(loss * 3.0, fake))
+        grads[fused] = (first, second, *[[g / 3.0 for g in s] for s in scaled])
+    want = grads[False][0]
+    assert all(w.abs().sum() > 0 for w in want)
+    for got in (*grads[True], *grads[False][1:]):
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("statistic", ["paired", "rff"])
+@pytest.mark.parametrize("distance", ["l1", "mse"])
+def test_gradcheck_float64_fused(statistic, distance):
+    # gradcheck backpropagates twice through one graph (its reentrancy check uses retain_graph),
+    # so it also covers the retained second pass against finite differences.
+    fake, real = _retain_features()
+
+    def fn(a, b):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)  # every evaluation sees the same random Fourier directions
+            return feature_matching_loss([a, b], real, statistic=statistic, distance=distance, fused=True,
+                                         num_random_features=8)
+
+    assert FUSED_NODE[statistic] in _graph_names(fn(*fake))
+    assert torch.autograd.gradcheck(fn, tuple(fake))
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_fused_gradient_changed_in_place_does_not_change_the_next_pass(scale):
+    # Under retain_graph=True each pass hands out a copy of the saved gradient: what the caller
+    # does to it (or to .grad) does not reach the next pass.
+    fake = torch.randn(4, 3, requires_grad=True)
+    want = torch.sign(fake.detach()) * scale / fake.numel()
+    loss = feature_matching_loss(fake, torch.zeros(4, 3), fused=True) * scale
+    (first,) = torch.autograd.grad(loss, fake, retain_graph=True)
+    first.zero_()
     loss.backward(retain_graph=True)
-    with pytest.raises(RuntimeError, match="fused=False"):
-        loss.backward()
-    fake.grad = None
-    plain = feature_matching_loss(fake, torch.zeros(2, 3), fused=False)
-    plain.backward(retain_graph=True)
-    plain.backward()
-    torch.testing.assert_close(fake.grad, 2 * torch.sign(fake.detach()) / 6)
+    fake.grad.mul_(100.0)
+    (second,) = torch.autograd.grad(loss, fake)
+    torch.testing.assert_close(second, want)
+
+
+def test_fused_without_the_keep_graph_probe_copies_and_stays_correct(monkeypatch):
+    # A torch without the private probe: every pass is treated as keeping the graph.
+    monkeypatch.setattr(featmatch_fused, "_graph_is_kept", lambda: True)
+    fake = torch.randn(4, 3, requires_grad=True)
+    loss = feature_matching_loss(fake, torch.zeros(4, 3), distance="mse", fused=True)
+    grads = [torch.autograd.grad(loss * 2.0, fake, retain_graph=True)[0] for _ in range(2)]
+    for grad in grads:
+        torch.testing.assert_close(grad, 2.0 * 2.0 * fake.detach() / fake.numel())
+
+
+def test_fused_gradient_goes_to_grad_without_a_copy():
+    # Why the path is fast: without retain_graph the gradient written in the forward pass becomes
+    # the leaf's .grad as it is. Under retain_graph=True it is copied (it serves the next pass).
+    saved = []
+
+    def pack(t):
+        saved.append(t.data_ptr())
+        return t
+
+    for retain in (False, True):
+        saved.clear()
+        fake = torch.randn(4, 1000, requires_grad=True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = feature_matching_loss(fake, torch.zeros(4, 1000), fused=True)
+        loss.backward(retain_graph=retain)
+        assert (fake.grad.data_ptr() in saved) is not retain
 
 
 def test_no_grad_and_non_contiguous_inputs():

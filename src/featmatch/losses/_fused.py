@@ -5,12 +5,16 @@ pass, keeps the difference, and reads it again in the backward pass to build the
 scales it once per weight on the way back. For large feature maps (pix2pixHD: about 50 MB per
 generator step) the loss is bound by memory traffic, so this function walks each layer once in
 cache-sized chunks: it accumulates the value and writes the final, fully weighted gradient. The
-backward pass hands that buffer over as it is when the loss is backpropagated with gradient 1
-(``loss.backward()``, also as part of a sum), and scales it in place otherwise.
+buffer is saved with ``ctx.save_for_backward``, so autograd owns its lifetime. In the pass that
+frees the graph (``loss.backward()``) the buffer is handed over as it is when the loss is
+backpropagated with gradient 1 (also as part of a sum), and scaled in place otherwise; autograd
+frees its saved reference first, so a leaf's ``.grad`` takes the buffer over without a copy. In a
+pass that keeps the graph (``retain_graph=True``) every pass hands out a copy (scaled if needed)
+and the buffer stays as written, so the next pass gives the same gradient again, whatever the
+caller did to the copy it got.
 
-The price: the gradient buffer is consumed by the first backward pass, so backpropagating twice
-through the same loss (``retain_graph=True``) raises an error, and there is no double backward.
-``feature_matching_loss(..., fused=False)`` takes autograd's path when either is needed.
+There is no double backward (``create_graph=True`` through this loss):
+``feature_matching_loss(..., fused=False)`` takes autograd's path when it is needed.
 
 The same file holds the batch sum of random Fourier features (``statistic="rff"``), which
 keeps ``cos`` and ``sin`` of the projection for its backward pass: autograd's way evaluates
@@ -33,22 +37,29 @@ _CPU_CHUNK = 1 << 18
 
 
 def _walk_layer(
-    fake: Tensor, real: Tensor, distance: str, scale: float | Tensor, grad_out: Tensor
+    fake: Tensor,
+    real: Tensor,
+    distance: str,
+    scale: float | Tensor,
+    grad_out: Tensor,
+    compute_dtype: torch.dtype,
 ) -> Tensor:
     """Return the sum over elements of the pointwise distance; write ``scale * d(distance)/d(fake)``.
 
-    Computed in float32 whatever the storage dtype. ``scale`` (a number, or a 0-dim tensor for the
-    relative loss) already includes the ``1 / numel`` of the mean.
+    Computed in ``compute_dtype`` (float32 for float32 and half-precision storage, float64 for
+    float64). ``scale`` (a number, or a 0-dim tensor for the relative loss) already includes the
+    ``1 / numel`` of the mean.
     """
     fake_flat = fake.reshape(-1)
     real_flat = real.reshape(-1)
     grad_flat = grad_out.view(-1)
     numel = fake_flat.numel()
     chunk = _CPU_CHUNK if fake.device.type == "cpu" else max(numel, 1)
-    total = torch.zeros((), dtype=torch.float32, device=fake.device)
-    # A float32 gradient is written in place; half-precision ones go through a float32 buffer.
-    in_place = grad_out.dtype == torch.float32
-    scratch = torch.empty(min(chunk, numel), dtype=torch.float32, device=fake.device)
+    total = torch.zeros((), dtype=compute_dtype, device=fake.device)
+    # A gradient stored in the compute dtype is written in place; half-precision ones go through
+    # a buffer of the compute dtype.
+    in_place = grad_out.dtype == compute_dtype
+    scratch = torch.empty(min(chunk, numel), dtype=compute_dtype, device=fake.device)
     scratch_sign = None if in_place else torch.empty_like(scratch)
     if distance == "mse":
         scale = scale * 2.0
@@ -56,7 +67,7 @@ def _walk_layer(
         stop = min(start + chunk, numel)
         f, r, g = fake_flat[start:stop], real_flat[start:stop], grad_flat[start:stop]
         if not in_place:
-            f, r = f.float(), r.float()
+            f, r = f.to(compute_dtype), r.to(compute_dtype)
         if distance == "l1":
             diff = scratch[: stop - start]
             torch.sub(f, r, out=diff)
@@ -79,6 +90,10 @@ class _FusedFeatureMatching(torch.autograd.Function):
     def forward(ctx, distance: str, coefficients: list[float | Tensor], *tensors: Tensor):  # type: ignore[override]
         half = len(tensors) // 2
         fakes, reals = tensors[:half], tensors[half:]
+        # As autograd's path: half precision is compared in float32, float64 stays float64.
+        compute_dtype = torch.float32
+        for t in tensors:
+            compute_dtype = torch.promote_types(compute_dtype, t.dtype)
         values = []
         grads = []
         for index, (fake, real) in enumerate(zip(fakes, reals, strict=True)):
@@ -87,12 +102,17 @@ class _FusedFeatureMatching(torch.autograd.Function):
             numel = max(fake.numel(), 1)
             grad = torch.empty_like(fake, memory_format=torch.contiguous_format)
             scale = coefficients[index] / numel
-            values.append(_walk_layer(fake, real, distance, scale, grad) / numel)
+            values.append(_walk_layer(fake, real, distance, scale, grad, compute_dtype) / numel)
             grads.append(grad)
         per_layer = torch.stack(values)  # (L,) mean distance of each layer
         loss = sum(v * c for v, c in zip(values, coefficients, strict=True))
-        ctx.grads = grads
-        ctx.needs = [ctx.needs_input_grad[2 + i] for i in range(half)]
+        # Saved, not kept as an attribute: autograd frees the buffers with the graph (before the
+        # gradient moves on, so a leaf's .grad can take a buffer over without a copy) or keeps
+        # them for another backward pass under retain_graph=True; its version counter would
+        # refuse a buffer changed in place in between. Nothing is kept for inputs without gradient.
+        ctx.save_for_backward(
+            *(grad if ctx.needs_input_grad[2 + i] else None for i, grad in enumerate(grads))
+        )
         ctx.num_reals = half
         ctx.mark_non_differentiable(per_layer)
         return loss, per_layer
@@ -100,24 +120,37 @@ class _FusedFeatureMatching(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss: Tensor, _grad_per_layer: Tensor):  # type: ignore[override]
-        if ctx.grads is None:
-            raise RuntimeError(
-                "featmatch's fused feature-matching loss was backpropagated twice; its gradient "
-                "buffer is consumed by the first backward pass. Hint: pass fused=False to "
-                "feature_matching_loss / FeatureMatchingLoss when you need retain_graph=True."
-            )
-        grads, ctx.grads = ctx.grads, None
+        grads = ctx.saved_tensors
         # On CPU, skip a full pass over the gradients in the common case loss.backward().
         unit = grad_loss.device.type == "cpu" and bool(grad_loss == 1)
-        out = []
-        for grad, needed in zip(grads, ctx.needs, strict=True):
-            if not needed:
-                out.append(None)
-            elif unit:
-                out.append(grad)
-            else:
-                out.append(grad.mul_(grad_loss.to(grad.dtype)))
+        if _graph_is_kept():
+            # The buffers serve the next pass too: hand out copies, never the buffers themselves
+            # (a caller may change what it gets, or get it again from the next pass).
+            out = [
+                None if grad is None else grad.clone() if unit else grad * grad_loss.to(grad.dtype)
+                for grad in grads
+            ]
+        else:
+            # The last pass: no earlier pass handed the buffers out, so they are ours to hand
+            # over or to scale in place (a fresh tensor here would cost twice the time: its
+            # pages are mapped on first touch).
+            out = [
+                None if grad is None else grad if unit else grad.mul_(grad_loss.to(grad.dtype))
+                for grad in grads
+            ]
         return (None, None, *out, *([None] * ctx.num_reals))
+
+
+def _graph_is_kept() -> bool:
+    """Whether the running backward pass keeps the graph (``retain_graph=True``, ``create_graph``).
+
+    A private torch function, the one AOTAutograd asks for the same decision (whether saved
+    tensors are used once: torch/_functorch/_aot_autograd/runtime_wrappers.py); it answers True
+    outside a backward pass. Where a torch lacks it, assume the graph is kept: a copy is always
+    correct, only slower.
+    """
+    probe = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return True if probe is None else bool(probe())
 
 
 def fused_feature_matching(

@@ -47,7 +47,8 @@ DISTANCES = ("l1", "mse", "huber", "smooth_l1")
 STATISTICS = ("paired", "mean", "mean_std", "rff", "mmd")
 REDUCTIONS = ("mean", "sum")
 
-# Below this many generated feature values in all, plain autograd is faster than the fused walk.
+# Below this many generated feature values in all, plain autograd is faster than the fused walk
+# on the CPU (measurements in _use_fused's docstring).
 _FUSED_MIN_ELEMENTS = 1 << 18
 
 Distance = Union[str, Callable[[Tensor, Tensor], Tensor]]
@@ -416,11 +417,12 @@ class FeatureMatchingOptions:
             width): sigma = b * sqrt(F) for features flattened to F values per sample.
         num_random_features: random directions per bandwidth for ``"rff"``.
         fused: compute the gradient in the same pass as the value (paired l1/mse), or keep
-            ``cos``/``sin`` for the backward pass (``"rff"``). ``None`` uses it where it pays and
-            is safe (paired: CPU, at least 2^18 generated feature values in all, gradient
-            needed; rff: always; neither under torch.compile); ``False`` forces plain autograd
-            (needed for double backward through this loss, and for ``retain_graph=True`` with
-            the paired distances).
+            ``cos``/``sin`` for the backward pass (``"rff"``). ``None`` uses it where it was
+            measured to pay: on the CPU only (never measured on CUDA), not under torch.compile;
+            paired with float32 results, a gradient needed and at least 2^18 generated feature
+            values in all; rff always. ``True`` forces it (any device and dtype), ``False``
+            forces plain autograd, which double backward (``create_graph=True``) through this
+            loss needs. Both paths support ``retain_graph=True``.
 
     Example:
         >>> options = FeatureMatchingOptions(statistic="mean", weight=2.0)
@@ -511,29 +513,59 @@ def _with_option_parameters(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _use_fused(options: FeatureMatchingOptions, fakes: list[Tensor], result_dtype: torch.dtype) -> bool:
-    if options.fused is False:
+def _use_fused(options: FeatureMatchingOptions, tensors: Sequence[Tensor]) -> bool:
+    """Whether a call takes the fused path (:mod:`featmatch.losses._fused`) or plain autograd.
+
+    ``tensors`` are the call's matched features, generated and real. ``fused=True`` and
+    ``fused=False`` are obeyed (validation refused ``True`` for settings without a fused path).
+    ``fused=None`` (auto) picks the fused path only where it was measured to pay:
+
+    - only on the CPU. Measured there (BENCHMARKS.md, "Feature-matching loss", one thread,
+      ``benchmarks/loss_speed.py``): paired L1 forward + backward 21.6 ms fused against 96.6 ms
+      with autograd on pix2pixHD-sized features (46 MB), 41.9 against 99.8 ms on HiFi-GAN-like
+      ones (102 MB); ``rff`` keeps cos/sin for its backward pass, 37 against 41 ms per grid25
+      training step (BENCHMARKS.md, "Run time", commit 043b659). Neither fused path has been
+      timed against autograd's on CUDA or any other device (the one CUDA run in BENCHMARKS.md,
+      step cost at commit 3283226, timed whole training steps with an older loss; commit 7d5d16c
+      then turned the paired path off on CUDA on an argument, not a measurement), so autograd's
+      path is taken there until a measurement says otherwise;
+    - never under ``torch.compile``: the compiler fuses the plain expression itself (the
+      compiled loop, 21.2 ms, is on par with the fused path in the same table);
+    - paired ``l1``/``mse`` only with a gradient to write (the walk writes it in the forward
+      pass: without one it is wasted work), float32 results (float32 or half-precision storage:
+      the measured case; float64 keeps autograd's path, the reference), and at least
+      ``_FUSED_MIN_ELEMENTS`` (2^18) generated feature values needing gradient in all. Smaller
+      features are bound by per-call overhead, where the walk's chunked loop loses: fused /
+      autograd time, forward + ``autograd.grad``, one thread, one layer (four layers) of
+      ``(4, n)``: 1.29 (1.10) at 2^14 values, 1.04 (1.01) at 2^16, 0.77 (0.94) at 2^17, 0.54
+      (0.85) at 2^18 (an ad hoc sweep on the 2-core development machine, not yet a script in
+      ``benchmarks/``), so the threshold sits one step above the crossover.
+
+    Example:
+        >>> big = torch.zeros(4, 1 << 16, requires_grad=True)  # 2^18 values on the CPU
+        >>> _use_fused(FeatureMatchingOptions(), [big, torch.zeros(4, 1 << 16)])
+        True
+        >>> _use_fused(FeatureMatchingOptions(), [big.to("meta"), torch.zeros(4, 1 << 16, device="meta")])
+        False
+    """
+    if options.fused is not None:
+        return options.fused
+    if options.statistic not in ("paired", "rff") or torch.compiler.is_compiling():
         return False
-    # The fused walk accumulates in float32, so float64 features take autograd's exact path.
-    eligible = (
-        options.statistic == "paired"
-        and options.distance in FUSED_DISTANCES
-        and result_dtype == torch.float32
-    )
-    if not eligible:
+    if not all(t.device.type == "cpu" for t in tensors):
         return False
-    if options.fused is True:
+    if options.statistic == "rff":
         return True
-    # Auto: where it pays and is safe. It pays on the CPU for large features, where the loss is
-    # bound by memory traffic; small features are bound by per-call overhead instead, and a GPU's
-    # bandwidth makes the extra pass of autograd's way cheap. Under torch.compile the compiler
-    # fuses the plain expression itself; without grad there is no gradient to write.
+    if options.distance not in FUSED_DISTANCES:
+        return False
+    result_dtype = torch.float32
+    for t in tensors:
+        result_dtype = torch.promote_types(result_dtype, t.dtype)
     return (
-        torch.is_grad_enabled()
-        and not torch.compiler.is_compiling()
-        and any(f.requires_grad for f in fakes)
-        and all(f.device.type == "cpu" for f in fakes)
-        and sum(f.numel() for f in fakes) >= _FUSED_MIN_ELEMENTS
+        result_dtype == torch.float32
+        and torch.is_grad_enabled()
+        and any(t.requires_grad for t in tensors)
+        and sum(t.numel() for t in tensors if t.requires_grad) >= _FUSED_MIN_ELEMENTS
     )
 
 
@@ -590,7 +622,6 @@ def _compute(
     result_dtype = torch.float32
     for t in (*fakes, *reals):
         result_dtype = torch.promote_types(result_dtype, t.dtype)
-    device = fakes[0].device
 
     # loss = sum_j coefficient[j] * value[j]: the layer weights, both reductions and the overall
     # weight folded into one Python number per matched layer. Python numbers, not a device
@@ -608,7 +639,8 @@ def _compute(
         normalisers = [r.to(result_dtype).abs().mean() + options.eps for r in reals]
         coefficients = [c / n for c, n in zip(coefficients, normalisers, strict=True)]
 
-    if _use_fused(options, fakes, result_dtype):
+    fused = _use_fused(options, [*fakes, *reals])
+    if fused and options.statistic == "paired":
         loss, per_layer_values = fused_feature_matching(
             fakes, reals, str(options.distance), coefficients
         )
@@ -621,8 +653,6 @@ def _compute(
                 values.append(_gaussian_mmd(f, r, options.bandwidths))
                 continue
             if options.statistic == "rff":
-                # Autograd's way only where asked, or where the compiler fuses it itself.
-                fused = options.fused is not False and not torch.compiler.is_compiling()
                 mean_f, mean_r = _fourier_feature_means(
                     f, r, options.bandwidths, options.num_random_features, sync, fused
                 )
