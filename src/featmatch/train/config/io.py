@@ -239,8 +239,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         return dict(value)
     flag = FIELD_FLAGS.get(key)
     where = f" (flag {flag})" if flag else ""
-    hint = ""
-    if isinstance(value, str):
+    hint = f" Hint: e.g. {key}: {_example(tp)}."
+    if isinstance(value, str) and _is_number_text(value):
         hint = " Hint: a value in quotes is a string; write it without quotes (YAML reads 4000 as a number)."
     raise ValueError(
         f"config field {key!r}{where} in {source} must be of type {_type_name(tp)}; "
@@ -248,9 +248,30 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     )
 
 
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _example(tp: Any) -> str:
+    union = typing.get_origin(tp) in (Union, types.UnionType)
+    members = [a for a in typing.get_args(tp) if a is not type(None)] if union else [tp]
+    first = members[0]
+    if typing.get_origin(first) is list:
+        item = _example(typing.get_args(first)[0]) if typing.get_args(first) else "a"
+        return f"[{item}, {item}]"
+    examples = {bool: "true", int: "10", float: "0.5", str: "text", dict: "{k: v}"}
+    return examples.get(typing.get_origin(first) or first, "...")
+
+
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is not None:
+        return str(tp)  # list[float]
     return getattr(tp, "__name__", None) or str(tp)
 
 
