@@ -126,7 +126,7 @@ def _defaults_text() -> dict[str, str]:
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train`` flags: the config's table (featmatch.train.config.OPTIONS), and those that are no setting."""
-    from featmatch.train.config import OPTIONS
+    from featmatch.train.config import all_options
     from featmatch.train.config.options import GROUPS
 
     d = _defaults_text()
@@ -141,7 +141,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                      help="print the effective config as YAML (with the recipe applied) and exit")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="set any config key, e.g. --set monitor.patience=100 (YAML value; repeatable)")
-    for row in OPTIONS:
+    for row in all_options():  # the table's rows and the registered tasks' own flags
         default = ""
         if row.show_default and row.key in d:
             default = f" (default: {d[row.key].replace('None', row.unset)})"
@@ -270,9 +270,9 @@ def _configure_logging(level: int) -> logging.Handler:
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     import yaml
 
-    from featmatch.train.config import OPTIONS
+    from featmatch.train.config import all_options
 
-    keys = {row.key for row in OPTIONS}  # the table's flags; the others (--resume, --set, ...) are no setting
+    keys = {row.key for row in all_options()}  # the table's flags; the others (--resume, --set, ...) are no setting
     overrides = {k: v for k, v in vars(args).items() if k in keys}
     for item in args.set:
         key, sep, text = item.partition("=")

@@ -17,6 +17,7 @@ from featmatch.train.config import (
     KEY_ALIASES,
     OPTIONS,
     all_keys,
+    all_options,
     build_config,
     flag_for,
 )
@@ -36,7 +37,7 @@ def _field(key: str) -> str:
 
 def test_every_table_row_is_a_parser_flag_and_every_parser_flag_a_row():
     actions = {s: a for a in _train_parser()._actions for s in a.option_strings}
-    rows = {row.flag: row for row in OPTIONS}
+    rows = {row.flag: row for row in all_options()}  # the table and the registered tasks' flags
     assert set(actions) - NOT_SETTINGS == set(rows)
     for flag, row in rows.items():
         assert actions[flag].dest == row.key, flag

@@ -67,6 +67,7 @@ def _effective(cfg: TrainConfig) -> dict:
     flat = flatten(config_to_dict(cfg))
     flat["optim.ema"] = flat.pop("optim.ema_decay")
     assert flat.pop("task", "generation") == "generation"  # the trainer's task, added by the task split
+    assert flat.pop("task_options", {}) == {}  # the task's own settings, added with tasks' options
     flat.pop("recipe")
     return flat
 

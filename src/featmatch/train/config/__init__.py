@@ -35,6 +35,7 @@ from featmatch.train.config.options import (
     FIELD_FLAGS,
     OPTIONS,
     Option,
+    all_options,
     flag_for,
     setting,
 )
@@ -43,7 +44,9 @@ from featmatch.train.config.recipes import (
     RECIPES,
     Recipe,
     RecipePlan,
+    default_recipe,
     plan_recipe,
+    register_recipe,
 )
 from featmatch.train.config.schema import (
     D_LOSSES,
@@ -88,11 +91,14 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "explain_recipe",
+    "all_options",
+    "default_recipe",
     "flag_for",
     "flatten",
     "load_config_file",
     "normalize_keys",
     "plan_recipe",
+    "register_recipe",
     "setting",
     "to_yaml",
 ]

@@ -85,6 +85,12 @@ def build_config(
     overrides = dict(overrides or {})
     file_values, source = _read(file)
     user = _user_values(file_values, overrides)
+    if base is None and "task" not in user:
+        from featmatch.train.tasks import task_for_data
+
+        task = task_for_data(user.get("data.name", "digits"))
+        if task != "generation":  # e.g. a paired data set: the task that claims it
+            overrides["task"] = user["task"] = task
     if base is None:
         # Type errors in the user's values first, named by their source, before the recipe.
         config_from_dict(overrides, source="command-line flags", base=config_from_dict(file_values, source=source))

@@ -81,6 +81,7 @@ def validate(cfg: TrainConfig) -> None:
         cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda", "mps")
     ):
         raise _field_error("device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", cfg.device)
+    _check_task(cfg)
     if cfg.recipe is not None:
         from featmatch.train.config.recipes import RECIPES
 
@@ -100,6 +101,13 @@ def validate(cfg: TrainConfig) -> None:
         MonitorConfig(**dataclasses.asdict(cfg.monitor))
     except (ValueError, TypeError) as err:
         raise ValueError(f"config section 'monitor' is invalid: {err}") from err
+
+
+def _check_task(cfg: TrainConfig) -> None:
+    from featmatch.train.tasks import TASKS, get_task
+
+    _one_of("task", cfg.task, sorted(TASKS))
+    get_task(cfg.task).parse_options(cfg.task_options)
 
 
 def _check_data_and_model(cfg: TrainConfig) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from featmatch.losses import DISTANCES, PRESETS, STATISTICS
@@ -27,7 +27,7 @@ from featmatch.train.config.schema import (
     PRECISIONS,
 )
 
-__all__ = ["FIELD_FLAGS", "GROUPS", "OPTIONS", "Option", "flag_for", "option", "setting"]
+__all__ = ["FIELD_FLAGS", "GROUPS", "OPTIONS", "Option", "all_options", "flag_for", "option", "setting"]
 
 #: Help sections, in the order ``featmatch train --help`` shows them.
 GROUPS = ("run", "data and models", "objective", "optimisation", "logging, samples, checkpoints")
@@ -106,6 +106,8 @@ OPTIONS: tuple[Option, ...] = (
            + _recipe_names() + ", or none (the dataclass defaults) (default: the --data set's own; none for "
            "your data)", _RUN, parse=_none_or_str, metavar="NAME",
            show_default=False),
+    Option("task", "--task", "kind of training (config key task); see featmatch.train.tasks.TASKS", _RUN,
+           metavar="NAME", unset="generation"),
     Option("steps", "--steps", "generator updates in total", _RUN, parse=int, metavar="N"),
     Option("seed", "--seed", "random seed", _RUN, parse=int, metavar="N"),
     Option("device", "--device", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", _RUN, metavar="DEV"),
@@ -192,6 +194,23 @@ def _add_field_names() -> None:
 _add_field_names()
 
 
+def all_options() -> tuple[Option, ...]:
+    """:data:`OPTIONS` and every registered task's own flags (``Task.flags``): the parser's rows.
+
+    Example:
+        >>> option("--task").key in {row.key for row in all_options()}
+        True
+    """
+    from featmatch.train.tasks import TASKS, task_flags
+
+    rows = []
+    for row in OPTIONS:
+        if row.key == "task":  # the registered names, read when the parser is built
+            row = replace(row, help="kind of training: " + ", ".join(TASKS) + " (config key task)")
+        rows.append(row)
+    return (*rows, *task_flags())
+
+
 def flag_for(key: str) -> str | None:
     """The flag that sets config ``key`` (either spelling), or None when only ``--set`` does.
 
@@ -199,7 +218,13 @@ def flag_for(key: str) -> str | None:
         >>> flag_for("optim.ema"), flag_for("monitor.patience")
         ('--ema', None)
     """
-    return FIELD_FLAGS.get(key)
+    if key in FIELD_FLAGS:
+        return FIELD_FLAGS[key]
+    if key.startswith("task_options."):
+        from featmatch.train.tasks import task_flags
+
+        return next((row.flag for row in task_flags() if row.key == key), None)
+    return None
 
 
 def option(flag: str) -> Option:
@@ -212,10 +237,11 @@ def option(flag: str) -> Option:
         >>> option("--model").key
         'model.family'
     """
-    for row in OPTIONS:
+    rows = all_options()
+    for row in rows:
         if row.flag == flag:
             return row
-    raise KeyError(f"no featmatch train flag {flag!r}; flags: {', '.join(r.flag for r in OPTIONS)}")
+    raise KeyError(f"no featmatch train flag {flag!r}; flags: {', '.join(r.flag for r in rows)}")
 
 
 def setting(key: str, value: Any = None) -> str:

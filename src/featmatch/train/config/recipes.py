@@ -28,7 +28,16 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["ADVERSARIAL_SCHEDULE", "DATASET_DEFAULTS", "RECIPES", "Recipe", "RecipePlan", "plan_recipe"]
+__all__ = [
+    "ADVERSARIAL_SCHEDULE",
+    "DATASET_DEFAULTS",
+    "RECIPES",
+    "Recipe",
+    "RecipePlan",
+    "default_recipe",
+    "plan_recipe",
+    "register_recipe",
+]
 
 #: The keys of the adversarial schedule a recipe drops as a unit (see the module docstring).
 ADVERSARIAL_SCHEDULE = ("objective.adv_weight", "objective.adv_weight_end", "objective.adv_ramp_start")
@@ -39,21 +48,29 @@ class Recipe:
     """Named defaults: dotted config keys (field names) and their values, with the reasons.
 
     Attributes:
-        name: how ``--recipe`` names it (the built-in data set it was tuned on).
+        name: how ``--recipe`` names it.
         description: what it sets and why, with the measurements behind it.
         values: dotted config keys -> values, applied over the dataclass defaults.
+        task: the kind of training it is for (a name in ``featmatch.train.tasks.TASKS``).
+        data: the data set whose default it is for that task (``None``: the recipe's name).
 
     Example:
         >>> RECIPES["digits"].values["objective.kind"]
         'adv+fm'
+        >>> RECIPES["digits"].task, RECIPES["digits"].data
+        ('generation', 'digits')
     """
 
     name: str
     description: str
     values: Mapping[str, Any]
+    task: str = "generation"
+    data: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        if self.data is None:
+            object.__setattr__(self, "data", self.name)
 
 
 _MIXTURES_2D = {
@@ -90,7 +107,7 @@ every mode (40% of the run) it can rise to 0.03 and sharpen further without losi
 learning-rate decay, a larger learning rate or a longer EMA did not help. Why, and the numbers:
 BENCHMARKS.md, Table 1 (benchmarks/table1_mixtures.py, row featmatch) and its searches."""
 
-RECIPES: Mapping[str, Recipe] = MappingProxyType({
+_RECIPES: dict[str, Recipe] = {
     "digits": Recipe(
         "digits",
         """\
@@ -129,7 +146,47 @@ costs about 3x more per step on a CPU for the same Frechet distance (BENCHMARKS.
             "log.checkpoint_every": 1000,
         },
     ),
-})
+}
+#: Every recipe by name: the four above, and those tasks add with :func:`register_recipe`.
+RECIPES: Mapping[str, Recipe] = MappingProxyType(_RECIPES)
+
+
+def register_recipe(recipe: Recipe) -> Recipe:
+    """Add a recipe (a task module registers the recipes of its data sets this way).
+
+    Raises:
+        ValueError: another recipe has that name, or is already the default of the same task
+            and data set.
+
+    Example:
+        >>> r = register_recipe(Recipe("doc-recipe", "for the docs", {"steps": 5}, data="doc-data"))
+        >>> default_recipe("generation", "doc-data") is r
+        True
+        >>> del _RECIPES["doc-recipe"]
+    """
+    if _RECIPES.get(recipe.name, recipe) != recipe:
+        raise ValueError(f"a different recipe is already registered as {recipe.name!r}; choose another name.")
+    other = default_recipe(recipe.task, recipe.data)
+    if other is not None and other.name != recipe.name:
+        raise ValueError(
+            f"recipe {other.name!r} is already the default of task {recipe.task!r} on data {recipe.data!r}; "
+            f"cannot register {recipe.name!r} for the same."
+        )
+    _RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def default_recipe(task: str, data: Any) -> Recipe | None:
+    """The recipe a run of ``task`` on data set ``data`` gets without ``--recipe``, or ``None``.
+
+    Example:
+        >>> default_recipe("generation", "ring8").name, default_recipe("generation", "my.npy")
+        ('ring8', None)
+    """
+    for recipe in _RECIPES.values():
+        if recipe.task == task and recipe.data == data:
+            return recipe
+    return None
 
 #: Deprecated alias of :data:`RECIPES` (each recipe's values by data set name); kept for one
 #: release. Use ``RECIPES[name].values``.
@@ -176,8 +233,9 @@ class RecipePlan:
 def plan_recipe(user: Mapping[str, Any]) -> RecipePlan:
     """The recipe for a user's values (flat dotted field keys: the file's, then the flags').
 
-    ``user["recipe"]`` names it (``None``: none); without that key the data set's own recipe
-    applies, if ``data.name`` (default ``digits``) has one.
+    ``user["recipe"]`` names it (``None``: none); without that key the default recipe of the
+    task (``user["task"]``, default ``generation``) on ``data.name`` (default ``digits``)
+    applies, if there is one (:func:`default_recipe`).
 
     Raises:
         ValueError: ``recipe`` names no recipe; the message lists them.
@@ -198,11 +256,17 @@ def plan_recipe(user: Mapping[str, Any]) -> RecipePlan:
                 f"none; got {name!r}. Hint: {hint}--recipe none keeps the dataclass defaults."
             )
     else:
-        data = user.get("data.name", "digits")
-        name = data if isinstance(data, str) and data in RECIPES else None
+        found = default_recipe(user.get("task", "generation"), user.get("data.name", "digits"))
+        name = None if found is None else found.name
     if name is None:
         return RecipePlan(None, MappingProxyType({}))
     recipe = RECIPES[name]
+    task = user.get("task", recipe.task)
+    if task != recipe.task:
+        raise ValueError(
+            f"recipe {name!r} is for task {recipe.task!r}, but the config asks for task {task!r}. Hint: drop "
+            f"--task, or pick a recipe of task {task!r} (--recipe none keeps the dataclass defaults)."
+        )
     reason = ""
     kind = user.get("objective.kind")
     if "objective.kind" in user and kind != recipe.values.get("objective.kind", kind):
@@ -211,4 +275,6 @@ def plan_recipe(user: Mapping[str, Any]) -> RecipePlan:
         reason = "you set objective.adv_weight"
     dropped = tuple(k for k in ADVERSARIAL_SCHEDULE if k in recipe.values) if reason else ()
     values = {k: v for k, v in recipe.values.items() if k not in dropped}
+    if recipe.task != "generation":
+        values["task"] = recipe.task  # --recipe NAME alone selects its task
     return RecipePlan(name, MappingProxyType(values), dropped, reason if dropped else "")

@@ -296,6 +296,11 @@ class TrainConfig:
         steps: generator updates in total (a resumed run continues up to this step).
         seed: seeds Python, NumPy and torch; rank ``r`` under DDP draws noise with ``seed + r``.
         device: ``auto`` (cuda, then mps, then cpu), or a torch device string.
+        task: the kind of training, a name in :data:`featmatch.train.tasks.TASKS`
+            (``generation``: unconditional GANs). Without it, the task that claims the data
+            set (e.g. a paired data set's) or ``generation``.
+        task_options: the task's own settings (its ``Task.Options`` fields), e.g.
+            ``{"labels": 10}``; checked by the task.
         recipe: the name of the recipe (:data:`featmatch.train.config.RECIPES`) that
             :func:`featmatch.train.config.build_config` applied under the user's values, or
             ``None`` for none (the dataclass defaults). Informational once built: the values
@@ -311,7 +316,8 @@ class TrainConfig:
     steps: int = 2000
     seed: int = 0
     device: str = "auto"
-    task: str = "generation"  # kind of training: a name in featmatch.train.tasks.TASKS
+    task: str = "generation"
+    task_options: dict[str, Any] = field(default_factory=dict)
     recipe: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

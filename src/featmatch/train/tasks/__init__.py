@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ __all__ = [
     "Weights",
     "get_task",
     "register_task",
+    "task_flags",
+    "task_for_data",
 ]
 
 
@@ -159,9 +162,51 @@ class Task:
     """
 
     name: ClassVar[str] = ""
+    #: The task's own settings: a dataclass whose fields all have defaults, filled from
+    #: ``config.task_options`` (``None``: the task has none). Available as ``self.options``.
+    Options: ClassVar[type | None] = None
+    #: Flags for those settings: rows of the CLI's table with keys ``task_options.<field>``
+    #: (:class:`featmatch.train.config.Option`); ``featmatch train --help`` lists them.
+    flags: ClassVar[tuple[Any, ...]] = ()
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
+        self.options = self.parse_options(config.task_options)
+
+    @classmethod
+    def claims_data(cls, name: Any) -> bool:
+        """Whether ``featmatch train --data NAME`` without ``--task`` means this task (default: no)."""
+        return False
+
+    @classmethod
+    def parse_options(cls, values: Mapping[str, Any]) -> Any:
+        """``config.task_options`` as an instance of :attr:`Options` (its defaults, then ``values``).
+
+        Raises:
+            ValueError: an option the task does not have (naming the ones it has), or a value
+                that ``Options`` rejects.
+        """
+        values = dict(values or {})
+        if cls.Options is None:
+            if values:
+                raise ValueError(
+                    f"config key 'task_options' must be empty for task {cls.name!r} (it has no options); "
+                    f"got {values!r}."
+                )
+            return None
+        known = [f.name for f in dataclasses.fields(cls.Options)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f" Hint: did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"unknown option(s) {unknown} in config key 'task_options' for task {cls.name!r}; it has "
+                f"{known}.{hint}"
+            )
+        try:
+            return cls.Options(**values)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"config key 'task_options' of task {cls.name!r}: {err}") from err
 
     # --- data and models ---------------------------------------------------------------
 
@@ -294,4 +339,25 @@ def get_task(name: str) -> type[Task]:
     raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}. Hint: {hint}")
 
 
-from featmatch.train.tasks import generation as _generation  # noqa: F401  (registers "generation")
+def task_for_data(name: Any) -> str:
+    """The task that ``featmatch train --data NAME`` means without ``--task``.
+
+    The first registered task that claims the data set (:meth:`Task.claims_data`), else
+    ``"generation"``.
+
+    Example:
+        >>> task_for_data("ring8")
+        'generation'
+    """
+    for task_name, cls in TASKS.items():
+        if cls.claims_data(name):
+            return task_name
+    return "generation"
+
+
+def task_flags() -> list[Any]:
+    """Every registered task's flags (rows of the CLI's table), in registration order."""
+    return [row for cls in TASKS.values() for row in cls.flags]
+
+
+from featmatch.train.tasks import generation as _generation  # noqa: E402, F401  (registers "generation")
