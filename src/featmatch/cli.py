@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_checkpoint_arguments(sample)
     sample.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    sample.add_argument("--condition", metavar="FILE.npy",
+                        help="conditional runs: generate one sample for each of your conditions (an .npy "
+                             "array in the run's condition layout) instead of --n drawn ones")
     sample.add_argument("--out", required=True, metavar="FILE",
                         help="output: .png (image grid, scatter or line plot) or .npy (raw array)")
 
@@ -362,27 +365,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 130 if summary.get("interrupted") else 0
 
 
-def _load_generator(args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
+def _load_run(args: argparse.Namespace) -> Any:
+    """The checkpoint's run (task, models, state), from a ``sample``/``eval`` command's flags."""
     from featmatch.train.distributed import select_device
-    from featmatch.train.loop import load_generator
+    from featmatch.train.trainer import load_run
 
-    device = select_device(args.device)
     if getattr(args, "raw", False):
         log.warning("--raw is deprecated and will be removed in the next release; use --no-ema (the same).")
         args.use_ema = False
-    generator, state = load_generator(args.checkpoint, device=device, use_ema=args.use_ema)
-    return generator, state, device
-
-
-def _generate(generator: Any, n: int, gen: Any, device: Any) -> Any:
-    """``n`` samples for noise drawn from ``gen``, in chunks of 512 (as the trainer's evaluation)."""
-    import torch
-
-    if n < 1:
-        raise ValueError(f"--n must be >= 1; got {n}.")
-    z = torch.randn(n, generator.latent_dim, generator=gen)  # (N, Z)
-    with torch.no_grad():
-        return torch.cat([generator(c.to(device)).float().cpu() for c in z.split(512)])
+    return load_run(args.checkpoint, device=select_device(args.device), use_ema=args.use_ema)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -395,11 +386,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".png", ".npy"):
         raise ValueError(f"--out must end in .png or .npy; got {args.out!r}.")
-    generator, state, device = _load_generator(args)
-    samples = _generate(generator, args.n, torch.Generator().manual_seed(args.seed), device)
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1; got {args.n}.")
+    run = _load_run(args)
+    device = next(run.generator.parameters()).device
+    if getattr(args, "condition", None):
+        inputs = run.task.inputs_from_file(Path(args.condition), run.models)
+    else:
+        inputs = run.task.sample_inputs(run.models, args.n, torch.Generator().manual_seed(args.seed))
+    samples = run.task.sample(run.generator, inputs, device)
     if not bool(torch.isfinite(samples).all()):
         raise ValueError(
-            f"the generator of --checkpoint {args.checkpoint!r} (step {state.get('step')}) produced NaN/Inf "
+            f"the generator of --checkpoint {args.checkpoint!r} (step {run.state.get('step')}) produced NaN/Inf "
             "samples although its weights are finite. Hint: try an earlier checkpoint, or --no-ema."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -407,10 +405,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         with atomic_path(out) as tmp, open(tmp, "wb") as handle:
             np.save(handle, samples.numpy())
     else:
-        from featmatch.train.plots import save_samples
-
-        save_samples(samples, state["data"]["kind"], out, centres=state["data"].get("centres"))
-    log.info("wrote %d samples to %s", args.n, out)
+        run.task.save_picture(run.generator, inputs, run.state["data"], out, title=f"step {run.state.get('step')}",
+                              device=device)
+    log.info("wrote %d samples to %s", len(samples), out)
     return 0
 
 
@@ -420,21 +417,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from featmatch._io import atomic_write_text
-    from featmatch.data import load_dataset
-    from featmatch.metrics import evaluate_samples
-    from featmatch.train.config import config_from_dict
-    from featmatch.train.loop import eval_seed, load_test_split
 
-    generator, state, device = _load_generator(args)
-    config = config_from_dict(state["config"], source=f"checkpoint {args.checkpoint!r}")
-    n = args.n if args.n is not None else config.log.eval_samples
-    # By default the noise of the run's own evaluation (Trainer.evaluate), so the numbers agree.
-    seed = eval_seed(config.seed) if args.seed is None else args.seed
-    samples = _generate(generator, n, torch.Generator().manual_seed(seed), device)
-    data = load_dataset(config.data.name, "train", seed=config.seed, size=config.data.size, **config.data.options)
+    if args.n is not None and args.n < 1:
+        raise ValueError(f"--n must be >= 1; got {args.n}.")
+    run = _load_run(args)
+    device = next(run.generator.parameters()).device
+    data = run.task.load_data("train", torch.device("cpu"))
+    # By default the run's own evaluation (its number of samples and noise), so the numbers agree.
+    with torch.no_grad():
+        values = run.task.evaluate(run.generator, run.models, data, device, n=args.n, seed=args.seed)
     metrics: dict[str, Any] = {}
     non_finite: dict[str, str] = {}
-    for key, value in evaluate_samples(data, samples, real_test=load_test_split(config)).items():
+    for key, value in values.items():
         number = float(value)
         metrics[key] = number if math.isfinite(number) else None
         if not math.isfinite(number):

@@ -127,3 +127,19 @@ def test_metrics_compare_with_the_test_split_loaded_with_the_runs_data_options(t
     assert test is not None and test.sample_shape == train.sample_shape == (2,)
     assert len(test) == 20 and len(train) == 180  # the file's own 90/10 split, not the training data
     assert json.loads((run / "summary.json").read_text())["metrics"] == {"reference_size": 20.0}
+
+
+def test_sample_with_a_condition_on_an_unconditional_run_is_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", "ring8", "--steps", "2", "--batch-size", "16", "--model", "mlp",
+                 "--model-width", "8", "--sample-every", "0", "--set", "log.eval_samples=64",
+                 "--out", str(run), "--quiet"]) == 0
+    np.save(tmp_path / "c.npy", np.zeros((3, 2), dtype=np.float32))
+    capsys.readouterr()
+    code = main(["sample", "--checkpoint", str(run), "--condition", str(tmp_path / "c.npy"),
+                 "--out", str(tmp_path / "s.npy")])
+    assert code == 2
+    assert "--condition applies to conditional runs" in _one_line_error(capsys, "sample")
+    # Without it, the task draws its own inputs: --n samples of the run's shape.
+    assert main(["sample", "--checkpoint", str(run), "--n", "5", "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (5, 2)

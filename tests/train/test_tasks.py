@@ -130,9 +130,10 @@ class ShiftTask(Task):
                      device: torch.device) -> Path:
         from featmatch.train.plots import save_samples
 
-        return save_samples(self.sample(G, inputs, device), data.kind, path, title=title)
+        return save_samples(self.sample(G, inputs, device), data["kind"], path, title=title)  # data: described
 
-    def evaluate(self, G: nn.Module, models: TaskModels, data: Any, device: torch.device) -> dict[str, float]:
+    def evaluate(self, G: nn.Module, models: TaskModels, data: Any, device: torch.device, *,
+                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
         fake = self.sample(G, torch.randn(64, 3), device)
         return {"mean_distance": float((fake.mean(0) - data.x.float().mean(0)).norm())}
 

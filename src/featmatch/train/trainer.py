@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +60,17 @@ from featmatch.train.seeds import (
     seed_everything,
 )
 from featmatch.train.step import StepResult, TrainStep
-from featmatch.train.tasks import Objective, Streams, get_task
+from featmatch.train.tasks import Objective, Streams, Task, TaskModels, get_task
 
 __all__ = [
     "NONFINITE_EXIT",
+    "LoadedRun",
     "RunDirError",
     "Trainer",
     "default_run_dir",
     "eval_seed",
     "load_generator",
+    "load_run",
     "load_test_split",
     "prepare_run_dir",
     "run_training",
@@ -219,7 +221,8 @@ class Trainer:
         seed_everything(config.seed)
         # Data: this rank's shard, on the training device (data sets here are small).
         self.data: DataSet = self.task.load_data("train", self.device)
-        self.models = self.task.build_models(self.task.describe_data(self.data))
+        self.data_description = self.task.describe_data(self.data)  # what checkpoints record
+        self.models = self.task.build_models(self.data_description)
         self.models.generator.to(self.device)
         self.models.discriminator.to(self.device)
         for module in self.models.frozen.values():
@@ -524,7 +527,7 @@ class Trainer:
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._eval_mode() as model:
-            path = self.task.save_picture(model, self.fixed_inputs, self.data, path,
+            path = self.task.save_picture(model, self.fixed_inputs, self.data_description, path,
                                           title=f"step {self.step}", device=self.device)
         if path not in self.sample_paths:
             self.sample_paths.append(path)
@@ -558,7 +561,7 @@ class Trainer:
             "scaler_d": self.scaler_d.state_dict(),
             "monitor": self.monitor.state_dict(),
             "config": config_to_dict(self.config),
-            "data": self.task.describe_data(self.data),
+            "data": self.data_description,
             "task": self.task.name,
             "family": self.family,
             "latent_dim": self.latent_dim,
@@ -985,6 +988,66 @@ def run_training(
 
 
 
+@dataclass
+class LoadedRun:
+    """A trained run rebuilt from a checkpoint by its task (what :func:`load_run` returns).
+
+    Attributes:
+        task: the run's task, made from its config.
+        models: the task's models, the generator with the chosen weights, in eval mode.
+        state: the checkpoint's state (``state["data"]`` describes the data, ``state["step"]``).
+        config: the run's config.
+        path: the checkpoint file used.
+    """
+
+    task: Task
+    models: TaskModels
+    state: dict[str, Any]
+    config: TrainConfig
+    path: Path
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.models.generator
+
+
+def load_run(checkpoint: str | Path, *, device: torch.device | str = "cpu", use_ema: bool = True) -> LoadedRun:
+    """Rebuild a run's task and models from a checkpoint file (or a run directory: its newest usable one).
+
+    What :func:`load_generator`, ``featmatch sample`` and ``featmatch eval`` start from: the task
+    draws the inputs, samples and pictures, and evaluates, as it did in training.
+
+    Example:
+        >>> run = load_run("runs/digits-fm-20250101-120000")  # doctest: +SKIP
+        >>> run.task.evaluate(run.generator, run.models, run.task.load_data("train", torch.device("cpu")),
+        ...                   torch.device("cpu"))  # doctest: +SKIP
+    """
+    from featmatch.train.config import config_from_dict
+
+    state, path = ckpt.load_usable(
+        checkpoint, required=("generator", "data", "family", "config"), finite=("generator", "ema")
+    )
+    state.setdefault("task", DEFAULT_TASK)
+    try:
+        task_cls = get_task(state["task"])
+        config = config_from_dict(state["config"])
+        if state.get("latent_dim") is not None:  # the width the run trained with
+            config = replace(config, model=replace(config.model, latent_dim=state["latent_dim"]))
+        task = task_cls(config)
+        models = task.build_models(state["data"], family=state["family"])
+        weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
+        models.generator.load_state_dict(weights)
+    except (RuntimeError, ValueError, TypeError, KeyError) as err:
+        raise ckpt.CheckpointError(
+            f"checkpoint {str(path)!r} does not fit its own model description "
+            f"(task {state.get('task')!r}, family {state.get('family')!r}): {err}"
+        ) from err
+    device = torch.device(device)
+    for module in (models.generator, models.discriminator, *models.frozen.values()):
+        module.to(device).eval()
+    return LoadedRun(task, models, state, config, Path(path))
+
+
 def load_generator(
     checkpoint: str | Path, *, device: torch.device | str = "cpu", use_ema: bool = True
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -1017,24 +1080,5 @@ def load_generator(
         >>> g(torch.randn(16, g.latent_dim)).shape  # doctest: +SKIP
         torch.Size([16, 1, 8, 8])
     """
-    from featmatch.train.config import config_from_dict
-
-    state, path = ckpt.load_usable(
-        checkpoint, required=("generator", "data", "family", "config"), finite=("generator", "ema")
-    )
-    state.setdefault("task", DEFAULT_TASK)
-    try:
-        task_cls = get_task(state["task"])
-        config = config_from_dict(state["config"])
-        if state.get("latent_dim") is not None:  # the width the run trained with
-            config = replace(config, model=replace(config.model, latent_dim=state["latent_dim"]))
-        models = task_cls(config).build_models(state["data"], family=state["family"])
-        generator = models.generator
-        weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
-        generator.load_state_dict(weights)
-    except (RuntimeError, ValueError, TypeError, KeyError) as err:
-        raise ckpt.CheckpointError(
-            f"checkpoint {str(path)!r} does not fit its own model description "
-            f"(task {state.get('task')!r}, family {state.get('family')!r}): {err}"
-        ) from err
-    return generator.to(device).eval(), state
+    run = load_run(checkpoint, device=device, use_ema=use_ema)
+    return run.generator, run.state

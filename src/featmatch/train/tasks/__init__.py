@@ -282,14 +282,32 @@ class Task:
         """Required: G's samples for ``inputs`` on CPU (G is in eval mode, under ``no_grad``)."""
         raise NotImplementedError(f"task {self.name!r} must implement sample")
 
-    def save_picture(self, G: nn.Module, inputs: Any, data: DataSet, path: Path, *, title: str,
+    def save_picture(self, G: nn.Module, inputs: Any, data: Mapping[str, Any], path: Path, *, title: str,
                      device: torch.device) -> Path:
-        """Required: draw and write a picture of G's samples for ``inputs``; return its path."""
+        """Required: draw and write a picture of G's samples for ``inputs``; return its path.
+
+        ``data`` is the :meth:`describe_data` mapping (what a checkpoint records), so that
+        ``featmatch sample`` draws the same picture without loading the data set.
+        """
         raise NotImplementedError(f"task {self.name!r} must implement save_picture")
 
-    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device) -> dict[str, float]:
-        """The run's metrics (``summary.json["metrics"]``); default: none."""
+    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device, *,
+                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
+        """The run's metrics (``summary.json["metrics"]``); default: none.
+
+        ``n`` and ``seed`` override the number of samples and the seed of their inputs (default:
+        ``log.eval_samples`` and the run's own evaluation seed, so ``featmatch eval`` reproduces
+        the run's numbers).
+        """
         return {}
+
+    def inputs_from_file(self, path: Path, models: TaskModels) -> Any:
+        """Inputs for :meth:`sample` read from a user's file (``featmatch sample --condition``).
+
+        Raises:
+            ValueError: the task takes no inputs from files (the default).
+        """
+        raise ValueError(f"task {self.name!r} draws its own inputs; --condition applies to conditional runs.")
 
 
 TASKS: dict[str, type[Task]] = {}

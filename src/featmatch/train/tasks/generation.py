@@ -164,22 +164,24 @@ class GenerationTask(Task):
     def sample(self, G: nn.Module, inputs: Tensor, device: torch.device) -> Tensor:
         return torch.cat([G(chunk.to(device)).float().cpu() for chunk in inputs.split(512)])
 
-    def save_picture(self, G: nn.Module, inputs: Tensor, data: DataSet, path: Path, *, title: str,
+    def save_picture(self, G: nn.Module, inputs: Tensor, data: Mapping[str, Any], path: Path, *, title: str,
                      device: torch.device) -> Path:
         from featmatch.train.plots import save_samples
 
         samples = self.sample(G, inputs, device)
-        centres = None if data.centres is None else data.centres.cpu()
-        return save_samples(samples, data.kind, path, centres=centres, title=title)
+        centres = data.get("centres")
+        return save_samples(samples, data["kind"], path, centres=None if centres is None else centres.cpu(),
+                            title=title)
 
-    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device) -> dict[str, float]:
-        """Metrics of ``log.eval_samples`` samples from noise seeded by :func:`eval_seed`."""
+    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device, *,
+                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
+        """Metrics of ``n`` (``log.eval_samples``) samples from noise seeded by ``seed`` (:func:`eval_seed`)."""
         from dataclasses import replace
 
         from featmatch.metrics import evaluate_samples
 
-        gen = torch.Generator().manual_seed(eval_seed(self.config.seed))
-        z = self.sample_inputs(models, self.config.log.eval_samples, gen)
+        gen = torch.Generator().manual_seed(eval_seed(self.config.seed) if seed is None else seed)
+        z = self.sample_inputs(models, self.config.log.eval_samples if n is None else n, gen)
         fake = self.sample(G, z, device)
         data = data if data.x.device.type == "cpu" else replace(data, x=data.x.cpu())
         metrics = evaluate_samples(data, fake, real_test=self.load_data("test", torch.device("cpu")))
