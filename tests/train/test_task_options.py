@@ -35,6 +35,9 @@ class _LabelledTask(GenerationTask):
     def claims_data(cls, name):
         return name == "toy-claimed"
 
+    def report_sections(self, run_dir, summary, history):
+        return [f"## Labels\n\n{self.options.labels} labelled examples per class.\n"]
+
 
 @pytest.fixture
 def labelled_task():
@@ -89,3 +92,5 @@ def test_the_command_line_trains_a_registered_task_with_its_flag(labelled_task, 
                  "--checkpoint-every", "0", "--set", "log.eval_samples=64", "--out", str(run), "--quiet"]) == 0
     text = (run / "config.yaml").read_text()
     assert "task: labelled-toy" in text and "labels: 2" in text
+    report = (run / "report.md").read_text()
+    assert "## Labels\n\n2 labelled examples per class." in report  # the task's own section

@@ -47,6 +47,7 @@ def write_report(
     history: list[dict[str, Any]],
     episodes: list[dict[str, Any]],
     sample_paths: list[Path],
+    extra_sections: Sequence[str] = (),
 ) -> Path:
     """Writes ``losses.png``, ``balance.png`` and ``report.md`` into ``run_dir``.
 
@@ -61,6 +62,8 @@ def write_report(
             ``loss/g_fm``, ``fm/<layer>``, ``d/real_prob``, ...); missing keys are fine.
         episodes: :attr:`featmatch.train.monitor.BalanceMonitor.episodes`.
         sample_paths: Sample pictures, oldest first; linked relative to ``run_dir``.
+        extra_sections: Markdown sections of the run's task (``Task.report_sections``), shown
+            after the samples.
 
     Returns:
         The path of ``report.md`` (written atomically: temporary file, then ``os.replace``).
@@ -98,6 +101,7 @@ def write_report(
         _header(run_dir, summary),
         _diagnosis(episodes),
         _samples(run_dir, [Path(p) for p in sample_paths]),
+        *extra_sections,
         "## Losses and balance\n\n"
         f"![losses over steps]({LOSSES_PNG})\n\n"
         f"![balance over steps, monitor episodes shaded]({BALANCE_PNG})\n",

@@ -856,6 +856,7 @@ class Trainer:
             report = write_report(
                 self.run_dir, summary=summary, history=self.history,
                 episodes=self.monitor.episodes, sample_paths=list(self.sample_paths),
+                extra_sections=self.task.report_sections(self.run_dir, summary, self.history),
             )
             log.info("report: %s", report)
         if self._tb is not None:

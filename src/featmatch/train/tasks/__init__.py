@@ -301,6 +301,15 @@ class Task:
         """
         return {}
 
+    def report_sections(self, run_dir: Path, summary: Mapping[str, Any], history: list[dict[str, Any]]) -> list[str]:
+        """Markdown sections of ``report.md`` that only this task has (it may write figures into
+        ``run_dir`` and link them relative to it); default: none.
+
+        ``summary`` is what ``summary.json`` holds (``summary["metrics"]``: :meth:`evaluate`'s),
+        ``history`` the rows of ``metrics.jsonl`` (evaluations as ``eval/<metric>``).
+        """
+        return []
+
     def inputs_from_file(self, path: Path, models: TaskModels) -> Any:
         """Inputs for :meth:`sample` read from a user's file (``featmatch sample --condition``).
 
