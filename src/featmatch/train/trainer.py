@@ -325,7 +325,7 @@ class Trainer:
     def _new_batches(self) -> Iterator[Any]:
         return self._batches_fn(
             self.data, self.config.data.batch_size, self.data_gen,
-            rank=self.ctx.rank, world_size=self.ctx.world_size,
+            rank=self.ctx.rank, world_size=self.ctx.world_size, labels=self.task.batch_labels,
         )
 
     def _next_batch(self) -> Any:
@@ -568,6 +568,8 @@ class Trainer:
             "world_size": self.ctx.world_size,
             "ranks": [self._rank_state()],
         }
+        if self.models.frozen:  # e.g. a teacher trained in Task.setup: resume and load_run restore it
+            state["frozen"] = {name: m.state_dict() for name, m in self.models.frozen.items()}
         return state
 
     def _rank_state(self) -> dict[str, Any]:
@@ -614,6 +616,7 @@ class Trainer:
         self._check_task(state, path)
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
+        load_frozen(self.models, state)
         if self.ema is not None:
             if state.get("ema") is not None:
                 self.ema.load_state_dict(state["ema"])
@@ -927,6 +930,17 @@ class Trainer:
         }
 
 
+def load_frozen(models: TaskModels, state: dict[str, Any]) -> None:
+    """Load the checkpoint's ``frozen`` modules (a task's fixed extras, e.g. a teacher) into ``models.frozen``.
+
+    A checkpoint without the entry (or without one of the modules) leaves those modules as built.
+    """
+    saved = state.get("frozen") or {}
+    for name, module in models.frozen.items():
+        if name in saved:
+            module.load_state_dict(saved[name])
+
+
 def _finite_or_str(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
@@ -1038,6 +1052,7 @@ def load_run(checkpoint: str | Path, *, device: torch.device | str = "cpu", use_
         models = task.build_models(state["data"], family=state["family"])
         weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
         models.generator.load_state_dict(weights)
+        load_frozen(models, state)
     except (RuntimeError, ValueError, TypeError, KeyError) as err:
         raise ckpt.CheckpointError(
             f"checkpoint {str(path)!r} does not fit its own model description "

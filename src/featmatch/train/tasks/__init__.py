@@ -168,6 +168,8 @@ class Task:
     #: Flags for those settings: rows of the CLI's table with keys ``task_options.<field>``
     #: (:class:`featmatch.train.config.Option`); ``featmatch train --help`` lists them.
     flags: ClassVar[tuple[Any, ...]] = ()
+    #: Whether ``streams.next_batch()`` yields ``(x, y)`` (samples and their labels) rather than ``x``.
+    batch_labels: ClassVar[bool] = False
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
