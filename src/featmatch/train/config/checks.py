@@ -110,13 +110,24 @@ def _check_task(cfg: TrainConfig) -> None:
     get_task(cfg.task).parse_options(cfg.task_options)
 
 
+def _task_claims(cfg: TrainConfig) -> bool:
+    # A task's own data sets (e.g. the conditional task's paired ones) are valid names for it.
+    from featmatch.train.tasks import TASKS
+
+    return cfg.task in TASKS and TASKS[cfg.task].claims_data(cfg.data.name)
+
+
 def _check_data_and_model(cfg: TrainConfig) -> None:
     from featmatch.data import DATASETS
     from featmatch.models import MODEL_FAMILIES
 
-    if cfg.data.name not in DATASETS and not Path(cfg.data.name).exists():
-        _one_of("data.name", cfg.data.name, list(DATASETS),
-                hint="name a built-in data set or an existing file or folder of your data.")
+    if cfg.data.name not in DATASETS and not Path(cfg.data.name).exists() and not _task_claims(cfg):
+        _one_of(
+            "data.name",
+            cfg.data.name,
+            list(DATASETS),
+            hint="name a built-in data set or an existing file or folder of your data.",
+        )
     if cfg.data.size is not None:
         _int_at_least("data.size", cfg.data.size, 1)
     _int_at_least("data.batch_size", cfg.data.batch_size, 1)

@@ -390,3 +390,4 @@ def task_flags() -> list[Any]:
 
 
 from featmatch.train.tasks import generation as _generation  # noqa: E402, F401  (registers "generation")
+from featmatch.train.tasks import conditional as _conditional  # noqa: E402, F401  (registers "conditional")
