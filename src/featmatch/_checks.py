@@ -16,7 +16,14 @@ import torch
 
 from featmatch.errors import InputError
 
-__all__ = ["NotAnIntError", "check_int", "check_positive_int", "fake_real_arguments", "renamed_keywords", "warn_deprecated"]
+__all__ = [
+    "NotAnIntError",
+    "check_int",
+    "check_positive_int",
+    "fake_real_arguments",
+    "renamed_keywords",
+    "warn_deprecated",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

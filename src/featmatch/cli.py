@@ -133,14 +133,25 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     run = groups["run"]
     run.add_argument("--config", metavar="FILE", help="YAML or TOML config file (keys as in --print-config)")
-    run.add_argument("--resume", metavar="RUN_DIR",
-                     help="continue the run in RUN_DIR from its newest good checkpoint "
-                          "(flags given now override its config.yaml, e.g. a larger --steps)")
+    run.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its newest good checkpoint "
+        "(flags given now override its config.yaml, e.g. a larger --steps)",
+    )
     run.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by --out")
-    run.add_argument("--print-config", action="store_true",
-                     help="print the effective config as YAML (with the recipe applied) and exit")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="set any config key, e.g. --set monitor.patience=100 (YAML value; repeatable)")
+    run.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective config as YAML (with the recipe applied) and exit",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any config key, e.g. --set monitor.patience=100 (YAML value; repeatable)",
+    )
     for row in all_options():  # the table's rows and the registered tasks' own flags
         default = ""
         if row.show_default and row.key in d:
@@ -165,84 +176,128 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = sub.add_parser(
-        "train", help="train a GAN (defaults: digits, feature matching)", formatter_class=_Formatter,
+        "train",
+        help="train a GAN (defaults: digits, feature matching)",
+        formatter_class=_Formatter,
         description="Train a GAN with a feature-matching generator loss (or adversarial, or both).",
         epilog=_TRAIN_EXAMPLES,
     )
     _add_train_arguments(train)
 
     sample = sub.add_parser(
-        "sample", help="draw samples from a checkpoint", formatter_class=_Formatter,
+        "sample",
+        help="draw samples from a checkpoint",
+        formatter_class=_Formatter,
         description="Draw samples from a trained generator (its moving average when the run kept one).",
         epilog="examples:\n  featmatch sample --checkpoint runs/digits --n 64 --out digits.png\n"
         "  featmatch sample --checkpoint runs/ring8/checkpoints/step_00003000.pt --n 5000 --out ring8.npy\n",
     )
     _add_checkpoint_arguments(sample)
     sample.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
-    sample.add_argument("--condition", metavar="FILE.npy",
-                        help="conditional runs: generate one sample for each of your conditions (an .npy "
-                             "array in the run's condition layout) instead of --n drawn ones")
-    sample.add_argument("--out", required=True, metavar="FILE",
-                        help="output: .png (image grid, scatter or line plot) or .npy (raw array)")
+    sample.add_argument(
+        "--condition",
+        metavar="FILE.npy",
+        help="conditional runs: generate one sample for each of your conditions (an .npy "
+        "array in the run's condition layout) instead of --n drawn ones",
+    )
+    sample.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="output: .png (image grid, scatter or line plot) or .npy (raw array)",
+    )
 
     evaluate = sub.add_parser(
-        "eval", help="compute evaluation metrics of a checkpoint", formatter_class=_Formatter,
+        "eval",
+        help="compute evaluation metrics of a checkpoint",
+        formatter_class=_Formatter,
         description="Generate samples from a checkpoint and compute the metrics of its data set "
         "(mode coverage for 2-D mixtures, Frechet distance and classifier metrics otherwise).",
         epilog="examples:\n  featmatch eval --checkpoint runs/ring8\n"
         "  featmatch eval --checkpoint runs/digits --n 2000 --out metrics.json\n",
     )
     _add_checkpoint_arguments(
-        evaluate, seed_help="seed of the noise (default: the run's own evaluation noise, so that the numbers "
+        evaluate,
+        seed_help="seed of the noise (default: the run's own evaluation noise, so that the numbers "
         "match its summary.json and report.md)",
     )
-    evaluate.add_argument("--n", type=int, default=None,
-                          help="generated samples to evaluate (default: the run's log.eval_samples)")
+    evaluate.add_argument(
+        "--n", type=int, default=None, help="generated samples to evaluate (default: the run's log.eval_samples)"
+    )
     evaluate.add_argument("--out", metavar="FILE", help="also write the metrics to this JSON file")
 
     compare = sub.add_parser(
-        "compare", help="train several set-ups x seeds and tabulate them", formatter_class=_Formatter,
+        "compare",
+        help="train several set-ups x seeds and tabulate them",
+        formatter_class=_Formatter,
         description="Train every variant (a name and its `featmatch train` flags) with every seed on one "
         "data set, with the same number of steps, into OUT/<variant>/seed<k>/; finished runs are skipped. "
         "Then write OUT/table.md and OUT/table.json (mean +- std over seeds) and OUT/comparison.png.",
         epilog=_COMPARE_EXAMPLES,
     )
     compare.add_argument("--data", required=True, metavar="NAME", help="data set (as for featmatch train --data)")
-    compare.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
-                         help="a variant: a name and featmatch train flags, e.g. \"gan=--objective adv\" "
-                              "(repeatable; NAME= alone is the data set's defaults)")
-    compare.add_argument("--variants", metavar="FILE",
-                         help="YAML file of variants: a mapping name -> flags (string or list)")
-    compare.add_argument("--seeds", type=_csv(int), default=[0], metavar="S1,S2",
-                         help="comma-separated seeds (default: 0)")
-    compare.add_argument("--steps", type=int, metavar="N",
-                         help="training steps of every run (default: the data set's)")
-    compare.add_argument("--train-args", default="", metavar="FLAGS",
-                         help="featmatch train flags for every run, before each variant's own, "
-                              "e.g. \"--lr-d 1e-4 --set log.eval_samples=2500\"")
+    compare.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=FLAGS",
+        help='a variant: a name and featmatch train flags, e.g. "gan=--objective adv" '
+        "(repeatable; NAME= alone is the data set's defaults)",
+    )
+    compare.add_argument(
+        "--variants", metavar="FILE", help="YAML file of variants: a mapping name -> flags (string or list)"
+    )
+    compare.add_argument(
+        "--seeds", type=_csv(int), default=[0], metavar="S1,S2", help="comma-separated seeds (default: 0)"
+    )
+    compare.add_argument("--steps", type=int, metavar="N", help="training steps of every run (default: the data set's)")
+    compare.add_argument(
+        "--train-args",
+        default="",
+        metavar="FLAGS",
+        help="featmatch train flags for every run, before each variant's own, "
+        'e.g. "--lr-d 1e-4 --set log.eval_samples=2500"',
+    )
     compare.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    compare.add_argument("--jobs", type=int, default=1, metavar="N",
-                         help="runs at a time; above 1, worker processes with one torch thread each (default: 1)")
+    compare.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs at a time; above 1, worker processes with one torch thread each (default: 1)",
+    )
     compare.add_argument("--overwrite", action="store_true", help="retrain finished runs instead of skipping them")
     compare.add_argument("--title", help="heading of the table (default: data, steps and seeds)")
     return parser
 
 
 def _add_checkpoint_arguments(parser: argparse.ArgumentParser, *, seed_help: str | None = None) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="FILE",
-                        help="a checkpoint .pt file, or a run directory (its newest usable checkpoint: "
-                             "corrupt or non-finite ones are skipped with a warning)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="FILE",
+        help="a checkpoint .pt file, or a run directory (its newest usable checkpoint: "
+        "corrupt or non-finite ones are skipped with a warning)",
+    )
     if seed_help is None:
         parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
     else:
         parser.add_argument("--seed", type=int, default=None, help=seed_help)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--use-ema", dest="use_ema", action="store_true", default=True,
-                         help="use the moving average of G's weights when the run kept one (default), as the "
-                              "API's use_ema=True")
-    weights.add_argument("--no-ema", dest="use_ema", action="store_false",
-                         help="use G's raw weights even when the run kept an EMA (use_ema=False)")
+    weights.add_argument(
+        "--use-ema",
+        dest="use_ema",
+        action="store_true",
+        default=True,
+        help="use the moving average of G's weights when the run kept one (default), as the API's use_ema=True",
+    )
+    weights.add_argument(
+        "--no-ema",
+        dest="use_ema",
+        action="store_false",
+        help="use G's raw weights even when the run kept an EMA (use_ema=False)",
+    )
     weights.add_argument("--raw", dest="raw", action="store_true", help=argparse.SUPPRESS)  # deprecated: --no-ema
 
 
@@ -344,18 +399,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         if not ctx.is_main:
             log.handlers[-1].setLevel(logging.WARNING)
-        summary = run_training(config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite,
-                               ctx=ctx, device=device)
+        summary = run_training(
+            config, run_dir=run_dir, resume=bool(args.resume), overwrite=args.overwrite, ctx=ctx, device=device
+        )
     finally:
         cleanup_distributed(ctx)
     if ctx.is_main and summary.get("stopped"):
-        log.error("stopped after %d steps (%s); run directory %s (see report.md)", summary["steps"],
-                  summary["stopped"].get("message", summary["stopped"]["reason"]), summary["run_dir"])
+        log.error(
+            "stopped after %d steps (%s); run directory %s (see report.md)",
+            summary["steps"],
+            summary["stopped"].get("message", summary["stopped"]["reason"]),
+            summary["run_dir"],
+        )
     elif ctx.is_main:
         final = summary.get("final", {})
         log.info(
             "done: %d steps in %.1f s; loss/d %s, loss/g_fm %s; run directory %s (see report.md)",
-            summary["steps"], summary["wall_time_sec"], final.get("loss/d"), final.get("loss/g_fm"),
+            summary["steps"],
+            summary["wall_time_sec"],
+            final.get("loss/d"),
+            final.get("loss/g_fm"),
             summary["run_dir"],
         )
     if summary.get("stopped"):
@@ -405,8 +468,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         with atomic_path(out) as tmp, open(tmp, "wb") as handle:
             np.save(handle, samples.numpy())
     else:
-        run.task.save_picture(run.generator, inputs, run.state["data"], out, title=f"step {run.state.get('step')}",
-                              device=device)
+        run.task.save_picture(
+            run.generator, inputs, run.state["data"], out, title=f"step {run.state.get('step')}", device=device
+        )
     log.info("wrote %d samples to %s", len(samples), out)
     return 0
 
@@ -541,7 +605,7 @@ def _parse_variant(spec: str) -> tuple[str, tuple[str, ...]]:
     if not sep:
         raise ValueError(
             f"variant spec {spec!r} has no '='. Hint: write NAME=FLAGS, e.g. "
-            "--variant \"gan=--objective adv\" (or NAME= for the data set's defaults)."
+            '--variant "gan=--objective adv" (or NAME= for the data set\'s defaults).'
         )
     _check_variant_name(name, spec)
     try:
@@ -572,8 +636,7 @@ def _load_variants(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
         for i, item in enumerate(data):
             if not isinstance(item, Mapping) or "name" not in item:
                 raise ValueError(
-                    f"variants file {str(path)!r}: entry {i} must be a mapping with 'name' and "
-                    f"'args'; got {item!r}."
+                    f"variants file {str(path)!r}: entry {i} must be a mapping with 'name' and 'args'; got {item!r}."
                 )
             entries.append((item["name"], item.get("args", "")))
     else:
@@ -593,8 +656,7 @@ def _load_variants(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
             flags = tuple(str(a) for a in args)
         else:
             raise ValueError(
-                f"variant {name!r} in {str(path)!r}: flags must be a string or a list of strings; "
-                f"got {args!r}."
+                f"variant {name!r} in {str(path)!r}: flags must be a string or a list of strings; got {args!r}."
             )
         variants.append((name, flags))
     return variants
@@ -622,8 +684,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     variants = {name: _compare_overrides(f"variant {name!r}", flags) for name, flags in specs}
     try:
         result = run_sweep(
-            args.data, variants, args.seeds, args.out, steps=args.steps, jobs=args.jobs,
-            base_overrides=base, overwrite=args.overwrite, title=args.title,
+            args.data,
+            variants,
+            args.seeds,
+            args.out,
+            steps=args.steps,
+            jobs=args.jobs,
+            base_overrides=base,
+            overwrite=args.overwrite,
+            title=args.title,
             descriptions={name: shlex.join(flags) for name, flags in specs},
         )
     except KeyboardInterrupt:

@@ -202,11 +202,15 @@ def _resolve_layers(inner: nn.Module, prefixes: list[str], layers: LayerSpec) ->
             if any(c in name for c in _GLOB_CHARS):
                 matched = [n for n in names if fnmatch.fnmatchcase(n, name)]
                 if not matched:
-                    raise ValueError(f"layers pattern {entry!r} matches no layer of {type(inner).__name__}. {_layer_hint(names, name)}")
+                    raise ValueError(
+                        f"layers pattern {entry!r} matches no layer of {type(inner).__name__}. {_layer_hint(names, name)}"
+                    )
             elif name in known:
                 matched = [name]
             else:
-                raise ValueError(f"layers: {type(inner).__name__} has no layer named {entry!r}. {_layer_hint(names, name)}")
+                raise ValueError(
+                    f"layers: {type(inner).__name__} has no layer named {entry!r}. {_layer_hint(names, name)}"
+                )
             if of_input:
                 matched = [n + ":input" for n in matched]
         else:
@@ -539,7 +543,9 @@ def _from_pair(raw: Any, convention: str) -> DiscriminatorOutput | list[Discrimi
         outputs = []
         for i, (score, maps) in enumerate(zip(logits, fmaps, strict=True)):
             if not _is_tensor_list(maps):
-                raise ValueError(f"{expected}; the feature maps of discriminator {i} are {_describe(maps)}, not a list of Tensors.")
+                raise ValueError(
+                    f"{expected}; the feature maps of discriminator {i} are {_describe(maps)}, not a list of Tensors."
+                )
             outputs.append(DiscriminatorOutput(score, _numbered(maps, names)))
         return outputs
     raise ValueError(f"{expected}; got {_describe(raw)}.")

@@ -49,8 +49,7 @@ def _check_labels(y: object, n: int, against: str) -> None:
         return
     if not isinstance(y, Tensor) or y.dtype != torch.int64:
         raise ValueError(
-            f"y must be an int64 tensor or None, got "
-            f"{getattr(y, 'dtype', type(y).__name__)}. Hint: pass y.long()."
+            f"y must be an int64 tensor or None, got {getattr(y, 'dtype', type(y).__name__)}. Hint: pass y.long()."
         )
     if tuple(y.shape) != (n,):
         raise ValueError(f"y must have shape ({n},) to match {against}, got {tuple(y.shape)}.")
@@ -93,9 +92,7 @@ class DataSet:
         _check_kind_and_tensor(self.kind, self.x, "x", "kind")
         _check_labels(self.y, self.x.shape[0], "x")
         if self.centres is not None and (self.centres.ndim != 2 or self.centres.shape[1] != 2):
-            raise ValueError(
-                f"centres must have shape (K, 2), got {tuple(self.centres.shape)}."
-            )
+            raise ValueError(f"centres must have shape (K, 2), got {tuple(self.centres.shape)}.")
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -254,7 +251,10 @@ def subset(data: _D, size: int | None, seed: int) -> _D:
     if size is None:
         return data
     check_int(
-        "size", size, minimum=1, maximum=len(data),
+        "size",
+        size,
+        minimum=1,
+        maximum=len(data),
         hint=f" ({data.name!r} has {len(data)} samples.) Hint: pass size=None for all.",
     )
     generator = torch.Generator().manual_seed(seed)
@@ -403,9 +403,7 @@ def batches(
     return _batch_stream(part, batch_size, generator, labels)
 
 
-def _batch_stream(
-    part: AnyDataSet, batch_size: int, generator: torch.Generator, labels: bool
-) -> Iterator[Any]:
+def _batch_stream(part: AnyDataSet, batch_size: int, generator: torch.Generator, labels: bool) -> Iterator[Any]:
     n = len(part)
     # One transfer per pass, not per batch (the generator lives on the CPU).
     device = (part.x if isinstance(part, DataSet) else part.target).device

@@ -200,15 +200,12 @@ def _check_options(fmt: str, path: Path, options: Mapping[str, Any]) -> None:
             )
         if value is not None and option not in FORMAT_OPTIONS[fmt]:
             raise ValueError(
-                f"option {option!r} does not apply to {fmt} data ({str(path)!r}); "
-                f"it takes {FORMAT_OPTIONS[fmt]}."
+                f"option {option!r} does not apply to {fmt} data ({str(path)!r}); it takes {FORMAT_OPTIONS[fmt]}."
             )
     if options.get("scale") not in (None, *SCALES):
         raise ValueError(f"scale must be one of {SCALES}, got {options['scale']!r}.")
     if options.get("kind") not in (None, "points", "image", "sequence"):
-        raise ValueError(
-            f"kind must be 'points', 'image' or 'sequence', got {options['kind']!r}."
-        )
+        raise ValueError(f"kind must be 'points', 'image' or 'sequence', got {options['kind']!r}.")
     if options.get("channels") not in (None, 1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {options['channels']!r}.")
     if options.get("test_labels") is not None and options.get("test_path") is None:
@@ -255,9 +252,7 @@ def _split_sources(path: Path, fmt: str, options: Mapping[str, Any]) -> tuple[_S
         return _Source(fmt, path, common), _Source(test_fmt, test, test_options, class_names=names)
     if fmt == "folder" and (path / "train").is_dir() and (path / "test").is_dir():
         names = _class_names(path / "train")
-        return _Source(fmt, path / "train", common), _Source(
-            fmt, path / "test", common, class_names=names
-        )
+        return _Source(fmt, path / "train", common), _Source(fmt, path / "test", common, class_names=names)
     if fmt == "npz":
         key = options.get("key", "x")
         with _open_npz(path) as archive:
@@ -454,9 +449,7 @@ def _to_dataset(
         elif scale == "minmax":
             lo, hi = reference if reference is not None else (low, high)
             if hi <= lo:
-                raise ValueError(
-                    f"scale='minmax' needs data that is not constant; {name!r} has every value {lo:g}."
-                )
+                raise ValueError(f"scale='minmax' needs data that is not constant; {name!r} has every value {lo:g}.")
             values = ((values - lo) * (2.0 / (hi - lo)) - 1.0).astype(np.float32)
     x = torch.from_numpy(np.ascontiguousarray(values))
     axis = layouts[(kind, array.ndim)]
@@ -470,13 +463,11 @@ def _check_labels(labels: tuple[np.ndarray, str], n: int, name: str) -> torch.Te
     values, where = labels
     if values.ndim != 1 or values.dtype.kind not in "iu":
         raise ValueError(
-            f"labels {where!r} must be a 1-D integer array, got shape {values.shape} "
-            f"and dtype {values.dtype}."
+            f"labels {where!r} must be a 1-D integer array, got shape {values.shape} and dtype {values.dtype}."
         )
     if len(values) != n:
         raise ValueError(
-            f"labels {where!r} hold {len(values)} labels but data {name!r} has {n} samples; "
-            f"the counts must match."
+            f"labels {where!r} hold {len(values)} labels but data {name!r} has {n} samples; the counts must match."
         )
     if len(values) and values.min() < 0:
         raise ValueError(f"labels {where!r} must be >= 0, found {values.min()}.")
@@ -521,15 +512,12 @@ def read_idx(path: str | Path) -> np.ndarray:
         )
     if raw[0] != 0 or raw[1] != 0:
         raise ValueError(
-            f"{str(path)!r} is not an IDX file: its magic number starts with bytes "
-            f"{raw[:2].hex()}, expected 0000."
+            f"{str(path)!r} is not an IDX file: its magic number starts with bytes {raw[:2].hex()}, expected 0000."
         )
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
-        raise ValueError(
-            f"IDX file {str(path)!r} has unknown data type code 0x{code:02X}; expected one of {known}."
-        )
+        raise ValueError(f"IDX file {str(path)!r} has unknown data type code 0x{code:02X}; expected one of {known}.")
     if ndim == 0:
         raise ValueError(f"IDX file {str(path)!r} declares 0 dimensions; expected at least 1.")
     header = 4 + 4 * ndim
@@ -592,9 +580,7 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
 
 def _class_folders(folder: Path) -> list[Path]:
     return sorted(
-        d
-        for d in folder.iterdir()
-        if d.is_dir() and not d.name.startswith(".") and _image_files(d, recursive=True)
+        d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and _image_files(d, recursive=True)
     )
 
 
@@ -614,9 +600,7 @@ def _image_size_option(image_size: Any) -> tuple[int, int] | None:
     return size, size
 
 
-def _read_image_folder(
-    folder: Path, options: Mapping[str, Any], class_names: tuple[str, ...] | None = None
-) -> DataSet:
+def _read_image_folder(folder: Path, options: Mapping[str, Any], class_names: tuple[str, ...] | None = None) -> DataSet:
     """Read a folder of images; `class_names` (from the train folder) fixes the label numbers."""
     _image_size_option(options.get("image_size"))  # a bad option fails before any file is read
     top_level = _image_files(folder, recursive=False)
@@ -637,15 +621,11 @@ def _read_image_folder(
             )
     names = list(class_names) if class_names is not None else [d.name for d in classes]
     if classes:
-        files = [
-            (f, names.index(d.name)) for d in classes for f in _image_files(d, recursive=True)
-        ]
+        files = [(f, names.index(d.name)) for d in classes for f in _image_files(d, recursive=True)]
     else:
         files = [(f, -1) for f in top_level]
     if not files:
-        raise ValueError(
-            f"image folder {str(folder)!r} holds no images; expected files ending in {IMAGE_SUFFIXES}."
-        )
+        raise ValueError(f"image folder {str(folder)!r} holds no images; expected files ending in {IMAGE_SUFFIXES}.")
 
     x = read_images([file for file, _ in files], folder, options)[0]
     y = torch.tensor([label for _, label in files], dtype=torch.int64) if classes else None

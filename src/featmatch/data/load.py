@@ -74,8 +74,7 @@ def load_dataset(
 
         if name in PAIRED_DATASETS:
             raise ValueError(
-                f"{name!r} is a paired data set (condition, target): load it with "
-                f"featmatch.data.load_paired_dataset."
+                f"{name!r} is a paired data set (condition, target): load it with featmatch.data.load_paired_dataset."
             )
         raise ValueError(
             f"unknown data set {name!r}: expected one of {DATASETS}, or the path of a folder "

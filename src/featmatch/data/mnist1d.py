@@ -28,7 +28,6 @@ import torch
 from featmatch.data.dataset import SPLITS, DataSet, subset
 
 
-
 @functools.lru_cache(maxsize=1)
 def _generate() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Generate MNIST-1D once: (x_train, y_train, x_test, y_test, scale), read-only arrays."""

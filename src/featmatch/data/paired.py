@@ -248,9 +248,7 @@ def load_paired_dataset(
         from featmatch.data.load import DATASETS
 
         hint = (
-            f" {name!r} is an unpaired data set: load it with featmatch.data.load_dataset."
-            if name in DATASETS
-            else ""
+            f" {name!r} is an unpaired data set: load it with featmatch.data.load_dataset." if name in DATASETS else ""
         )
         raise ValueError(
             f"unknown paired data set {name!r}: expected one of {PAIRED_DATASETS}, or the path "
@@ -316,7 +314,9 @@ def _check_options(fmt: str, path: Path, options: Mapping[str, Any]) -> dict[str
 # --------------------------------------------------------------------------- .npz pairs
 
 
-def _npz_arrays(path: Path, options: Mapping[str, Any], suffix: str) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, str] | None]:
+def _npz_arrays(
+    path: Path, options: Mapping[str, Any], suffix: str
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, str] | None]:
     with _open_npz(path) as archive:
         keys = list(archive.files)
         missing = [k + suffix for k in ("condition", "target") if k + suffix not in keys]

@@ -85,12 +85,8 @@ def sample_mixture_with_labels(
     if not std >= 0:  # also rejects NaN
         raise ValueError(f"std must be >= 0, got {std!r}.")
     # Draw on the generator's device, then move: results do not depend on where centres live.
-    labels = torch.randint(
-        centres.shape[0], (n,), generator=generator, device=generator.device
-    )
-    noise = torch.randn(
-        n, centres.shape[1], generator=generator, device=generator.device, dtype=centres.dtype
-    )
+    labels = torch.randint(centres.shape[0], (n,), generator=generator, device=generator.device)
+    noise = torch.randn(n, centres.shape[1], generator=generator, device=generator.device, dtype=centres.dtype)
     labels = labels.to(centres.device)
     x = centres[labels] + std * noise.to(centres.device)  # (n, D)
     return x, labels

@@ -110,9 +110,7 @@ class _FusedFeatureMatching(torch.autograd.Function):
         # gradient moves on, so a leaf's .grad can take a buffer over without a copy) or keeps
         # them for another backward pass under retain_graph=True; its version counter would
         # refuse a buffer changed in place in between. Nothing is kept for inputs without gradient.
-        ctx.save_for_backward(
-            *(grad if ctx.needs_input_grad[2 + i] else None for i, grad in enumerate(grads))
-        )
+        ctx.save_for_backward(*(grad if ctx.needs_input_grad[2 + i] else None for i, grad in enumerate(grads)))
         ctx.num_reals = half
         ctx.mark_non_differentiable(per_layer)
         return loss, per_layer
@@ -127,17 +125,13 @@ class _FusedFeatureMatching(torch.autograd.Function):
             # The buffers serve the next pass too: hand out copies, never the buffers themselves
             # (a caller may change what it gets, or get it again from the next pass).
             out = [
-                None if grad is None else grad.clone() if unit else grad * grad_loss.to(grad.dtype)
-                for grad in grads
+                None if grad is None else grad.clone() if unit else grad * grad_loss.to(grad.dtype) for grad in grads
             ]
         else:
             # The last pass: no earlier pass handed the buffers out, so they are ours to hand
             # over or to scale in place (a fresh tensor here would cost twice the time: its
             # pages are mapped on first touch).
-            out = [
-                None if grad is None else grad if unit else grad.mul_(grad_loss.to(grad.dtype))
-                for grad in grads
-            ]
+            out = [None if grad is None else grad if unit else grad.mul_(grad_loss.to(grad.dtype)) for grad in grads]
         return (None, None, *out, *([None] * ctx.num_reals))
 
 

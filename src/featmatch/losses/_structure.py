@@ -42,9 +42,7 @@ def _one_discriminator(value: Any, argument: str) -> Layers:
     if isinstance(value, Mapping):
         for name, tensor in value.items():
             if not isinstance(tensor, Tensor):
-                raise TypeError(
-                    f"{argument}[{name!r}] must be a Tensor, got {type(tensor).__name__}."
-                )
+                raise TypeError(f"{argument}[{name!r}] must be a Tensor, got {type(tensor).__name__}.")
         return Layers(tuple(str(k) for k in value), tuple(value.values()), logits_last=True)
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         for index, tensor in enumerate(value):
@@ -82,9 +80,7 @@ def as_discriminators(value: FeatureInput, argument: str) -> list[Layers]:
     if _is_single_discriminator(value):
         discriminators = [_one_discriminator(value, argument)]
     else:
-        discriminators = [
-            _one_discriminator(item, f"{argument}[{i}]") for i, item in enumerate(value)
-        ]
+        discriminators = [_one_discriminator(item, f"{argument}[{i}]") for i, item in enumerate(value)]
     if not discriminators:
         raise ValueError(f"{argument} is empty: expected at least one discriminator's features.")
     for index, layers in enumerate(discriminators):
@@ -120,8 +116,7 @@ def select_layers(
         for item in chosen:
             if isinstance(item, bool) or not isinstance(item, (int, str)):
                 raise TypeError(
-                    f"layers entries must be int indices or str names, got {item!r} "
-                    f"({type(item).__name__})."
+                    f"layers entries must be int indices or str names, got {item!r} ({type(item).__name__})."
                 )
             if isinstance(item, int):
                 if not -len(candidates) <= item < len(candidates):
@@ -132,10 +127,7 @@ def select_layers(
                 picked.append(candidates[item])
             else:
                 if item not in by_name:
-                    raise ValueError(
-                        f"layers name {item!r} is not among {where}'s selectable layers "
-                        f"{list(by_name)}."
-                    )
+                    raise ValueError(f"layers name {item!r} is not among {where}'s selectable layers {list(by_name)}.")
                 picked.append(by_name[item])
         candidates = picked
     if not candidates:

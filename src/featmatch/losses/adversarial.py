@@ -86,7 +86,9 @@ def _logit_list(logits: Logits, arg: str) -> list[Tensor]:
         return [_one_logit_tensor(logits, arg, None)]
     if isinstance(logits, (list, tuple)):
         if len(logits) == 0:
-            raise ValueError(f"{arg} must hold at least one discriminator's logits, got an empty {type(logits).__name__}.")
+            raise ValueError(
+                f"{arg} must hold at least one discriminator's logits, got an empty {type(logits).__name__}."
+            )
         return [_one_logit_tensor(item, arg, i) for i, item in enumerate(logits)]
     raise TypeError(
         f"{arg} must be a Tensor, a DiscriminatorOutput, or a list of them (one per discriminator), "
@@ -246,9 +248,7 @@ class DiscriminatorLoss(nn.Module):
         super().__init__()
         self.kind = _check_kind(kind)
 
-    def forward(
-        self, *args: Any, fake: Logits | None = None, real: Logits | None = None, **old_names: Any
-    ) -> Tensor:
+    def forward(self, *args: Any, fake: Logits | None = None, real: Logits | None = None, **old_names: Any) -> Tensor:
         resolved = fake_real_arguments(
             "DiscriminatorLoss.forward",
             args,

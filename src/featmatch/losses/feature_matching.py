@@ -135,7 +135,11 @@ def _kernel_scales(width: int, bandwidths: Sequence[float]) -> list[float]:
 
 
 def _fourier_feature_means(
-    fake: Tensor, real: Tensor, bandwidths: Sequence[float], num_features: int, sync: bool,
+    fake: Tensor,
+    real: Tensor,
+    bandwidths: Sequence[float],
+    num_features: int,
+    sync: bool,
     fused: bool,
 ) -> tuple[Tensor, Tensor]:
     """Batch means of the same random Fourier features of Gaussian kernels, for both sides.
@@ -217,10 +221,7 @@ def _check_pair(fake: Tensor, real: Tensor, statistic: str, where: str) -> None:
                     " Hint: paired matching compares sample i with sample i; for batches of "
                     "different sizes use statistic='mean' or 'mean_std'."
                 )
-            raise ValueError(
-                f"shape mismatch at {where}: fake {tuple(fake.shape)} vs real "
-                f"{tuple(real.shape)}.{hint}"
-            )
+            raise ValueError(f"shape mismatch at {where}: fake {tuple(fake.shape)} vs real {tuple(real.shape)}.{hint}")
     else:
         if fake.dim() == 0 or real.dim() == 0 or fake.shape[1:] != real.shape[1:]:
             raise ValueError(
@@ -237,9 +238,7 @@ def _check_pair(fake: Tensor, real: Tensor, statistic: str, where: str) -> None:
 def _checked(value: Any, compared: Tensor, where: str) -> Tensor:
     """A distance's result, which must be a scalar Tensor (a callable ``distance`` may return anything)."""
     if not isinstance(value, Tensor):
-        raise TypeError(
-            f"distance must return a scalar Tensor, got {type(value).__name__} at {where}."
-        )
+        raise TypeError(f"distance must return a scalar Tensor, got {type(value).__name__} at {where}.")
     if value.dim() != 0:
         raise ValueError(
             f"distance must return a scalar Tensor, got shape {tuple(value.shape)} at {where} "
@@ -252,14 +251,10 @@ def _checked(value: Any, compared: Tensor, where: str) -> Tensor:
 def _check_finite(tensor: Tensor, side: str, where: str) -> None:
     if not bool(torch.isfinite(tensor).all()):
         bad = int((~torch.isfinite(tensor)).sum())
-        raise ValueError(
-            f"{side} features at {where} contain {bad} non-finite values (NaN or Inf)."
-        )
+        raise ValueError(f"{side} features at {where} contain {bad} non-finite values (NaN or Inf).")
 
 
-def _layer_weights(
-    layer_weights: LayerWeights, names: list[str], where: str
-) -> list[float]:
+def _layer_weights(layer_weights: LayerWeights, names: list[str], where: str) -> list[float]:
     count = len(names)
     if layer_weights is None:
         return [1.0] * count
@@ -315,17 +310,14 @@ def _check_bandwidths(bandwidths: Any) -> None:
         or len(bandwidths) == 0
         or not all(_is_number(b) and b > 0 for b in bandwidths)
     ):
-        raise ValueError(
-            f"bandwidths must be a non-empty sequence of numbers > 0, got {bandwidths!r}."
-        )
+        raise ValueError(f"bandwidths must be a non-empty sequence of numbers > 0, got {bandwidths!r}.")
 
 
 def _check_fused(options: FeatureMatchingOptions) -> None:
     if options.fused not in (None, True, False):
         raise ValueError(f"fused must be None (auto), True or False, got {options.fused!r}.")
     if options.fused is True and not (
-        options.statistic == "rff"
-        or (options.statistic == "paired" and options.distance in FUSED_DISTANCES)
+        options.statistic == "rff" or (options.statistic == "paired" and options.distance in FUSED_DISTANCES)
     ):
         raise ValueError(
             f"fused=True needs statistic='rff', or statistic='paired' with distance in "
@@ -349,9 +341,7 @@ def _validate_options(options: FeatureMatchingOptions) -> None:
     if options.layers is not None and not all(
         isinstance(item, (int, str)) and not isinstance(item, bool) for item in options.layers
     ):
-        raise TypeError(
-            f"layers must be None or a sequence of int indices or str names, got {options.layers!r}."
-        )
+        raise TypeError(f"layers must be None or a sequence of int indices or str names, got {options.layers!r}.")
     if not (_is_number(options.eps) and options.eps >= 0):
         raise ValueError(f"eps must be a number >= 0, got {options.eps!r}.")
     if not (_is_number(options.weight) and math.isfinite(options.weight)):
@@ -364,9 +354,7 @@ def _validate_options(options: FeatureMatchingOptions) -> None:
         or not isinstance(options.num_random_features, int)
         or options.num_random_features < 1
     ):
-        raise ValueError(
-            f"num_random_features must be an int >= 1, got {options.num_random_features!r}."
-        )
+        raise ValueError(f"num_random_features must be an int >= 1, got {options.num_random_features!r}.")
     if options.statistic == "mmd" and options.sync_statistics:
         raise ValueError(
             "statistic='mmd' cannot be combined with sync_statistics=True (the exact kernel "
@@ -482,8 +470,7 @@ class FeatureMatchingOptions:
             close = difflib.get_close_matches(unknown[0], _OPTION_NAMES, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise UnknownOptionError(
-                f"{caller}() got an unknown option {unknown[0]!r}.{hint} "
-                f"Options: {', '.join(_OPTION_NAMES)}."
+                f"{caller}() got an unknown option {unknown[0]!r}.{hint} Options: {', '.join(_OPTION_NAMES)}."
             )
         return cls(**options)
 
@@ -504,8 +491,7 @@ def _with_option_parameters(func: Callable[..., Any]) -> Callable[..., Any]:
     leading = [p for p in params if p.kind is not kinds.KEYWORD_ONLY]  # fake, real (or self)
     trailing = [p for p in params if p.kind is kinds.KEYWORD_ONLY]  # return_terms
     option_params = [
-        kinds(f.name, kinds.KEYWORD_ONLY, default=f.default, annotation=f.type)
-        for f in fields(FeatureMatchingOptions)
+        kinds(f.name, kinds.KEYWORD_ONLY, default=f.default, annotation=f.type) for f in fields(FeatureMatchingOptions)
     ]
     func.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*leading, *option_params, *trailing]
@@ -577,8 +563,7 @@ def _compute(
     real_ds = as_discriminators(real, "real")
     if len(fake_ds) != len(real_ds):
         raise ValueError(
-            f"fake has {len(fake_ds)} discriminators but real has {len(real_ds)}; "
-            "they must match one to one."
+            f"fake has {len(fake_ds)} discriminators but real has {len(real_ds)}; they must match one to one."
         )
     several = len(fake_ds) > 1
     distance = _distance_fn(options.distance, options.huber_delta)
@@ -641,9 +626,7 @@ def _compute(
 
     fused = _use_fused(options, [*fakes, *reals])
     if fused and options.statistic == "paired":
-        loss, per_layer_values = fused_feature_matching(
-            fakes, reals, str(options.distance), coefficients
-        )
+        loss, per_layer_values = fused_feature_matching(fakes, reals, str(options.distance), coefficients)
         values = list(per_layer_values.unbind(0)) if return_terms else []
     else:
         values = []
@@ -766,8 +749,13 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "salimans2016": Preset(
             options=MappingProxyType(
-                {"distance": "mse", "statistic": "mean", "layer_reduction": "mean",
-                 "discriminator_reduction": "mean", "weight": 1.0}
+                {
+                    "distance": "mse",
+                    "statistic": "mean",
+                    "layer_reduction": "mean",
+                    "discriminator_reduction": "mean",
+                    "weight": 1.0,
+                }
             ),
             description="Squared difference of the batch means of each feature, averaged over "
             "feature dimensions; layers as given (usually one intermediate layer).",
@@ -777,47 +765,68 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
         ),
         "pix2pixhd": Preset(
             options=MappingProxyType(
-                {"distance": "l1", "statistic": "paired", "drop_logits": True,
-                 "layer_weights": "pix2pixhd", "layer_reduction": "sum",
-                 "discriminator_reduction": "mean", "weight": 10.0}
+                {
+                    "distance": "l1",
+                    "statistic": "paired",
+                    "drop_logits": True,
+                    "layer_weights": "pix2pixhd",
+                    "layer_reduction": "sum",
+                    "discriminator_reduction": "mean",
+                    "weight": 10.0,
+                }
             ),
             description="L1 between paired features of every layer but the logits, each layer "
             "weighted 4/L and summed, averaged over discriminators, times lambda_feat = 10. "
             "Equals SPADE's loss only when L = 4 layers are matched (SPADE's n_layers_D = 4, its "
             "current default); SPADE has no 4/L factor, so at n_layers_D = 3 this gives 4/3 of "
             "SPADE's loss: use the 'spade' preset for SPADE.",
-            paper="Wang et al. 2018, High-Resolution Image Synthesis and Semantic Manipulation "
-            "with Conditional GANs",
+            paper="Wang et al. 2018, High-Resolution Image Synthesis and Semantic Manipulation with Conditional GANs",
             code="NVIDIA/pix2pixHD, models/pix2pixHD_model.py (loss_G_GAN_Feat: D_weights = "
             "1/num_D, feat_weights = 4/(n_layers_D + 1))",
         ),
         "spade": Preset(
             options=MappingProxyType(
-                {"distance": "l1", "statistic": "paired", "drop_logits": True,
-                 "layer_reduction": "sum", "discriminator_reduction": "mean", "weight": 10.0}
+                {
+                    "distance": "l1",
+                    "statistic": "paired",
+                    "drop_logits": True,
+                    "layer_reduction": "sum",
+                    "discriminator_reduction": "mean",
+                    "weight": 10.0,
+                }
             ),
             description="L1 between paired features of every layer but the logits, summed over "
             "layers (no per-layer weight), averaged over discriminators, times lambda_feat = 10. "
             "Equal to 'pix2pixhd' when 4 layers are matched, at any other depth L it is L/4 of it.",
-            paper="Park et al. 2019, Semantic Image Synthesis with Spatially-Adaptive "
-            "Normalization (SPADE)",
+            paper="Park et al. 2019, Semantic Image Synthesis with Spatially-Adaptive Normalization (SPADE)",
             code="NVlabs/SPADE, models/pix2pix_model.py (compute_generator_loss, GAN_Feat: "
             "L1 * lambda_feat / num_D per intermediate output)",
         ),
         "hifigan": Preset(
             options=MappingProxyType(
-                {"distance": "l1", "statistic": "paired", "layer_reduction": "sum",
-                 "discriminator_reduction": "sum", "weight": 2.0}
+                {
+                    "distance": "l1",
+                    "statistic": "paired",
+                    "layer_reduction": "sum",
+                    "discriminator_reduction": "sum",
+                    "weight": 2.0,
+                }
             ),
-            description="L1 between paired features of every entry, summed over layers and "
-            "discriminators, times 2.",
+            description="L1 between paired features of every entry, summed over layers and discriminators, times 2.",
             paper="Kong et al. 2020, HiFi-GAN (also BigVGAN, VITS)",
             code="jik876/hifi-gan, models.py (feature_loss)",
         ),
         "encodec": Preset(
             options=MappingProxyType(
-                {"distance": "l1", "statistic": "paired", "relative": True, "eps": 1e-8,
-                 "layer_reduction": "mean", "discriminator_reduction": "mean", "weight": 1.0}
+                {
+                    "distance": "l1",
+                    "statistic": "paired",
+                    "relative": True,
+                    "eps": 1e-8,
+                    "layer_reduction": "mean",
+                    "discriminator_reduction": "mean",
+                    "weight": 1.0,
+                }
             ),
             description="Relative L1: each layer's L1 divided by the mean absolute value of its "
             "real features, averaged over layers and discriminators, as the paper's eq. 2 "
@@ -831,8 +840,13 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
         ),
         "layer_mse": Preset(
             options=MappingProxyType(
-                {"distance": "mse", "statistic": "paired", "layer_reduction": "mean",
-                 "discriminator_reduction": "mean", "weight": 1.0}
+                {
+                    "distance": "mse",
+                    "statistic": "paired",
+                    "layer_reduction": "mean",
+                    "discriminator_reduction": "mean",
+                    "weight": 1.0,
+                }
             ),
             description="MSE between paired features of every entry, averaged over layers.",
             paper="The reference article of this project (G_rof_loss)",
@@ -877,9 +891,7 @@ class FeatureMatchingLoss(nn.Module):
         _check_choice("preset", name, list(PRESETS))
         return cls(**{**PRESETS[name].options, **overrides})
 
-    def forward(
-        self, fake: FeatureInput, real: FeatureInput
-    ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, fake: FeatureInput, real: FeatureInput) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         loss, terms = _compute(fake, real, self.options, self.return_terms)
         return (loss, terms) if self.return_terms else loss
 

@@ -21,8 +21,7 @@ def check_feature_matrix(name: str, value: object, *, min_rows: int, needs: str,
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, F), got {type(value).__name__}.")
     if value.ndim != 2:
         raise ValueError(
-            f"{name} must have shape (N, F), got {tuple(value.shape)}. "
-            "Hint: flatten with x.reshape(len(x), -1)."
+            f"{name} must have shape (N, F), got {tuple(value.shape)}. Hint: flatten with x.reshape(len(x), -1)."
         )
     if value.shape[0] < min_rows:
         raise ValueError(f"{name} needs {needs}, got {value.shape[0]}.{hint}")

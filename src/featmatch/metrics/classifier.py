@@ -63,9 +63,7 @@ class FeatureClassifier(nn.Module):
         torch.Size([5, 64])
     """
 
-    def __init__(
-        self, input_shape: tuple[int, ...], num_classes: int, width: int = 32, feature_dim: int = 64
-    ) -> None:
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, width: int = 32, feature_dim: int = 64) -> None:
         super().__init__()
         input_shape = tuple(int(s) for s in input_shape)
         if len(input_shape) not in (2, 3) or min(input_shape) < 1:
@@ -262,13 +260,18 @@ def _load(path: Path, x: Tensor, classes: int, settings: TrainSettings) -> Featu
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        model = FeatureClassifier(
-            tuple(x.shape[1:]), classes, width=settings.width, feature_dim=settings.feature_dim
-        )
+        model = FeatureClassifier(tuple(x.shape[1:]), classes, width=settings.width, feature_dim=settings.feature_dim)
         model.load_state_dict(payload["state_dict"])
     # A truncated or foreign file shows up as any of these; the cure is always to retrain.
     except (
-        RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
         pickle.UnpicklingError,
     ):
         return None
@@ -413,8 +416,7 @@ def class_metrics(
         )
     if real.min().item() < 0 or real.max().item() >= num_classes:
         raise ValueError(
-            f"real labels must lie in [0, {num_classes}), got range [{real.min().item()}, "
-            f"{real.max().item()}]."
+            f"real labels must lie in [0, {num_classes}), got range [{real.min().item()}, {real.max().item()}]."
         )
     if not 0 < confidence <= 1:
         raise ValueError(f"confidence must be in (0, 1], got {confidence}.")

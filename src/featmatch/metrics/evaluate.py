@@ -21,9 +21,7 @@ if TYPE_CHECKING:  # featmatch.data is only needed by this convenience, and only
 __all__ = ["MissingTestSplitError", "evaluate_samples"]
 
 _POINT_KEYS = ("high_quality", "modes_covered", "reverse_kl")
-_CLASS_KEYS = (
-    "frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy"
-)
+_CLASS_KEYS = ("frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy")
 
 
 def _load(name: str, split: str) -> DataSet:

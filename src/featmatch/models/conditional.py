@@ -118,7 +118,9 @@ def resize_condition(condition: Tensor, size: Sequence[int]) -> Tensor:
     return F.interpolate(condition, size=size, mode="nearest-exact")
 
 
-def _check_shapes(family_or_class: str, condition_shape: Sequence[int], target_shape: Sequence[int], dims: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _check_shapes(
+    family_or_class: str, condition_shape: Sequence[int], target_shape: Sequence[int], dims: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     shapes = []
     for what, shape in (("condition_shape", condition_shape), ("target_shape", target_shape)):
         if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
@@ -128,7 +130,10 @@ def _check_shapes(family_or_class: str, condition_shape: Sequence[int], target_s
             check_int(f"{what}[{i}]", s, minimum=1, hint=f" Hint: a tuple of positive ints, got {shape}.")
         if len(shape) != dims + 1:
             layout = "(C, T) sequences" if dims == 1 else "(C, H, W) images"
-            hints = {3: " Hint: for images use a cond_*conv family.", 2: " Hint: for sequences use a cond_*sequence family."}
+            hints = {
+                3: " Hint: for images use a cond_*conv family.",
+                2: " Hint: for sequences use a cond_*sequence family.",
+            }
             raise ValueError(f"{family_or_class} needs {what} of {layout}, got {shape}.{hints.get(len(shape), '')}")
         shapes.append(shape)
     return shapes[0], shapes[1]
@@ -422,5 +427,6 @@ def build_conditional_models(
 
         def make_d() -> nn.Module:
             return SequenceDiscriminator(in_channels, width=width, depth=d_depth, spectral_norm=spectral_norm)
+
     inner = MultiScaleDiscriminator(make_d, num_scales) if multiscale else make_d()
     return generator, ConditionalDiscriminator(inner, condition[0], target[0])

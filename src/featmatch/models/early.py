@@ -76,9 +76,7 @@ def observed_steps(fraction: float | Tensor, length: int, batch: int | None = No
             raise TypeError(f"fraction must hold real numbers, got a Tensor of dtype {fraction.dtype}.")
         if fraction.ndim > 1 or (fraction.ndim == 1 and batch is not None and fraction.shape[0] != batch):
             expected = "a number or a Tensor of shape ()" + (f" or ({batch},)" if batch is not None else " or (N,)")
-            raise ValueError(
-                f"fraction must be {expected} (one per sample), got shape {tuple(fraction.shape)}."
-            )
+            raise ValueError(f"fraction must be {expected} (one per sample), got shape {tuple(fraction.shape)}.")
         values = fraction.detach().to(torch.float64)
     elif isinstance(fraction, (int, float)) and not isinstance(fraction, bool):
         values = torch.tensor(float(fraction), dtype=torch.float64)
@@ -202,9 +200,7 @@ class SequenceEncoder(nn.Module):
         ((4, 64, 10), (4, 10), (64, 10))
     """
 
-    def __init__(
-        self, in_channels: int, num_classes: int, *, width: int = 32, depth: int = 2, pool: int = 4
-    ) -> None:
+    def __init__(self, in_channels: int, num_classes: int, *, width: int = 32, depth: int = 2, pool: int = 4) -> None:
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.num_classes = check_positive_int("num_classes", num_classes)
@@ -214,9 +210,7 @@ class SequenceEncoder(nn.Module):
         self.depth = check_positive_int("depth", depth)
         self.pool = check_positive_int("pool", pool)
         self.stem = nn.Sequential(nn.Conv1d(in_channels, width, 5, padding=2), nn.LeakyReLU(0.2))
-        self.blocks, self.feature_channels = downsampling_blocks(
-            nn.Conv1d, nn.BatchNorm1d, width, width, depth, False
-        )
+        self.blocks, self.feature_channels = downsampling_blocks(nn.Conv1d, nn.BatchNorm1d, width, width, depth, False)
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool1d(pool), nn.Flatten(), nn.Linear(self.feature_channels * pool, num_classes)
         )

@@ -110,16 +110,20 @@ class MLPDiscriminator(nn.Module):
         self.spectral_norm = bool(spectral_norm)
         linears = _make_linears((in_features, *self.hidden, 1), init, gain)
         linears = [maybe_spectral_norm(linear, self.spectral_norm) for linear in linears]
-        self.layers = nn.ModuleList(
-            nn.Sequential(linear, _make_activation(activation)) for linear in linears[:-1]
-        )
+        self.layers = nn.ModuleList(nn.Sequential(linear, _make_activation(activation)) for linear in linears[:-1])
         self.head = linears[-1]
 
     @classmethod
     def benchmark2d(cls, *, spectral_norm: bool = False) -> MLPDiscriminator:
         """The 2-D benchmark discriminator: 2 -> 128 -> 128 -> 1, tanh, orthogonal init with gain 1.4."""
-        return cls(2, _BENCHMARK_HIDDEN, activation="tanh", init="orthogonal", gain=_BENCHMARK_GAIN,
-                   spectral_norm=spectral_norm)
+        return cls(
+            2,
+            _BENCHMARK_HIDDEN,
+            activation="tanh",
+            init="orthogonal",
+            gain=_BENCHMARK_GAIN,
+            spectral_norm=spectral_norm,
+        )
 
     def forward(self, x: Tensor) -> DiscriminatorOutput:
         if x.ndim != 2 or x.shape[1] != self.in_features:
@@ -177,8 +181,14 @@ class MLPGenerator(nn.Module):
     @classmethod
     def benchmark2d(cls) -> MLPGenerator:
         """The 2-D benchmark generator: 256 -> 128 -> 128 -> 2, tanh, orthogonal init with gain 1.4."""
-        return cls(2, _BENCHMARK_HIDDEN, latent_dim=_BENCHMARK_LATENT, activation="tanh", init="orthogonal",
-                   gain=_BENCHMARK_GAIN)
+        return cls(
+            2,
+            _BENCHMARK_HIDDEN,
+            latent_dim=_BENCHMARK_LATENT,
+            activation="tanh",
+            init="orthogonal",
+            gain=_BENCHMARK_GAIN,
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         if z.ndim != 2 or z.shape[1] != self.latent_dim:

@@ -16,8 +16,7 @@ __all__ = ["MultiScaleDiscriminator"]
 def _check_input(x: Tensor) -> None:
     if x.ndim not in (3, 4):
         raise ValueError(
-            "MultiScaleDiscriminator expects (N, C, T) sequences or (N, C, H, W) images, "
-            f"got shape {tuple(x.shape)}."
+            f"MultiScaleDiscriminator expects (N, C, T) sequences or (N, C, H, W) images, got shape {tuple(x.shape)}."
         )
 
 
@@ -82,9 +81,7 @@ class MultiScaleDiscriminator(nn.Module):
         for _ in range(num_scales):
             discriminator = make_discriminator()
             if not isinstance(discriminator, nn.Module):
-                raise TypeError(
-                    f"make_discriminator must return an nn.Module, got {type(discriminator).__name__}."
-                )
+                raise TypeError(f"make_discriminator must return an nn.Module, got {type(discriminator).__name__}.")
             if any(discriminator is other for other in discriminators):
                 raise ValueError(
                     "make_discriminator returned the same module twice; each scale needs its own "

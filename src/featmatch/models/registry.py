@@ -82,9 +82,7 @@ def default_family(sample_shape: Sequence[int]) -> str:
     return by_ndim[len(shape)]
 
 
-def build_models(
-    family: str, sample_shape: Sequence[int], *, latent_dim: int | None = None, **options: Any
-) -> Pair:
+def build_models(family: str, sample_shape: Sequence[int], *, latent_dim: int | None = None, **options: Any) -> Pair:
     """Build a reference (generator, discriminator) pair for samples of ``sample_shape``.
 
     Families and their options (``spectral_norm`` applies to the discriminator only):
@@ -134,8 +132,7 @@ def build_models(
     unknown = sorted(set(options) - _OPTIONS[family])
     if unknown:
         raise ValueError(
-            f"unknown option(s) {unknown} for model family {family!r}; "
-            f"it accepts {sorted(_OPTIONS[family])}."
+            f"unknown option(s) {unknown} for model family {family!r}; it accepts {sorted(_OPTIONS[family])}."
         )
     builders: dict[str, Callable[..., Pair]] = {
         "mlp": _build_mlp,
@@ -156,7 +153,12 @@ def _check_shape(sample_shape: Sequence[int]) -> tuple[int, ...]:
     if not shape:
         raise ValueError(f"sample_shape must be a non-empty tuple of positive ints, got {shape}.")
     for i, size in enumerate(shape):
-        check_int(f"sample_shape[{i}]", size, minimum=1, hint=f" Hint: a tuple of positive ints such as (3, 32, 32), got {shape}.")
+        check_int(
+            f"sample_shape[{i}]",
+            size,
+            minimum=1,
+            hint=f" Hint: a tuple of positive ints such as (3, 32, 32), got {shape}.",
+        )
     return shape
 
 
@@ -199,8 +201,7 @@ def _build_mlp2d_benchmark(shape: tuple[int, ...], latent_dim: int | None, *, sp
         raise _shape_error("mlp2d_benchmark", shape, "Hint: use family 'mlp' for other vector sizes.")
     if latent_dim not in (None, 256):
         raise ValueError(
-            f"latent_dim of 'mlp2d_benchmark' is fixed at 256, got {latent_dim}. "
-            "Hint: use family 'mlp' to change it."
+            f"latent_dim of 'mlp2d_benchmark' is fixed at 256, got {latent_dim}. Hint: use family 'mlp' to change it."
         )
     return MLPGenerator.benchmark2d(), MLPDiscriminator.benchmark2d(spectral_norm=spectral_norm)
 
@@ -324,7 +325,11 @@ def _build_semi_mlp(
         )
     generator = SemiMLPGenerator(shape, latent_dim=_latent(latent_dim, 100), widths=generator_widths, output=output)
     discriminator = SemiMLPDiscriminator(
-        shape, num_classes, widths=widths, input_noise=input_noise, hidden_noise=hidden_noise,
+        shape,
+        num_classes,
+        widths=widths,
+        input_noise=input_noise,
+        hidden_noise=hidden_noise,
         train_hidden_scale=train_hidden_scale,
     )
     return generator, discriminator

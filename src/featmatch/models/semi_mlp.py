@@ -178,8 +178,12 @@ class SemiMLPDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         self.sample_shape = _check_sample_shape(sample_shape)
-        self.num_classes = check_int("num_classes", num_classes, minimum=2,
-                                     hint=" Hint: K counts the real classes; the generated class is implicit.")
+        self.num_classes = check_int(
+            "num_classes",
+            num_classes,
+            minimum=2,
+            hint=" Hint: K counts the real classes; the generated class is implicit.",
+        )
         self.widths = _check_widths("widths", widths, "(1000, 500, 250, 250, 250)")
         self.input_noise = _check_std("input_noise", input_noise)
         self.hidden_noise = _check_std("hidden_noise", hidden_noise)
@@ -306,7 +310,10 @@ class SemiMLPGenerator(nn.Module):
                 nn.Softplus(),
             ]
             size_in = width
-        layers += [_weight_normed_linear(size_in, math.prod(self.sample_shape)), nn.Tanh() if output == "tanh" else nn.Sigmoid()]
+        layers += [
+            _weight_normed_linear(size_in, math.prod(self.sample_shape)),
+            nn.Tanh() if output == "tanh" else nn.Sigmoid(),
+        ]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

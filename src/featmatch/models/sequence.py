@@ -24,6 +24,7 @@ from featmatch.models.conv import (
 
 __all__ = ["SequenceDiscriminator", "SequenceGenerator"]
 
+
 class SequenceDiscriminator(nn.Module):
     """1-D convolutional discriminator; returns logits and each block's output as features.
 
@@ -50,9 +51,7 @@ class SequenceDiscriminator(nn.Module):
         (torch.Size([2]), [(2, 16, 12), (2, 32, 6), (2, 64, 3), (2, 128, 1)])
     """
 
-    def __init__(
-        self, in_channels: int, *, width: int = 64, depth: int = 4, spectral_norm: bool = False
-    ) -> None:
+    def __init__(self, in_channels: int, *, width: int = 64, depth: int = 4, spectral_norm: bool = False) -> None:
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.width = check_positive_int("width", width)

@@ -122,7 +122,8 @@ def save_checkpoint(state: dict[str, Any], path: str | Path, *, finite: Iterable
     if bad:
         raise NonFiniteError(
             f"refusing to write checkpoint {str(path)!r}: non-finite (NaN/Inf) values in "
-            f"{_names(bad)}; the previous checkpoints are kept.", bad,
+            f"{_names(bad)}; the previous checkpoints are kept.",
+            bad,
         )
     payload["checksum"] = state_digest(payload)
     with atomic_path(path, durable=True) as tmp:
@@ -238,9 +239,7 @@ def _names(names: list[str], limit: int = 4) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_checkpoint(
-    path: str | Path, *, required: Iterable[str] = (), finite: Iterable[str] = ()
-) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, *, required: Iterable[str] = (), finite: Iterable[str] = ()) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``, verify its checksum, check what it holds.
 
     Args:
@@ -284,8 +283,11 @@ def load_checkpoint(
                 "checkpoint of the run (given a run directory, featmatch falls back to one itself)."
             )
     else:
-        log.info("checkpoint %s has format version %s (written before checksums): loaded without "
-                 "an integrity check.", path, version)
+        log.info(
+            "checkpoint %s has format version %s (written before checksums): loaded without an integrity check.",
+            path,
+            version,
+        )
     missing = [key for key in required if key not in state]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks the entries {missing}.")
@@ -293,7 +295,8 @@ def load_checkpoint(
     if bad:
         raise NonFiniteError(
             f"checkpoint {str(path)!r} holds non-finite (NaN/Inf) weights in {_names(bad)}: the run had "
-            "diverged when it was written. Hint: use an earlier checkpoint of the run.", bad,
+            "diverged when it was written. Hint: use an earlier checkpoint of the run.",
+            bad,
         )
     return state
 
@@ -340,9 +343,7 @@ def load_latest(
     """
     candidates = list_checkpoints(run_dir)
     if not candidates:
-        raise CheckpointError(
-            f"cannot resume: no checkpoints (checkpoints/step_*.pt) in {str(run_dir)!r}."
-        )
+        raise CheckpointError(f"cannot resume: no checkpoints (checkpoints/step_*.pt) in {str(run_dir)!r}.")
     problems: list[str] = []
     bad: list[Path] = []
     for index, path in enumerate(reversed(candidates)):
@@ -456,8 +457,7 @@ def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> 
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
     npy = state["numpy"]
     np.random.set_state(
-        (npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
-         npy["cached_gaussian"])
+        (npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
     )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and device is not None and device.type == "cuda":

@@ -275,14 +275,20 @@ class BalanceMonitor:
             ValueError: If ``state`` lacks an entry (not from ``state_dict``).
         """
         required = (
-            "last_step", "ema", "ema_slow", "seen_steps", "grad_g_ref", "spread_ratio",
-            "spread_step", "multiplier", "episodes", "state",
+            "last_step",
+            "ema",
+            "ema_slow",
+            "seen_steps",
+            "grad_g_ref",
+            "spread_ratio",
+            "spread_step",
+            "multiplier",
+            "episodes",
+            "state",
         )
         missing = [k for k in required if k not in state]
         if missing:
-            raise ValueError(
-                f"state is missing {missing}; expected the dict returned by BalanceMonitor.state_dict()"
-            )
+            raise ValueError(f"state is missing {missing}; expected the dict returned by BalanceMonitor.state_dict()")
         self._last_step = state["last_step"]
         self._ema = {k: float(v) for k, v in state["ema"].items()}
         self._ema_slow = {k: float(v) for k, v in state["ema_slow"].items()}

@@ -362,9 +362,7 @@ def save_figure(figure: Any, path: str | Path) -> Path:
 
 def _check_history(history: object) -> None:
     if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
-        raise TypeError(
-            f"history must be a list of dicts (rows of metrics.jsonl), got {type(history).__name__}"
-        )
+        raise TypeError(f"history must be a list of dicts (rows of metrics.jsonl), got {type(history).__name__}")
 
 
 def _keys_in(history: list[dict[str, Any]]) -> list[str]:

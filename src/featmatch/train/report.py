@@ -141,10 +141,16 @@ def _header(run_dir: Path, summary: Mapping[str, Any]) -> str:
         lines += [f"**Stopped on non-finite values.** {stopped.get('message', '')}", ""]
     rollbacks = summary.get("rollbacks")
     if isinstance(rollbacks, list) and rollbacks:
-        lines += [f"**Rolled back {len(rollbacks)} time(s)** on non-finite values "
-                  "(`--on-nonfinite rollback`; the data order was reshuffled after each):", ""]
-        lines += [f"- step {r.get('from_step')} -> step {r.get('to_step')}: {r.get('reason', '')}"
-                  for r in rollbacks if isinstance(r, Mapping)]
+        lines += [
+            f"**Rolled back {len(rollbacks)} time(s)** on non-finite values "
+            "(`--on-nonfinite rollback`; the data order was reshuffled after each):",
+            "",
+        ]
+        lines += [
+            f"- step {r.get('from_step')} -> step {r.get('to_step')}: {r.get('reason', '')}"
+            for r in rollbacks
+            if isinstance(r, Mapping)
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -153,8 +159,7 @@ def _diagnosis(episodes: list[dict[str, Any]]) -> str:
     lines = ["## Diagnosis", ""]
     if not episodes:
         lines.append(
-            "The balance monitor saw no discriminator dominance, collapse or NaN/Inf: "
-            "**no imbalance detected**."
+            "The balance monitor saw no discriminator dominance, collapse or NaN/Inf: **no imbalance detected**."
         )
         return "\n".join(lines) + "\n"
     ongoing = [e for e in episodes if e.get("end_step") is None]
@@ -212,7 +217,8 @@ def _final_metrics(summary: Mapping[str, Any], history: list[dict[str, Any]]) ->
 
 def _run_table(summary: Mapping[str, Any]) -> str:
     rows = {
-        k: v for k, v in summary.items()
+        k: v
+        for k, v in summary.items()
         if k not in _SECTIONED and (v is None or isinstance(v, (bool, int, float, str)))
     }
     if not rows:

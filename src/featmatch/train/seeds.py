@@ -10,8 +10,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["STREAM_DATA", "STREAM_EVAL", "STREAM_NOISE", "STREAM_SAMPLES", "derive_seed", "eval_seed",
-           "seed_everything"]
+__all__ = [
+    "STREAM_DATA",
+    "STREAM_EVAL",
+    "STREAM_NOISE",
+    "STREAM_SAMPLES",
+    "derive_seed",
+    "eval_seed",
+    "seed_everything",
+]
 
 # Independent random streams, derived from (seed, stream, rank) with NumPy's SeedSequence.
 STREAM_DATA, STREAM_NOISE, STREAM_SAMPLES, STREAM_EVAL = 0, 1, 2, 3

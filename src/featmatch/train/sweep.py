@@ -264,8 +264,12 @@ def run_sweep(
     check_int("jobs", jobs, minimum=1, hint=" Hint: 1 trains the runs one after another in this process.")
     shown = {n: (descriptions or {}).get(n, _describe(variants[n])) for n in names}
     request = {
-        "data": data, "steps": steps, "seeds": seeds, "base_overrides": base,
-        "variants": {n: dict(variants[n]) for n in names}, "descriptions": shown,
+        "data": data,
+        "steps": steps,
+        "seeds": seeds,
+        "base_overrides": base,
+        "variants": {n: dict(variants[n]) for n in names},
+        "descriptions": shown,
     }
     out.mkdir(parents=True, exist_ok=True)
     from featmatch._io import atomic_write_text
@@ -316,8 +320,10 @@ def _check_not_reserved(where: str, overrides: Mapping[str, Any]) -> None:
 
 def _describe(overrides: Mapping[str, Any]) -> str:
     """``key=value`` pairs, the table's default text for a variant ('' for the data set's defaults)."""
-    return " ".join(f"{key}={json.dumps(value, default=str)}" if not isinstance(value, str) else f"{key}={value}"
-                    for key, value in overrides.items())
+    return " ".join(
+        f"{key}={json.dumps(value, default=str)}" if not isinstance(value, str) else f"{key}={value}"
+        for key, value in overrides.items()
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -387,8 +393,13 @@ def train_runs(
             outcomes[index] = RunOutcome(run, "skipped")
         else:
             todo.append((index, run, config.steps))
-    log.info("sweep: %d run(s) to train, %d finished before, %d at a time%s", len(todo),
-             len(runs) - len(todo), jobs, " (worker processes)" if isolated else "")
+    log.info(
+        "sweep: %d run(s) to train, %d finished before, %d at a time%s",
+        len(todo),
+        len(runs) - len(todo),
+        jobs,
+        " (worker processes)" if isolated else "",
+    )
 
     stop = threading.Event()
 
@@ -466,8 +477,13 @@ def _train_in_worker(run: SweepRun) -> tuple[str | None, bool]:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     with open(log_path, "w", encoding="utf-8") as handle:
         code = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "featmatch.train.sweep"], input=spec, text=True,
-            stdout=handle, stderr=subprocess.STDOUT, env=env, check=False,
+            [sys.executable, "-m", "featmatch.train.sweep"],
+            input=spec,
+            text=True,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            check=False,
         ).returncode
     if code == 0:
         return None, False
@@ -543,13 +559,19 @@ def collect_results(out: str | Path, variants: Sequence[str], seeds: Sequence[in
             if summary is None:
                 runs.append(RunResult(name, seed, run_dir, "failed", error=f"no finished summary.json in {run_dir}"))
                 continue
-            metrics = {k: float(v) for k, v in (summary.get("metrics") or {}).items()
-                       if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            metrics = {
+                k: float(v)
+                for k, v in (summary.get("metrics") or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
             if isinstance(summary.get("wall_time_sec"), (int, float)):
                 metrics["wall_time_sec"] = float(summary["wall_time_sec"])
             samples = [run_dir / p for p in summary.get("samples") or []]
-            runs.append(RunResult(name, seed, run_dir, "skipped", metrics,
-                                  samples[-1] if samples and samples[-1].is_file() else None))
+            runs.append(
+                RunResult(
+                    name, seed, run_dir, "skipped", metrics, samples[-1] if samples and samples[-1].is_file() else None
+                )
+            )
     return runs
 
 
@@ -596,15 +618,17 @@ def summarize(
                 continue
             mean[key] = float(values.mean())
             std[key] = float(values.std(ddof=1)) if values.size > 1 else 0.0
-        rows.append({
-            "variant": name,
-            "args": descriptions.get(name, ""),
-            "n": len(mine),
-            "seeds": [r.seed for r in mine],
-            "mean": mean,
-            "std": std,
-            "runs": {str(r.seed): r.metrics for r in mine},
-        })
+        rows.append(
+            {
+                "variant": name,
+                "args": descriptions.get(name, ""),
+                "n": len(mine),
+                "seeds": [r.seed for r in mine],
+                "mean": mean,
+                "std": std,
+                "runs": {str(r.seed): r.metrics for r in mine},
+            }
+        )
     failed = [{"variant": r.variant, "seed": r.seed, "error": r.error} for r in runs if r.status == "failed"]
     return {"metrics": order, "rows": rows, "failed": failed}
 
@@ -699,8 +723,9 @@ def plot_comparison(
     for i, name in enumerate(names):
         ax = figure.add_subplot(grid[0, i])
         ax.set_axis_off()
-        picture = next((r.samples for r in sorted(runs, key=lambda r: r.seed)
-                        if r.variant == name and r.samples is not None), None)
+        picture = next(
+            (r.samples for r in sorted(runs, key=lambda r: r.seed) if r.variant == name and r.samples is not None), None
+        )
         ax.set_title(name, fontsize=10)
         if picture is None:
             ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
@@ -713,14 +738,20 @@ def plot_comparison(
         # One metric per panel, spread over the bottom row.
         span = ncols // len(metrics)
         for j, metric in enumerate(metrics):
-            ax = figure.add_subplot(grid[1, j * span:(j + 1) * span])
+            ax = figure.add_subplot(grid[1, j * span : (j + 1) * span])
             label, scale, _ = _METRIC_FORMATS.get(metric, (metric, 1.0, -1))
             for i, row in enumerate(rows):
                 values = [v[metric] * scale for v in row.get("runs", {}).values() if metric in v]
                 if not values:
                     continue
-                ax.bar(i, row["mean"][metric] * scale, color="tab:blue", alpha=0.35,
-                       yerr=row["std"].get(metric, 0.0) * scale, capsize=3)
+                ax.bar(
+                    i,
+                    row["mean"][metric] * scale,
+                    color="tab:blue",
+                    alpha=0.35,
+                    yerr=row["std"].get(metric, 0.0) * scale,
+                    capsize=3,
+                )
                 ax.scatter([i] * len(values), values, color="tab:blue", s=12, zorder=3)
             ax.set_xticks(range(len(rows)))
             ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)

@@ -58,8 +58,9 @@ def _int_at_least(key: str, value: Any, low: int) -> None:
         raise _field_error(key, f"an integer >= {low}", value)
 
 
-def _number_in(key: str, value: Any, low: float, high: float, *, low_open: bool = False,
-               high_open: bool = False) -> None:
+def _number_in(
+    key: str, value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok:
         ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
@@ -152,7 +153,9 @@ def _check_objective(cfg: TrainConfig) -> None:
             _one_of("objective.fm_preset", obj.fm_preset, list(PRESETS))
         if obj.fm_weight == 0:
             raise _field_error(
-                "objective.fm_weight", "> 0 when the objective includes 'fm'", obj.fm_weight,
+                "objective.fm_weight",
+                "> 0 when the objective includes 'fm'",
+                obj.fm_weight,
                 "use --objective adv to train without feature matching.",
             )
         try:
@@ -168,8 +171,10 @@ def _check_objective(cfg: TrainConfig) -> None:
         _number_in("objective.adv_weight_end", obj.adv_weight_end, 0.0, float("inf"), high_open=True)
         if obj.kind == "fm":
             raise _field_error(
-                "objective.adv_weight_end", "unset when the objective is 'fm' (no adversarial term)",
-                obj.adv_weight_end, "use --objective adv+fm to ramp the adversarial term.",
+                "objective.adv_weight_end",
+                "unset when the objective is 'fm' (no adversarial term)",
+                obj.adv_weight_end,
+                "use --objective adv+fm to ramp the adversarial term.",
             )
     _number_in("objective.adv_ramp_start", obj.adv_ramp_start, 0.0, 1.0, high_open=True)
 

@@ -307,15 +307,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from err
     else:
-        raise ValueError(
-            f"config file {str(path)!r} must end in .yaml, .yml or .toml; got {suffix!r}."
-        )
+        raise ValueError(f"config file {str(path)!r} must end in .yaml, .yml or .toml; got {suffix!r}.")
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ValueError(  # noqa: TRY004 - a user's file: one line from the CLI, like every config error
-            f"config file {str(path)!r} must contain a mapping of keys to values; "
-            f"got {type(data).__name__}."
+            f"config file {str(path)!r} must contain a mapping of keys to values; got {type(data).__name__}."
         )
     return data
 

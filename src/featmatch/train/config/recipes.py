@@ -188,6 +188,7 @@ def default_recipe(task: str, data: Any) -> Recipe | None:
             return recipe
     return None
 
+
 #: Deprecated alias of :data:`RECIPES` (each recipe's values by data set name); kept for one
 #: release. Use ``RECIPES[name].values``.
 DATASET_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(

@@ -270,18 +270,14 @@ class MonitorConfig:
         for name in ("d_accuracy_high", "fake_prob_low"):
             value = getattr(self, name)
             if not _is_real(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(
-                    f"MonitorConfig.{name} must be a probability in [0, 1], got {value!r}"
-                )
+                raise ValueError(f"MonitorConfig.{name} must be a probability in [0, 1], got {value!r}")
         if not _is_real(self.act_fm_factor) or self.act_fm_factor < 1.0:
             raise ValueError(
                 f"MonitorConfig.act_fm_factor must be a number >= 1, got {self.act_fm_factor!r}; "
                 "hint: 2.0 doubles the feature-matching weight every `window` steps of dominance"
             )
         if not _is_real(self.act_max_multiplier) or self.act_max_multiplier < 1.0:
-            raise ValueError(
-                f"MonitorConfig.act_max_multiplier must be a number >= 1, got {self.act_max_multiplier!r}"
-            )
+            raise ValueError(f"MonitorConfig.act_max_multiplier must be a number >= 1, got {self.act_max_multiplier!r}")
 
 
 def _is_real(value: object) -> bool:
