@@ -226,4 +226,5 @@ class TrainStep:
         assert d_result is not None and fake is not None
         reuse = d_result.real_out if cfg.objective.reuse_real_features else None
         g_result = self.generator_step(batch, fake, reuse, measure=measure, fm_multiplier=fm_multiplier, step=step)
+        self.task.after_step(self.models, step)
         return StepResult(d_result, g_result, batch, fake)

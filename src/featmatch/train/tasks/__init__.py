@@ -312,6 +312,11 @@ class Task:
         """
         return []
 
+    def after_step(self, models: TaskModels, step: int) -> None:
+        """Called at the end of every training step ``step`` (from 0), after the G update; default:
+        nothing. For state that follows the trained models, e.g. a moving average of D (kept in
+        ``models.frozen``, which checkpoints hold)."""
+
     def inputs_from_file(self, path: Path, models: TaskModels) -> Any:
         """Inputs for :meth:`sample` read from a user's file (``featmatch sample --condition``).
 
@@ -390,4 +395,6 @@ def task_flags() -> list[Any]:
 
 
 from featmatch.train.tasks import generation as _generation  # noqa: E402, F401  (registers "generation")
+from featmatch.train.tasks import semi as _semi  # noqa: E402, F401  (registers "semi")
+from featmatch.train.tasks import early as _early  # noqa: E402, F401  (registers "early")
 from featmatch.train.tasks import conditional as _conditional  # noqa: E402, F401  (registers "conditional")

@@ -1,0 +1,487 @@
+"""Semi-supervised classification with feature matching (task ``"semi"``; Salimans et al. 2016).
+
+The discriminator has K class logits (the "generated" class is implicit, ``D(x) = sigmoid(lse)``
+with ``lse = logsumexp`` over the classes) and is trained on a few labelled examples plus the rest
+of the training split, unlabelled; the generator matches the batch mean of D's last hidden layer
+(the ``salimans2016`` preset) or, for the paper's ablation, fools D (``objective.kind adv``).
+D's moving average is the classifier the run is judged by.
+
+One batch (:class:`SemiBatch`): ``B`` labelled examples with their labels, two unlabelled batches
+and ``B`` noise vectors (``B = data.batch_size``; 100 in the paper). The unlabelled batches come
+from the shared, seeded, DDP-sharded batch stream (``streams.next_batch()`` twice: the D step's
+real batch, and an independent one for the G step's real features, as openai/improved-gan's
+``train_mnist_feature_matching.py`` does); the labelled ones from the task's own stream, a tiling
+of the labelled set by successive seeded permutations (the code's tiling to the unlabelled length),
+whose position is a buffer of ``models.frozen["labelled_stream"]``, so checkpoints hold it.
+
+The split (:func:`labelled_split`): ``labels`` examples of each class, drawn with a generator
+seeded from ``config.seed``; the rest of the training split is the unlabelled set. (The paper's
+code also keeps the labelled examples in its unlabelled set; the difference is ``labels * K``
+samples.)
+
+The moving average of D (``models.frozen["discriminator_ema"]``, :class:`DiscriminatorAverage`):
+D's parameters averaged with rate ``d_ema`` (1e-4 in the paper) after every step. The paper's
+code starts the average at zero and never corrects it, which is harmless over its 180,000 steps
+((1 - 1e-4)^180000 = 1.5e-8) but not over a few thousand; here it is bias-corrected, as Adam's
+moments: the same average as the code's divided by ``1 - (1 - rate)^updates``, so it starts at D's
+weights and forgets the start as the code's does. Evaluated in eval mode (no noise).
+
+Metrics: ``test_error`` (fraction of the test split the averaged D misclassifies) and
+``test_errors`` (their count), plus, with ``sample_metrics``, the generation task's metrics of G's
+samples (:func:`featmatch.metrics.evaluate_samples`).
+
+Example:
+    >>> from featmatch.train.config import build_config
+    >>> task = SemiTask(build_config({"task": "semi", "data.name": "digits"}))
+    >>> task.options.labels, task.config.model.family
+    (10, 'semi_mlp')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from featmatch.data import DataSet
+from featmatch.features import DiscriminatorOutput
+from featmatch.train.config import Option, Recipe, register_recipe
+from featmatch.train.seeds import derive_seed, eval_seed
+from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
+
+__all__ = ["DiscriminatorAverage", "SemiBatch", "SemiOptions", "SemiTask", "labelled_split"]
+
+# Random streams of this task (beside featmatch.train.seeds' 0..3): the split, the labelled batches.
+_STREAM_SPLIT = 18_001
+_STREAM_LABELLED = 18_002
+
+
+@dataclass(frozen=True)
+class SemiOptions:
+    """The semi-supervised task's settings (``config.task_options``).
+
+    Attributes:
+        labels: labelled examples per class (``--labels``); 10 gives the paper's 100 on MNIST.
+        unsupervised_weight: weight of the real/generated term of D's loss (1 in the paper;
+            0 trains D on the labelled examples alone, G then has no effect on it).
+        d_ema: rate of D's moving average, the evaluated classifier (1e-4 in the paper; 0: D itself).
+        sample_metrics: also score G's samples (the generation task's metrics) at each evaluation.
+    """
+
+    labels: int = 10
+    unsupervised_weight: float = 1.0
+    d_ema: float = 1e-4
+    sample_metrics: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.labels, bool) or not isinstance(self.labels, int) or self.labels < 1:
+            raise ValueError(f"labels (labelled examples per class) must be an integer >= 1; got {self.labels!r}.")
+        if not float(self.unsupervised_weight) >= 0.0:
+            raise ValueError(f"unsupervised_weight must be >= 0; got {self.unsupervised_weight!r}.")
+        if not 0.0 <= float(self.d_ema) < 1.0:
+            raise ValueError(f"d_ema (rate of D's moving average) must be in [0, 1); got {self.d_ema!r}. "
+                             "Hint: the paper's 1e-4; 0 evaluates D itself.")
+
+
+@dataclass
+class SemiBatch:
+    """One batch: labelled ``x_lab`` (B, ...) with labels ``y_lab`` (B,), unlabelled ``x_unl`` (D step)
+    and ``x_unl2`` (G step's real features), noise ``z`` (B, latent_dim), uniform on [0, 1)."""
+
+    x_lab: Tensor
+    y_lab: Tensor
+    x_unl: Tensor
+    x_unl2: Tensor
+    z: Tensor
+
+
+def labelled_split(y: Tensor, per_class: int, seed: int) -> tuple[Tensor, Tensor]:
+    """A class-balanced labelled subset: ``per_class`` indices of each class, and the rest.
+
+    Args:
+        y: ``(N,)`` int64 labels ``0 .. K-1``; every class must have more than ``per_class`` samples.
+        per_class: labelled examples per class.
+        seed: the split's seed (the same seed, labels and ``per_class`` give the same split).
+
+    Returns:
+        ``(labelled, unlabelled)`` sorted int64 index tensors, disjoint, together ``0 .. N-1``.
+
+    Raises:
+        ValueError: a class in ``0 .. K-1`` with no more than ``per_class`` samples.
+
+    Example:
+        >>> lab, unl = labelled_split(torch.tensor([0, 1, 0, 1, 0, 1]), 1, seed=0)
+        >>> len(lab), len(unl), sorted(torch.tensor([0, 1, 0, 1, 0, 1])[lab].tolist())
+        (2, 4, [0, 1])
+    """
+    y = y.cpu()
+    counts = torch.bincount(y)
+    short = [(k, int(c)) for k, c in enumerate(counts.tolist()) if c <= per_class]
+    if short:
+        k, c = short[0]
+        raise ValueError(
+            f"labels={per_class} labelled examples per class needs more than {per_class} training samples of "
+            f"every class; class {k} has {c}. Hint: use --labels {max(int(counts.min()) - 1, 1)} or fewer.")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for k in range(len(counts)):
+        members = torch.nonzero(y == k).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    labelled = torch.cat(chosen).sort().values
+    mask = torch.ones(len(y), dtype=torch.bool)
+    mask[labelled] = False
+    return labelled, torch.nonzero(mask).flatten()
+
+
+class DiscriminatorAverage(nn.Module):
+    """A bias-corrected exponential moving average of a discriminator's parameters (buffers copied).
+
+    ``update(source, rate)`` after each step ``n`` (from 1) moves the average by
+    ``rate / (1 - (1 - rate)^n)`` towards ``source``: the zero-started average of the paper's code
+    divided by its bias, so the first update copies ``source``. ``rate = 0``: a copy of ``source``.
+
+    Example:
+        >>> avg = DiscriminatorAverage(nn.Linear(2, 1))
+        >>> src = nn.Linear(2, 1); avg.update(src, 1e-4)
+        >>> torch.equal(avg.model.weight, src.weight), int(avg.updates)
+        (True, 1)
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
+
+    @torch.no_grad()
+    def reset(self, source: nn.Module) -> None:
+        """Start again from ``source`` (no updates yet)."""
+        self.model.load_state_dict(source.state_dict())
+        self.updates.zero_()
+
+    @torch.no_grad()
+    def update(self, source: nn.Module, rate: float) -> None:
+        self.updates += 1
+        n = int(self.updates)
+        weight = 1.0 if rate == 0.0 else rate / (1.0 - (1.0 - rate) ** n)
+        mine = list(self.model.parameters())
+        theirs = [p.detach() for p in source.parameters()]
+        torch._foreach_lerp_(mine, theirs, min(weight, 1.0))
+        for a, b in zip(self.model.buffers(), source.buffers(), strict=True):
+            a.copy_(b)
+
+    def forward(self, x: Tensor) -> Any:
+        return self.model(x)
+
+
+class _LabelledStream(nn.Module):
+    """The position in the labelled stream, as a buffer (so checkpoints keep it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("drawn", torch.zeros((), dtype=torch.int64))
+
+
+def _lse(logits: Tensor) -> Tensor:
+    """D's "real" logit: ``logsumexp`` over the classes, ``(N, K) -> (N,)`` (``sigmoid`` of it is D(x))."""
+    return torch.logsumexp(logits.float(), dim=1)
+
+
+class SemiTask(Task):
+    """Semi-supervised GAN: D classifies K classes and tells real from generated; G matches its features."""
+
+    name = "semi"
+    Options = SemiOptions
+    flags = (
+        Option("task_options.labels", "--labels", "semi: labelled examples per class (class-balanced, seeded)",
+               "data and models", parse=int, metavar="N"),
+        Option("task_options.unsupervised_weight", "--unsupervised-weight",
+               "semi: weight of D's real/generated term (0: D learns from the labels alone)", "objective",
+               parse=float, metavar="W"),
+        Option("task_options.d_ema", "--d-ema", "semi: rate of D's moving average, the evaluated classifier "
+               "(0: D itself)", "optimisation", parse=float, metavar="RATE"),
+    )
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        kind = config.objective.kind
+        self.use_fm = "fm" in kind
+        self.use_adv = "adv" in kind
+        self.fm_loss: nn.Module | None = None
+        self.labelled: DataSet | None = None  # the labelled examples (set by load_data("train"))
+        self._perms: dict[int, Tensor] = {}
+
+    # --- data and models ---------------------------------------------------------------
+
+    def load_data(self, split: str, device: torch.device) -> DataSet:
+        """The test split whole; for ``"train"``, the unlabelled rest of the training split
+        (the labelled examples go to :attr:`labelled`)."""
+        data = super().load_data(split, device)
+        if data.y is None:
+            raise ValueError(
+                f"task 'semi' needs class labels, but data set {self.config.data.name!r} ({split}) has none. "
+                "Hint: an .npz with 'y' (or data.options.label_key), IDX images with their labels file "
+                "next to them (or data.options.labels), or a folder of class subfolders.")
+        if split != "train":
+            return data
+        lab, unl = labelled_split(data.y, self.options.labels, self.split_seed)
+        self.labelled = replace(data, x=data.x[lab.to(data.x.device)], y=data.y[lab.to(data.y.device)])
+        # The unlabelled set keeps its labels for the sample metrics' reference only: the batch
+        # stream yields x alone (batch_labels is False).
+        return replace(data, x=data.x[unl.to(data.x.device)], y=data.y[unl.to(data.y.device)])
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of the labelled split (from ``config.seed``)."""
+        return derive_seed(self.config.seed, _STREAM_SPLIT)
+
+    def describe_data(self, data: DataSet) -> dict[str, Any]:
+        labelled = self.labelled
+        num_classes = max(int(data.num_classes or 0), int(labelled.num_classes or 0) if labelled else 0)
+        return {**super().describe_data(data), "num_classes": num_classes,
+                "labels_per_class": self.options.labels, "split_seed": self.split_seed}
+
+    def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
+        from featmatch.models import build_models
+
+        model = self.config.model
+        family = family or model.family or "semi_mlp"
+        if family != "semi_mlp":
+            raise ValueError(f"task 'semi' trains model family 'semi_mlp' (K class logits); got {family!r}. "
+                             "Hint: drop --model, or pass --model semi_mlp.")
+        options = {"num_classes": int(data["num_classes"]), **model.options}
+        g, d = build_models(family, tuple(data["sample_shape"]), latent_dim=model.latent_dim, **options)
+        frozen = {"discriminator_ema": DiscriminatorAverage(d), "labelled_stream": _LabelledStream()}
+        return TaskModels(generator=g, discriminator=d, family=family, latent_dim=int(g.latent_dim), frozen=frozen)
+
+    def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
+        from featmatch.losses import FeatureMatchingLoss
+
+        D = models.discriminator
+        # Data-dependent initialisation of the weight-normalised layers, as the paper's code, once.
+        D.init_from_data(data.x[:500])
+        models.frozen["discriminator_ema"].reset(D)
+        options = {**self.config.fm_loss_options(), "sync_statistics": distributed, "return_terms": True}
+        if self.config.objective.fm_layers is None:
+            options["layers"] = [f"hidden{len(D.widths)}"]  # the last hidden layer, as the paper
+        self.fm_loss = FeatureMatchingLoss(**options)
+        if self.labelled is None:
+            raise RuntimeError("call load_data('train') before setup(): it splits off the labelled examples.")
+        self.labelled = replace(self.labelled, x=self.labelled.x.to(device), y=self.labelled.y.to(device))
+        rank = torch.distributed.get_rank() if distributed and torch.distributed.is_initialized() else 0
+        self._stream_seed = derive_seed(self.config.seed, _STREAM_LABELLED, rank)
+        self._perms = {}
+
+    # --- one step ------------------------------------------------------------------------
+
+    def _labelled_batch(self, stream: nn.Module, n: int) -> tuple[Tensor, Tensor]:
+        """The next ``n`` of the labelled stream: epoch ``e`` is a permutation seeded by (seed, rank, e)."""
+        assert self.labelled is not None
+        size = len(self.labelled)
+        start = int(stream.drawn)
+        parts = []
+        position = start
+        while position < start + n:
+            epoch, offset = divmod(position, size)
+            if epoch not in self._perms:
+                self._perms = {epoch: torch.randperm(size, generator=torch.Generator().manual_seed(
+                    derive_seed(self._stream_seed, epoch)))}
+            take = min(start + n - position, size - offset)
+            parts.append(self._perms[epoch][offset:offset + take])
+            position += take
+        stream.drawn.fill_(start + n)
+        index = torch.cat(parts).to(self.labelled.x.device)
+        return self.labelled.x[index], self.labelled.y[index]
+
+    def draw(self, streams: Streams, models: TaskModels) -> SemiBatch:
+        x_unl = streams.next_batch()  # (B, *sample_shape)
+        x_unl2 = streams.next_batch()
+        b = self.config.data.batch_size
+        x_lab, y_lab = self._labelled_batch(models.frozen["labelled_stream"], b)
+        assert models.latent_dim is not None
+        z = torch.rand(b, models.latent_dim, generator=streams.noise, device=streams.device)  # (B, Z), U[0, 1)
+        return SemiBatch(x_lab, y_lab, x_unl, x_unl2, z)
+
+    def generate(self, G: nn.Module, batch: SemiBatch) -> Tensor:
+        return G(batch.z)
+
+    def discriminator_objective(self, D: nn.Module, batch: SemiBatch, fake: Tensor, *, measure: bool) -> Objective:
+        from featmatch.losses import semi_supervised_discriminator_loss
+
+        n_lab, n_unl = len(batch.x_lab), len(batch.x_unl)
+        # One forward for the three batches (D has no batch statistics: the same as three calls).
+        out = D(torch.cat([batch.x_lab, batch.x_unl, fake]))
+        lab, unl, gen = out.logits.split([n_lab, n_unl, len(fake)])
+        loss, terms = semi_supervised_discriminator_loss(
+            gen, unl, lab, batch.y_lab, unsupervised_weight=self.options.unsupervised_weight, return_terms=True)
+        real_out = DiscriminatorOutput(unl.detach(), {k: v[n_lab:n_lab + n_unl].detach()
+                                                      for k, v in out.features.items()})
+        result = Objective(terms={"d": loss, "d_sup": terms.supervised, "d_unsup": terms.unsupervised},
+                           weights={"d": 1.0}, real_out=real_out)
+        if measure:
+            result.real_logits = [_lse(unl.detach())]
+            result.fake_logits = [_lse(gen.detach())]
+            result.terms["d_train_error"] = (lab.detach().argmax(1) != batch.y_lab).float().mean()
+        return result
+
+    def generator_objective(self, D: nn.Module, batch: SemiBatch, fake: Tensor, real_out: Any, weights: Weights,
+                            *, measure: bool) -> Objective:
+        assert self.fm_loss is not None, "call setup() first"
+        obj = self.config.objective
+        fake_out = D(fake)  # D in training mode (noise on), as the paper's code
+        result = Objective(terms={}, weights={})
+        with contextlib.nullcontext() if self.use_fm else torch.no_grad():
+            if real_out is None:
+                with torch.no_grad():
+                    real_out = D(batch.x_unl2)
+            fm, layers = self.fm_loss(fake_out, real_out)
+        result.terms["g_fm"], result.layers = fm, layers
+        if self.use_fm:
+            result.weights["g_fm"] = obj.fm_weight * weights.fm_multiplier
+        with contextlib.nullcontext() if self.use_adv else torch.no_grad():
+            # -log D(G(z)) with D = sigmoid(lse): the non-saturating loss on the implicit "real" logit.
+            result.terms["g_adv"] = F.softplus(-_lse(fake_out.logits)).mean()
+        if self.use_adv:
+            result.weights["g_adv"] = weights.adv
+        return result
+
+    def after_step(self, models: TaskModels, step: int) -> None:
+        models.frozen["discriminator_ema"].update(models.discriminator, float(self.options.d_ema))
+
+    def monitor_batches(self, batch: SemiBatch, fake: Tensor) -> tuple[Tensor, Tensor]:
+        return batch.x_unl.detach(), fake.detach()
+
+    # --- samples and evaluation -----------------------------------------------------------
+
+    def sample_inputs(self, models: TaskModels, n: int, generator: torch.Generator) -> Tensor:
+        assert models.latent_dim is not None
+        return torch.rand(n, models.latent_dim, generator=generator)  # (N, Z), as in training
+
+    @torch.no_grad()
+    def sample(self, G: nn.Module, inputs: Tensor, device: torch.device) -> Tensor:
+        return torch.cat([G(chunk.to(device)).float().cpu() for chunk in inputs.split(512)])
+
+    def save_picture(self, G: nn.Module, inputs: Tensor, data: Mapping[str, Any], path: Path, *, title: str,
+                     device: torch.device) -> Path:
+        from featmatch.train.plots import save_samples
+
+        samples, kind = self.sample(G, inputs, device), data["kind"]
+        if kind == "points" and samples.shape[1] != 2:  # vectors of a user's .npz: drawn as curves
+            samples, kind = samples[:, None, :], "sequence"
+        return save_samples(samples, kind, path, title=title)
+
+    @torch.no_grad()
+    def test_errors(self, models: TaskModels, device: torch.device) -> tuple[int, int]:
+        """``(errors, n)`` of D's moving average (eval mode, no noise) on the test split."""
+        test = self.load_data("test", torch.device("cpu"))
+        classifier = models.frozen["discriminator_ema"].eval()
+        errors = 0
+        for x, y in zip(test.x.split(1000), test.y.split(1000), strict=True):
+            errors += int((classifier(x.to(device)).logits.argmax(1).cpu() != y).sum())
+        return errors, len(test)
+
+    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device, *,
+                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
+        """``test_error`` and ``test_errors`` of D's average; with ``sample_metrics``, G's sample metrics."""
+        errors, total = self.test_errors(models, device)
+        metrics = {"test_error": errors / total, "test_errors": float(errors)}
+        if self.options.sample_metrics:
+            from featmatch.metrics import evaluate_samples
+
+            gen = torch.Generator().manual_seed(eval_seed(self.config.seed) if seed is None else seed)
+            fake = self.sample(G, self.sample_inputs(models, self.config.log.eval_samples if n is None else n, gen),
+                               device)
+            # The reference is the whole training split, as for the generation task.
+            train = Task.load_data(self, "train", torch.device("cpu"))
+            test = self.load_data("test", torch.device("cpu"))
+            metrics.update({k: float(v) for k, v in evaluate_samples(train, fake, real_test=test).items()})
+        return metrics
+
+    def report_sections(self, run_dir: Path, summary: Mapping[str, Any], history: list[dict[str, Any]]) -> list[str]:
+        rows = []
+        path = run_dir / "metrics.jsonl"
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(json.JSONDecodeError):
+                    row = json.loads(line)
+                    if "eval/test_error" in row:
+                        rows.append((int(row["step"]), float(row["eval/test_error"])))
+        metrics = summary.get("metrics") or {}
+        lines = ["## Semi-supervised classification", "",
+                 f"{self.options.labels} labelled examples per class (split seed {self.split_seed}, from seed "
+                 f"{self.config.seed}); the rest of the training split unlabelled. Classifier: D's moving "
+                 f"average (rate {self.options.d_ema})."]
+        if "test_error" in metrics:
+            lines += ["", f"Test error: **{metrics['test_error']:.4f}** ({int(metrics['test_errors'])} errors)."]
+        if len(rows) >= 2:
+            from featmatch.train.plots import new_figure, save_figure
+
+            fig = new_figure(5.0, 3.0)
+            ax = fig.add_subplot(1, 1, 1)
+            ax.plot([r[0] for r in rows], [r[1] for r in rows], marker="o")
+            ax.set_xlabel("step")
+            ax.set_ylabel("test error")
+            ax.grid(alpha=0.3)
+            save_figure(fig, run_dir / "test_error.png")
+            lines += ["", "![test error over steps](test_error.png)"]
+        return ["\n".join(lines) + "\n"]
+
+
+_SEMI_COMMON = {
+    "model.family": "semi_mlp",
+    "objective.kind": "fm",
+    "objective.fm_preset": "salimans2016",
+    "data.batch_size": 100,
+    "optim.lr_g": 0.003,
+    "optim.lr_d": 0.003,
+    "optim.betas": [0.5, 0.999],
+}
+
+register_recipe(Recipe(
+    "semi-mnist",
+    """\
+The paper's MNIST setting (Salimans et al. 2016, openai/improved-gan train_mnist_feature_matching.py)
+for users' own MNIST IDX files: D 1000-500-250-250-250 with Gaussian noise and weight norm, G
+500-500 softplus with batch norm and a weight-normalised output, feature matching on D's last
+250-unit layer, Adam 0.003 / beta1 0.5, batch 100 (+100 labelled, +100 generated), 300 epochs
+of 60,000 (180,000 steps), D's moving average at 1e-4. Data in [-1, 1]: tanh output and input
+noise 0.6 (the paper's 0.3 on [0, 1]).""",
+    {**_SEMI_COMMON, "steps": 180_000,
+     "model.options": {"input_noise": 0.6, "hidden_noise": 0.5, "output": "tanh"},
+     "task_options": {"labels": 10, "d_ema": 1e-4},
+     "log.eval_every": 6000, "log.sample_every": 6000, "log.checkpoint_every": 6000},
+    task="semi", data="mnist"))
+
+_SMALL = {"widths": [500, 250, 250, 250, 250], "generator_widths": [250, 250], "input_noise": 0.6,
+          "hidden_noise": 0.5, "output": "tanh"}
+
+register_recipe(Recipe(
+    "semi-digits",
+    """\
+8x8 digits (1,437 training samples; 10 labelled per class by default): the paper's recipe with
+D 500-250-250-250-250 and G 250-250 (a fifth of the paper's cost per step), 1,000 steps (about
+70 epochs of the unlabelled set), D's moving average at 1e-2 (the paper's 1e-4 averages over
+10,000 steps, longer than the run). BENCHMARKS.md, Table 6.""",
+    {**_SEMI_COMMON, "steps": 1000, "model.options": dict(_SMALL),
+     "task_options": {"labels": 10, "d_ema": 1e-2},
+     "log.eval_every": 100, "log.sample_every": 500, "log.checkpoint_every": 500},
+    task="semi", data="digits"))
+
+register_recipe(Recipe(
+    "semi-mnist1d",
+    """\
+MNIST-1D (4,000 training sequences of 40; 10 labelled per class by default): as semi-digits,
+1,500 steps. BENCHMARKS.md, Table 6.""",
+    {**_SEMI_COMMON, "steps": 1500, "model.options": dict(_SMALL),
+     "task_options": {"labels": 10, "d_ema": 1e-2},
+     "log.eval_every": 150, "log.sample_every": 500, "log.checkpoint_every": 500, "log.n_samples": 16},
+    task="semi", data="mnist1d"))
+
+register_task(SemiTask)
