@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from _benchmark_scripts import load_benchmark
@@ -100,3 +102,15 @@ def test_table3_runs_end_to_end(tmp_path, capsys) -> None:
     config = json.loads((out / "ring8" / "bce" / "seed0" / "summary.json").read_text(encoding="utf-8"))["config"]
     assert config["optim"]["d_steps"] == 5 and config["objective"]["saturating"] is True  # FAILURE_FLAGS
     assert config["objective"]["kind"] == "adv" and config["data"]["batch_size"] == 512 and config["steps"] == 4
+
+
+def test_table6_semi_runs_and_tabulates(tmp_path, capsys) -> None:
+    """benchmarks/table6_semi.py as documented, tiny: one cell, one seed, 2 steps, in process."""
+    table6 = load_benchmark("table6_semi")
+    out = tmp_path / "t6"
+    assert table6.main(["--out", str(out), "--seeds", "0", "--steps", "2", "--cells", "digits:5"]) == 0
+    text = (out / "table6.md").read_text(encoding="utf-8")
+    for row in ("supervised", "fm", "adv"):
+        assert f"| {row} | " in text and "(n=1)" in text.split(f"| {row} | ")[1].split("\n")[0]
+    config = json.loads((out / "digits-5" / "supervised" / "seed0" / "summary.json").read_text())["config"]
+    assert config["task_options"]["unsupervised_weight"] == 0.0 and config["task"] == "semi"
