@@ -477,9 +477,12 @@ D 500-250-250-250-250 and G 250-250 (a fifth of the paper's cost per step), 1,00
 register_recipe(Recipe(
     "semi-mnist1d",
     """\
-MNIST-1D (4,000 training sequences of 40; 10 labelled per class by default): as semi-digits,
-1,500 steps. BENCHMARKS.md, Table 6.""",
-    {**_SEMI_COMMON, "steps": 1500, "model.options": dict(_SMALL),
+MNIST-1D (4,000 training sequences of 40; 10 labelled per class by default): as semi-digits with
+less noise (input 0.15, hidden 0.3: the digits noise left D unable to fit the labelled set, test
+error 0.79 against 0.73 at step 300, one seed), 1,500 steps. MNIST-1D is hard for an MLP with few
+labels: the errors stay high. BENCHMARKS.md, Table 6.""",
+    {**_SEMI_COMMON, "steps": 1500,
+     "model.options": {**_SMALL, "input_noise": 0.15, "hidden_noise": 0.3},
      "task_options": {"labels": 10, "d_ema": 1e-2},
      "log.eval_every": 150, "log.sample_every": 500, "log.checkpoint_every": 500, "log.n_samples": 16},
     task="semi", data="mnist1d"))
