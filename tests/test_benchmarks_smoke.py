@@ -114,3 +114,32 @@ def test_table6_semi_runs_and_tabulates(tmp_path, capsys) -> None:
         assert f"| {row} | " in text and "(n=1)" in text.split(f"| {row} | ")[1].split("\n")[0]
     config = json.loads((out / "digits-5" / "supervised" / "seed0" / "summary.json").read_text())["config"]
     assert config["task_options"]["unsupervised_weight"] == 0.0 and config["task"] == "semi"
+
+
+@pytest.mark.subprocess
+def test_table4_runs_end_to_end(tmp_path) -> None:
+    """benchmarks/table4_conditional.py as documented, tiny: two rows on one paired data set."""
+    import json
+
+    table4 = load_benchmark("table4_conditional")
+    out = tmp_path / "t4"
+    assert table4.main(["--out", str(out), "--seeds", "0", "--steps", "3", "--data", "digits-superres",
+                        "--rows", "l1,adv+fm"]) == 0
+    text = (out / "table4.md").read_text(encoding="utf-8")
+    assert "| l1 | 1 |" in text and "| adv+fm | 1 |" in text and "FAILED" not in text
+    summary = json.loads((out / "digits-superres" / "l1" / "seed0" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["config"]["task_options"] == {"l1_weight": 10.0, "reconstruction_only": True}
+    assert set(summary["metrics"]) == {"reconstruction_l1", "frechet_distance", "class_accuracy"}
+
+
+def test_table4_rows_are_valid_configs() -> None:
+    from featmatch.cli import train_overrides
+    from featmatch.train.config import build_config
+
+    table4 = load_benchmark("table4_conditional")
+    for data in table4.DATA:
+        names = [spec.partition("=")[0] for spec in table4.rows(data, 10.0)]
+        assert names[:5] == ["l1", "adv+l1", "adv+fm", "adv+fm+l1", "fm"]
+        assert ("article" in names) == (data == "mnist1d-complete")
+        for spec in table4.rows(data, 10.0):
+            build_config({**train_overrides(spec.partition("=")[2].split()), "data.name": data})

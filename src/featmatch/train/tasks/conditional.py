@@ -235,7 +235,7 @@ class ConditionalTask(Task):
         result = Objective(terms={}, weights={})
         need_d = self.use_fm or self.use_adv or measure
         fake_out = D(batch.condition, fake) if need_d else None
-        if self.use_fm or (measure and "fm" in obj.kind):
+        if self.use_fm or measure:  # measured steps log every term (the trainer prints g_fm)
             with contextlib.nullcontext() if self.use_fm else torch.no_grad():
                 if real_out is None:
                     with torch.no_grad():  # the real pair's features are the fixed reference
