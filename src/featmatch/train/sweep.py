@@ -54,6 +54,7 @@ __all__ = [
     "collect_results",
     "format_cell",
     "format_table",
+    "metric_curves",
     "plot_comparison",
     "run_sweep",
     "summarize",
@@ -690,6 +691,27 @@ def format_table(summary: Mapping[str, Any], *, title: str | None = None) -> str
 # the picture
 
 
+def metric_curves(names: Sequence[str]) -> dict[str, list[tuple[float, str]]]:
+    """Families of metrics named ``<name>@<number>`` (two or more), as ``{"<name>@": [(number, metric), ...]}``
+    sorted by number: what :func:`plot_comparison` draws as curves.
+
+    Example:
+        >>> metric_curves(["accuracy@0.5", "accuracy@0.1", "accuracy_auc", "fid"])
+        {'accuracy@': [(0.1, 'accuracy@0.1'), (0.5, 'accuracy@0.5')]}
+    """
+    families: dict[str, list[tuple[float, str]]] = {}
+    for name in names:
+        base, at, value = str(name).rpartition("@")
+        if not at or not base:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        families.setdefault(base + "@", []).append((number, name))
+    return {base: sorted(points) for base, points in families.items() if len(points) >= 2}
+
+
 def plot_comparison(
     runs: Sequence[RunResult],
     summary: Mapping[str, Any],
@@ -702,7 +724,9 @@ def plot_comparison(
 
     Top row: one panel per variant (its first finished seed's last sample picture). Bottom
     row: one panel per metric (default: up to two of modes, high quality, Frechet distance,
-    class coverage, else the first two), every seed as a dot and the mean ± std as a bar.
+    class coverage, else the first two), every seed as a dot and the mean ± std as a bar; then
+    one panel per family of metrics named ``<name>@<number>`` (:func:`metric_curves`, e.g.
+    ``accuracy@0.1`` ... ``accuracy@1.0``): each variant's mean against the number, ± std shaded.
 
     Example:
         >>> plot_comparison(result.runs, result.summary, "cmp.png")  # doctest: +SKIP
@@ -712,12 +736,15 @@ def plot_comparison(
     path = Path(path)
     rows = list(summary["rows"])
     names = [r["variant"] for r in rows]
+    curves = metric_curves(summary["metrics"])
     if metrics is None:
-        available = [m for m in summary["metrics"] if m != "wall_time_sec"]
+        in_curves = {name for points in curves.values() for _, name in points}
+        available = [m for m in summary["metrics"] if m != "wall_time_sec" and m not in in_curves]
         metrics = [m for m in _MAIN_METRICS if m in available][:2] or available[:2]
     metrics = list(metrics)
-    ncols = max(len(names), len(metrics), 1)
-    has_metrics = bool(metrics)
+    panels = len(metrics) + len(curves)
+    ncols = max(len(names), panels, 1)
+    has_metrics = panels > 0
     figure = new_figure(3.0 * ncols, 6.2 if has_metrics else 3.2)
     grid = figure.add_gridspec(2 if has_metrics else 1, ncols, height_ratios=[1.0, 0.9] if has_metrics else [1.0])
     for i, name in enumerate(names):
@@ -735,8 +762,8 @@ def plot_comparison(
         with Image.open(picture) as image:
             ax.imshow(np.asarray(image.convert("RGB")))
     if has_metrics:
-        # One metric per panel, spread over the bottom row.
-        span = ncols // len(metrics)
+        # One metric (or curve) per panel, spread over the bottom row.
+        span = ncols // panels
         for j, metric in enumerate(metrics):
             ax = figure.add_subplot(grid[1, j * span : (j + 1) * span])
             label, scale, _ = _METRIC_FORMATS.get(metric, (metric, 1.0, -1))
@@ -757,6 +784,20 @@ def plot_comparison(
             ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
             ax.set_title(label, fontsize=10)
             ax.grid(axis="y", alpha=0.3)
+        for j, (base, points) in enumerate(curves.items(), start=len(metrics)):
+            ax = figure.add_subplot(grid[1, j * span:(j + 1) * span])
+            xs = np.array([x for x, _ in points])
+            for row in rows:
+                if not all(name in row["mean"] for _, name in points):
+                    continue
+                mean = np.array([row["mean"][name] for _, name in points])
+                std = np.array([row["std"].get(name, 0.0) if row["n"] > 1 else 0.0 for _, name in points])
+                line = ax.plot(xs, mean, marker="o", markersize=3, label=row["variant"])[0]
+                ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+            ax.set_xlabel(f"x in {base}x", fontsize=8)
+            ax.set_title(base.rstrip("@"), fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
     if title:
         figure.suptitle(title, fontsize=11)
     figure.tight_layout()

@@ -396,4 +396,5 @@ def task_flags() -> list[Any]:
 
 from featmatch.train.tasks import generation as _generation  # noqa: E402, F401  (registers "generation")
 from featmatch.train.tasks import semi as _semi  # noqa: E402, F401  (registers "semi")
+from featmatch.train.tasks import early as _early  # noqa: E402, F401  (registers "early")
 from featmatch.train.tasks import conditional as _conditional  # noqa: E402, F401  (registers "conditional")
