@@ -143,3 +143,19 @@ def test_table4_rows_are_valid_configs() -> None:
         assert ("article" in names) == (data == "mnist1d-complete")
         for spec in table4.rows(data, 10.0):
             build_config({**train_overrides(spec.partition("=")[2].split()), "data.name": data})
+
+
+def test_table5_early_runs_and_tabulates(tmp_path, capsys) -> None:
+    """benchmarks/table5_early.py as documented, tiny: two rows, one seed, 3 steps, in process."""
+    import json
+
+    table5 = load_benchmark("table5_early")
+    out = tmp_path / "t5"
+    assert table5.main(["--out", str(out), "--seeds", "0", "--steps", "3", "--teacher-steps", "2",
+                        "--rows", "a_ce,c_adv"]) == 0
+    text = (out / "table5.md").read_text(encoding="utf-8")
+    assert "| a_ce | 1 | " in text and "| c_adv | 1 | " in text
+    config = json.loads((out / "a_ce" / "seed0" / "summary.json").read_text())["config"]
+    assert config["task"] == "early" and config["recipe"] == "early-mnist1d" and config["steps"] == 3
+    assert config["task_options"]["use_discriminator"] is False and config["task_options"]["teacher_steps"] == 2
+    assert table5.main(["--out", str(out), "--tabulate", "--rows", "a_ce"]) == 0
