@@ -182,7 +182,7 @@ def fake_real_arguments(
     unknown = sorted(set(old_keywords) - set(renames))
     if unknown:
         raise TypeError(f"{function}() got an unexpected keyword argument {unknown[0]!r}.")
-    resolved: dict[str, Any] = {renames[old]: value for old, value in zip(old_order, args)}
+    resolved: dict[str, Any] = {renames[old]: value for old, value in zip(old_order[: len(args)], args, strict=True)}
     for old, value in old_keywords.items():
         new = renames[old]
         if new in resolved or (new == "fake" and fake is not None) or (new == "real" and real is not None):

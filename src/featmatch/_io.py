@@ -142,9 +142,8 @@ def atomic_path(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
 def atomic_write_bytes(path: str | Path, data: bytes, *, durable: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`); return ``path``."""
     path = Path(path)
-    with atomic_path(path, durable=durable) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
+    with atomic_path(path, durable=durable) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
     return path
 
 

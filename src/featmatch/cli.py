@@ -119,7 +119,7 @@ def _defaults_text() -> dict[str, str]:
         if by_value:
             parts = [f"{', '.join(names)}: {shown}" for shown, names in by_value.items()]
             others = [name for name, recipe in RECIPES.items() if field_key not in recipe.values]
-            parts.append(f"{', '.join(others + ['your data'])}: {value}")
+            parts.append(f"{', '.join([*others, 'your data'])}: {value}")
             texts[key] = "; ".join(parts)
     return texts
 
@@ -312,7 +312,7 @@ class _TqdmHandler(logging.StreamHandler):  # type: ignore[type-arg]
             from tqdm import tqdm
 
             tqdm.write(self.format(record), file=sys.stderr)
-        except Exception:  # noqa: BLE001 - logging must never raise
+        except Exception:  # logging must never raise
             self.handleError(record)
 
 
@@ -517,7 +517,7 @@ class _RaisingParser(argparse.ArgumentParser):
 def _close_flags(text: str, parser: argparse.ArgumentParser) -> str:
     import difflib
 
-    flags = [s for a in parser._actions for s in a.option_strings]  # noqa: SLF001 - argparse has no public list
+    flags = [s for a in parser._actions for s in a.option_strings]  # argparse has no public list
     return " or ".join(difflib.get_close_matches(text.split("=", 1)[0], flags, n=2))
 
 

@@ -6,7 +6,7 @@ import difflib
 import fnmatch
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -68,7 +68,7 @@ DEFAULT_ACTIVATIONS: tuple[type[nn.Module], ...] = (
 OUTPUT_CONVENTIONS: tuple[str, ...] = ("pix2pixhd", "hifigan", "reference")
 
 #: What ``FeatureTap(layers=...)`` accepts.
-LayerSpec = Union[str, type[nn.Module], Sequence[Union[str, type[nn.Module]]], None]
+LayerSpec = str | type[nn.Module] | Sequence[str | type[nn.Module]] | None
 
 # Wrappers whose own submodule names all start with "module."; their inner module holds the layers.
 _WRAPPERS: tuple[type[nn.Module], ...] = (nn.DataParallel, nn.parallel.DistributedDataParallel)
@@ -155,7 +155,10 @@ def list_layers(module: nn.Module) -> list[str]:
 def _layer_hint(names: list[str], wanted: str) -> str:
     close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5)
     if close:
-        return f"Did you mean {', '.join(repr(c) for c in close)}? featmatch.list_layers(module) lists all {len(names)} names."
+        return (
+            f"Did you mean {', '.join(repr(c) for c in close)}? "
+            f"featmatch.list_layers(module) lists all {len(names)} names."
+        )
     shown = ", ".join(repr(n) for n in names[:12]) + (", ..." if len(names) > 12 else "")
     return f"Its layers are: {shown or '(none)'} (featmatch.list_layers(module) lists them all)."
 
@@ -168,7 +171,8 @@ def _default_layers(inner: nn.Module, names: list[str]) -> list[str]:
     if isinstance(inner, nn.Sequential) and len(inner) > 1:
         return [name for name, _ in inner.named_children()][:-1]
     raise ValueError(
-        f"layers=None: {type(inner).__name__} has no activation modules ({', '.join(t.__name__ for t in DEFAULT_ACTIVATIONS[:4])}, ...) "
+        f"layers=None: {type(inner).__name__} has no activation modules "
+        f"({', '.join(t.__name__ for t in DEFAULT_ACTIVATIONS[:4])}, ...) "
         "and is not an nn.Sequential, so there is no default set of layers to tap. "
         f"Hint: pass layers explicitly, e.g. layers={names[:2]!r}; featmatch.list_layers(module) lists the names."
     )
@@ -183,7 +187,8 @@ def _resolve_layers(inner: nn.Module, prefixes: list[str], layers: LayerSpec) ->
         layers = [layers]
     if not isinstance(layers, Sequence) or len(layers) == 0:
         raise ValueError(
-            f"layers must be None, a name, a glob pattern, an nn.Module type, or a non-empty list of them, got {layers!r}. "
+            "layers must be None, a name, a glob pattern, an nn.Module type, or a non-empty list of them, "
+            f"got {layers!r}. "
             "Hint: featmatch.list_layers(module) lists the names."
         )
     known = set(names)
@@ -203,7 +208,8 @@ def _resolve_layers(inner: nn.Module, prefixes: list[str], layers: LayerSpec) ->
                 matched = [n for n in names if fnmatch.fnmatchcase(n, name)]
                 if not matched:
                     raise ValueError(
-                        f"layers pattern {entry!r} matches no layer of {type(inner).__name__}. {_layer_hint(names, name)}"
+                        f"layers pattern {entry!r} matches no layer of {type(inner).__name__}. "
+                        f"{_layer_hint(names, name)}"
                     )
             elif name in known:
                 matched = [name]
@@ -458,7 +464,8 @@ class FeatureTap:
                 if version is not None and tensor._version != version:
                     raise ValueError(
                         f"FeatureTap: the output of layer {name!r} was modified in place later in the forward pass "
-                        "(e.g. by nn.LeakyReLU(inplace=True) or `out += x`), so it no longer holds that layer's output. "
+                        "(e.g. by nn.LeakyReLU(inplace=True) or `out += x`), so it no longer holds that layer's "
+                        "output. "
                         "Hint: tap the module that modifies it (usually the next activation), or use inplace=False."
                     )
                 features[name if i == 0 else f"{name}#{i}"] = tensor
@@ -517,7 +524,8 @@ def _from_pair(raw: Any, convention: str) -> DiscriminatorOutput | list[Discrimi
     else:
         expected = (
             "convention='hifigan' expects (logits: Tensor, feature_maps: [Tensor, ...]) for one discriminator, "
-            "or (list of logits, list of feature-map lists) for several (MultiPeriodDiscriminator, MultiScaleDiscriminator)"
+            "or (list of logits, list of feature-map lists) for several "
+            "(MultiPeriodDiscriminator, MultiScaleDiscriminator)"
         )
     if not isinstance(raw, (list, tuple)) or len(raw) != 2:
         hint = ""

@@ -284,7 +284,7 @@ def split_index(n: int, split: str, name: str) -> torch.Tensor:
         >>> split_index(10, "test", "demo").tolist()
         [2]
     """
-    n_test = int(round(n * TEST_FRACTION))
+    n_test = round(n * TEST_FRACTION)
     if split == "test" and n_test == 0:
         raise ValueError(
             f"data {name!r} has only {n} samples: too few for a 10% test split. "
@@ -613,7 +613,7 @@ def _read_image_folder(folder: Path, options: Mapping[str, Any], class_names: tu
         )
     if class_names is not None and [d.name for d in classes] != list(class_names):
         unknown = sorted({d.name for d in classes} - set(class_names))
-        if unknown or not classes and class_names:
+        if unknown or (not classes and class_names):
             raise ValueError(
                 f"test image folder {str(folder)!r} has class subfolders {[d.name for d in classes]}, "
                 f"which do not match the train folder's {list(class_names)}. Hint: give both "
@@ -657,7 +657,8 @@ def read_images(
             `halves`) a width is odd; the message names the file.
 
     Example:
-        >>> left, right = read_images(sorted(Path("facades/train").glob("*.jpg")), Path("facades/train"), {}, halves=True)  # doctest: +SKIP
+        >>> folder = Path("facades/train")
+        >>> left, right = read_images(sorted(folder.glob("*.jpg")), folder, {}, halves=True)  # doctest: +SKIP
     """
     # Imported here: Pillow is an optional dependency (featmatch[train]).
     from PIL import Image, UnidentifiedImageError

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from torch import Tensor
 
 from featmatch.features import DiscriminatorOutput
 
-__all__ = ["Layers", "FeatureInput", "as_discriminators", "select_layers"]
+__all__ = ["FeatureInput", "Layers", "as_discriminators", "select_layers"]
 
 # One discriminator's features: a Tensor, a sequence of Tensors, a mapping name -> Tensor, or a
 # DiscriminatorOutput. Several discriminators: a sequence of those.
-FeatureInput = Union[Tensor, Sequence[Any], Mapping[str, Tensor], DiscriminatorOutput]
+FeatureInput = Tensor | Sequence[Any] | Mapping[str, Tensor] | DiscriminatorOutput
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ multi-period) the per-discriminator losses are averaged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +47,7 @@ __all__ = [
 ADVERSARIAL_KINDS: tuple[str, ...] = ("bce", "hinge", "lsgan", "wgan")
 
 #: What the losses accept as logits: one discriminator's output, or a sequence of them.
-Logits = Union[Tensor, DiscriminatorOutput, Sequence[Union[Tensor, DiscriminatorOutput]]]
+Logits = Tensor | DiscriminatorOutput | Sequence[Tensor | DiscriminatorOutput]
 
 
 def _check_kind(kind: str) -> str:

@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,12 +34,12 @@ from featmatch.losses._structure import FeatureInput, Layers, as_discriminators,
 
 __all__ = [
     "DISTANCES",
-    "STATISTICS",
-    "REDUCTIONS",
     "PRESETS",
-    "Preset",
+    "REDUCTIONS",
+    "STATISTICS",
     "FeatureMatchingLoss",
     "FeatureMatchingOptions",
+    "Preset",
     "feature_matching_loss",
 ]
 
@@ -51,8 +51,8 @@ REDUCTIONS = ("mean", "sum")
 # on the CPU (measurements in _use_fused's docstring).
 _FUSED_MIN_ELEMENTS = 1 << 18
 
-Distance = Union[str, Callable[[Tensor, Tensor], Tensor]]
-LayerWeights = Union[None, str, Sequence[float], Mapping[str, float]]
+Distance = str | Callable[[Tensor, Tensor], Tensor]
+LayerWeights = None | str | Sequence[float] | Mapping[str, float]
 
 
 def _check_choice(argument: str, value: Any, allowed: Sequence[str]) -> None:

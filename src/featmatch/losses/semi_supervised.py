@@ -22,7 +22,7 @@ The generator side is batch-mean feature matching on the discriminator's last hi
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: What the functions accept as class logits: an ``(N, K)`` Tensor, or a discriminator's output holding one.
-ClassLogits = Union[Tensor, DiscriminatorOutput]
+ClassLogits = Tensor | DiscriminatorOutput
 
 
 class SemiSupervisedTerms(NamedTuple):

@@ -31,11 +31,11 @@ __all__ = [
     "ARCH_VERSION",
     "FeatureClassifier",
     "TrainSettings",
-    "train_classifier",
-    "get_classifier",
-    "default_cache_dir",
-    "classify",
     "class_metrics",
+    "classify",
+    "default_cache_dir",
+    "get_classifier",
+    "train_classifier",
 ]
 
 # Bump whenever FeatureClassifier or the training recipe changes: it is part of the cache key,

@@ -21,7 +21,7 @@ from torch import Tensor
 from featmatch._checks import renamed_keywords
 from featmatch.metrics._checks import check_feature_matrix
 
-__all__ = ["gaussian_frechet_distance", "frechet_distance"]
+__all__ = ["frechet_distance", "gaussian_frechet_distance"]
 
 
 def _check_features(name: str, value: object) -> Tensor:

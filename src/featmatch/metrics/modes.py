@@ -16,7 +16,7 @@ from torch import Tensor
 
 from featmatch._checks import renamed_keywords
 
-__all__ = ["nearest_centre", "mode_metrics"]
+__all__ = ["mode_metrics", "nearest_centre"]
 
 # How many samples go through torch.cdist at once; bounds memory at CHUNK x K distances.
 _CHUNK = 65536

@@ -9,6 +9,7 @@ with gain 1.4 and zero biases. :meth:`MLPGenerator.benchmark2d` and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from torch import Tensor, nn
@@ -63,7 +64,7 @@ def _check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
 def _make_linears(sizes: Sequence[int], init: str, gain: float) -> list[nn.Linear]:
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}.")
-    linears = [nn.Linear(size_in, size_out) for size_in, size_out in zip(sizes[:-1], sizes[1:], strict=True)]
+    linears = [nn.Linear(size_in, size_out) for size_in, size_out in itertools.pairwise(sizes)]
     if init == "orthogonal":
         for linear in linears:
             nn.init.orthogonal_(linear.weight, gain=gain)

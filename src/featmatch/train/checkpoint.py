@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from featmatch._io import atomic_path, remove_orphans as _remove_orphans
+from featmatch._io import atomic_path
+from featmatch._io import remove_orphans as _remove_orphans
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -48,11 +49,11 @@ __all__ = [
     "NonFiniteError",
     "checkpoint_path",
     "find_checkpoint",
-    "load_usable",
     "get_rng_state",
     "list_checkpoints",
     "load_checkpoint",
     "load_latest",
+    "load_usable",
     "nonfinite_entries",
     "prune_checkpoints",
     "remove_orphans",

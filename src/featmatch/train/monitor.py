@@ -373,7 +373,7 @@ class BalanceMonitor:
 
     def _dominance_message(self, step: int, since: int) -> str:
         cfg, ema = self.config, self._ema
-        primary, supporting = self._signals(1.0)
+        _, supporting = self._signals(1.0)
         parts = []
         if "loss/d" in ema:
             note = "unbounded loss, not used" if self._loss_d_signed else f"near zero below {cfg.d_loss_low:g}"

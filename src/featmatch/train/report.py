@@ -80,7 +80,7 @@ def write_report(
         ...                     episodes=episodes, sample_paths=[]).read_text()
         >>> "| D dominates | 120 – (ongoing) |" in text
         True
-    """
+    """  # noqa: RUF002 - the example holds the report's own en dash
     if not isinstance(summary, Mapping):
         raise TypeError(f"summary must be a dict (what summary.json holds), got {type(summary).__name__}")
     if not isinstance(history, list):
@@ -171,7 +171,7 @@ def _diagnosis(episodes: list[dict[str, Any]]) -> str:
     for episode in episodes:
         kind = str(episode.get("kind", "?"))
         start, end = episode.get("start_step"), episode.get("end_step")
-        steps = f"{_fmt(start)} – {'(ongoing)' if end is None else _fmt(end)}"
+        steps = f"{_fmt(start)} – {'(ongoing)' if end is None else _fmt(end)}"  # noqa: RUF001 - a range: en dash
         peak = episode.get("peak") or {}
         peak_text = ", ".join(f"{k} {_fmt(v)}" for k, v in peak.items()) if isinstance(peak, Mapping) else _fmt(peak)
         message, suggestion = episode.get("message", ""), episode.get("suggestion", "")
@@ -273,7 +273,7 @@ def _link(run_dir: Path, path: Path) -> str:
 
 def _fmt(value: Any) -> str:
     if value is None:
-        return "–"
+        return "–"  # noqa: RUF001 - the report's mark for "no value", an en dash on purpose
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):

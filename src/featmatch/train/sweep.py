@@ -296,7 +296,7 @@ def run_sweep(
     plot_path: Path | None = None
     try:
         plot_path = plot_comparison(results, summary, out / "comparison.png", title=heading)
-    except Exception as err:  # noqa: BLE001 - a failed picture must not lose the table
+    except Exception as err:  # any error: a failed picture must not lose the table
         log.warning("sweep: could not draw comparison.png (%s: %s)", type(err).__name__, err)
     return SweepResult(results, summary, table_path, json_path, plot_path)
 
@@ -455,7 +455,7 @@ def _train_here(run: SweepRun) -> tuple[str | None, bool]:
     log_path.unlink(missing_ok=True)  # a failure's log from an earlier attempt
     try:
         summary = run_training(build_config(_run_overrides(run)), overwrite=True)
-    except Exception as err:  # noqa: BLE001 - a failed run must not stop the others; its traceback is kept
+    except Exception as err:  # any error: a failed run must not stop the others; its traceback is kept
         log_path.write_text(traceback.format_exc(), encoding="utf-8")
         return f"{type(err).__name__}: {err} (traceback in {log_path})", False
     return _summary_error(summary), bool(summary.get("interrupted"))
@@ -477,7 +477,7 @@ def _train_in_worker(run: SweepRun) -> tuple[str | None, bool]:
     spec = json.dumps({"overrides": _run_overrides(run), "overwrite": True}, default=str)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     with open(log_path, "w", encoding="utf-8") as handle:
-        code = subprocess.run(  # noqa: S603 - our own interpreter and module
+        code = subprocess.run(  # our own interpreter and module
             [sys.executable, "-m", "featmatch.train.sweep"],
             input=spec,
             text=True,
@@ -651,9 +651,9 @@ def format_cell(row: dict[str, Any], metric: str) -> str:
     Example:
         >>> format_cell({"n": 2, "mean": {"high_quality": 0.925}, "std": {"high_quality": 0.005}}, "high_quality")
         '92.5 ± 0.5'
-    """
+    """  # noqa: RUF002 - the en dash is the table's own mark for "no value"
     if metric not in row["mean"]:
-        return "–"
+        return "–"  # noqa: RUF001 - the table's mark for "no value", an en dash on purpose
     std = row["std"].get(metric) if row["n"] > 1 else None
     return _format_value(metric, row["mean"][metric], std)
 

@@ -48,8 +48,10 @@ def explain_recipe(
     """Which recipe :func:`build_config` applies for these values, and what of it it drops.
 
     Example:
-        >>> explain_recipe({"data.name": "grid25", "objective.kind": "adv"}).notes()[1]
-        "its adversarial schedule (objective.adv_weight, objective.adv_weight_end, objective.adv_ramp_start) was dropped: you chose objective.kind 'adv'"
+        >>> plan = explain_recipe({"data.name": "grid25", "objective.kind": "adv"})
+        >>> print(plan.notes()[1])  # doctest: +NORMALIZE_WHITESPACE
+        its adversarial schedule (objective.adv_weight, objective.adv_weight_end, objective.adv_ramp_start)
+        was dropped: you chose objective.kind 'adv'
     """
     file_values, _ = _read(file)
     return plan_recipe(_user_values(file_values, overrides or {}))

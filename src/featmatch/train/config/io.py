@@ -311,7 +311,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(  # noqa: TRY004 - a user's file: one line from the CLI, like every config error
+        raise ValueError(  # not TypeError: a user's file, reported in one line like every config error
             f"config file {str(path)!r} must contain a mapping of keys to values; got {type(data).__name__}."
         )
     return data

@@ -265,7 +265,7 @@ class MonitorConfig:
             )
         for name in ("d_loss_low", "grad_g_low", "collapse_ratio"):
             value = getattr(self, name)
-            if not _is_real(value) or not 0.0 <= value:
+            if not _is_real(value) or not value >= 0.0:
                 raise ValueError(f"MonitorConfig.{name} must be a number >= 0, got {value!r}")
         for name in ("d_accuracy_high", "fake_prob_low"):
             value = getattr(self, name)
