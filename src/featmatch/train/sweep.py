@@ -785,7 +785,7 @@ def plot_comparison(
             ax.set_title(label, fontsize=10)
             ax.grid(axis="y", alpha=0.3)
         for j, (base, points) in enumerate(curves.items(), start=len(metrics)):
-            ax = figure.add_subplot(grid[1, j * span:(j + 1) * span])
+            ax = figure.add_subplot(grid[1, j * span : (j + 1) * span])
             xs = np.array([x for x, _ in points])
             for row in rows:
                 if not all(name in row["mean"] for _, name in points):
