@@ -10,6 +10,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar, cast
 
 import torch
@@ -95,7 +96,8 @@ def warn_deprecated(message: str) -> None:
     So that Python's default filter shows it when that caller is a script's ``__main__``, also
     through ``nn.Module.__call__``.
     """
-    frame, level = sys._getframe(0), 1
+    frame: FrameType | None = sys._getframe(0)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, DeprecationWarning, stacklevel=level)

@@ -304,7 +304,7 @@ def _add_checkpoint_arguments(parser: argparse.ArgumentParser, *, seed_help: str
 # ----------------------------------------------------------------------------------------
 
 
-class _TqdmHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _TqdmHandler(logging.StreamHandler):
     """Writes log lines through tqdm, so they do not break an active progress bar."""
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -510,7 +510,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 class _RaisingParser(argparse.ArgumentParser):
     """An argument parser that raises ``ValueError`` instead of printing usage and exiting."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise ValueError(message)
 
 

@@ -71,7 +71,10 @@ OUTPUT_CONVENTIONS: tuple[str, ...] = ("pix2pixhd", "hifigan", "reference")
 LayerSpec = str | type[nn.Module] | Sequence[str | type[nn.Module]] | None
 
 # Wrappers whose own submodule names all start with "module."; their inner module holds the layers.
-_WRAPPERS: tuple[type[nn.Module], ...] = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+_WRAPPERS: tuple[type[nn.DataParallel], type[nn.parallel.DistributedDataParallel]] = (
+    nn.DataParallel,
+    nn.parallel.DistributedDataParallel,
+)
 _GLOB_CHARS = "*?["
 #: Suffixes of a layer name that say which side of the layer to capture (``"convs.1:input"``).
 _CAPTURE_SUFFIXES = (":input", ":output")

@@ -349,7 +349,7 @@ def batches(
 
 
 def batches(
-    data: AnyDataSet,
+    data: _D,
     batch_size: int,
     generator: torch.Generator,
     *,

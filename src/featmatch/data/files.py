@@ -410,7 +410,7 @@ def _to_dataset(
             f"data {name!r} has shape {array.shape}; expected (N, D) points, (N, H, W) or "
             f"(N, C, H, W) images, or (N, C, T) sequences with N >= 1."
         )
-    kind = options.get("kind") or {2: "points", 3: "image", 4: "image"}.get(array.ndim)
+    kind: str | None = options.get("kind") or {2: "points", 3: "image", 4: "image"}.get(array.ndim)
     layouts = {
         ("points", 2): None,
         ("image", 3): 1,  # (N, H, W) -> add a channel axis at 1
@@ -418,7 +418,7 @@ def _to_dataset(
         ("sequence", 2): 1,  # (N, T) -> (N, 1, T)
         ("sequence", 3): None,
     }
-    if (kind, array.ndim) not in layouts:
+    if kind is None or (kind, array.ndim) not in layouts:
         raise ValueError(
             f"data {name!r} has shape {array.shape}, which is not a layout for kind={kind!r}: "
             f"points (N, D); image (N, H, W) or (N, C, H, W); sequence (N, T) or (N, C, T)."

@@ -87,7 +87,7 @@ def _walk_layer(
 
 class _FusedFeatureMatching(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, distance: str, coefficients: list[float | Tensor], *tensors: Tensor):  # type: ignore[override]
+    def forward(ctx, distance: str, coefficients: list[float | Tensor], *tensors: Tensor):
         half = len(tensors) // 2
         fakes, reals = tensors[:half], tensors[half:]
         # As autograd's path: half precision is compared in float32, float64 stays float64.
@@ -117,7 +117,7 @@ class _FusedFeatureMatching(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_loss: Tensor, _grad_per_layer: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_loss: Tensor, _grad_per_layer: Tensor):
         grads = ctx.saved_tensors
         # On CPU, skip a full pass over the gradients in the common case loss.backward().
         unit = grad_loss.device.type == "cpu" and bool(grad_loss == 1)
@@ -167,7 +167,7 @@ def fused_feature_matching(
 
 class _FourierFeatureSum(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, w: Tensor) -> Tensor:
         projected = x @ w  # (N, F) @ (F, K) -> (N, K)
         cos, sin = projected.cos(), projected.sin()
         # Nothing is kept for the side without gradient (the real features).
@@ -179,7 +179,7 @@ class _FourierFeatureSum(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         cos, sin, w, x = ctx.saved_tensors
         k = grad.shape[0] // 2
         grad_cos, grad_sin = grad[:k], grad[k:]  # (K,) each, the same for every sample

@@ -170,7 +170,7 @@ def discriminator_loss(
     if len(args) == 3:  # the deprecated discriminator_loss(real_logits, fake_logits, kind)
         if kind is not None:
             raise TypeError("discriminator_loss() got multiple values for 'kind'.")
-        *args, kind = args
+        kind, args = args[2], args[:2]
     resolved = fake_real_arguments(
         "discriminator_loss",
         args,

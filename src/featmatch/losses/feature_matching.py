@@ -81,13 +81,13 @@ class _AllReduceSum(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, tensor: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, tensor: Tensor) -> Tensor:
         out = tensor.clone()
         torch.distributed.all_reduce(out)
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         out = grad.clone()
         torch.distributed.all_reduce(out)
         return out
@@ -584,7 +584,7 @@ def _compute(
             where=where,
         )
         names = [fake_layers.names[i] for i in indices]
-        weights = _layer_weights(options.layer_weights, names, where)
+        layer_weights = _layer_weights(options.layer_weights, names, where)
         for i, name in zip(indices, names, strict=True):
             f, r = fake_layers.tensors[i], real_layers.tensors[i]
             layer_where = f"layer {name!r}" + (f" of discriminator {d}" if several else "")
@@ -599,7 +599,7 @@ def _compute(
                 )
             pairs.append((f, r.detach()))
             wheres.append(layer_where)
-        plan.append((f"d{d}." if several else "", names, weights))
+        plan.append((f"d{d}." if several else "", names, layer_weights))
 
     fakes = [f for f, _ in pairs]
     reals = [r for _, r in pairs]
@@ -644,7 +644,8 @@ def _compute(
                 stats_f = _statistics(f, options.statistic, sync)
                 stats_r = _statistics(r, options.statistic, sync)
             layer = [_checked(distance(sf, sr), sf, where) for sf, sr in zip(stats_f, stats_r, strict=True)]
-            values.append((layer[0] if len(layer) == 1 else sum(layer)).to(result_dtype))
+            # Summed from the first term (not from 0), so the sum is a Tensor.
+            values.append(sum(layer[1:], layer[0]).to(result_dtype))
         weighted = [v * c for v, c in zip(values, coefficients, strict=True)]
         loss = weighted[0] if len(weighted) == 1 else torch.stack(weighted).sum()
 

@@ -63,6 +63,10 @@ class FeatureClassifier(nn.Module):
         torch.Size([5, 64])
     """
 
+    # Buffers (register_buffer below), declared so that type checkers know them as Tensors.
+    input_mean: Tensor
+    input_std: Tensor
+
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, width: int = 32, feature_dim: int = 64) -> None:
         super().__init__()
         input_shape = tuple(int(s) for s in input_shape)
@@ -77,6 +81,8 @@ class FeatureClassifier(nn.Module):
         self.num_classes = int(num_classes)
         self.num_features = int(feature_dim)
         channels = input_shape[0]
+        conv: type[nn.Conv1d] | type[nn.Conv2d]
+        pool: nn.Module
         if len(input_shape) == 3:
             conv, pool, grid = nn.Conv2d, nn.AdaptiveAvgPool2d((2, 2)), 4
         else:

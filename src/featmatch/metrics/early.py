@@ -123,7 +123,7 @@ def accuracy_by_fraction(
                 correct += int((logits.argmax(dim=1) == y[start : start + batch_size].to(logits.device)).sum())
             results[name] = torch.tensor(correct / x.shape[0], dtype=torch.float64)
     finally:
-        if was_training:
+        if was_training and isinstance(model, nn.Module):
             model.train()
     results["accuracy_auc"] = torch.stack(list(results.values())).mean()
     return results

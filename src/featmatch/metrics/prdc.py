@@ -107,7 +107,7 @@ def precision_recall(
     if len(args) == 3:  # the deprecated precision_recall(real_features, fake_features, k)
         if k is not None:
             raise TypeError("precision_recall() got multiple values for 'k'.")
-        *args, k = args
+        k, args = args[2], args[:2]
     resolved = fake_real_arguments(
         "precision_recall",
         args,

@@ -113,8 +113,9 @@ def resize_condition(condition: Tensor, size: Sequence[int]) -> Tensor:
     if current == size:
         return condition
     if all(c >= s for c, s in zip(current, size, strict=True)):
-        pool = F.adaptive_avg_pool1d if len(size) == 1 else F.adaptive_avg_pool2d
-        return pool(condition, size)
+        if len(size) == 1:
+            return F.adaptive_avg_pool1d(condition, size[0])
+        return F.adaptive_avg_pool2d(condition, (size[0], size[1]))
     return F.interpolate(condition, size=size, mode="nearest-exact")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import cast
 
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
@@ -138,9 +139,12 @@ def finish_discriminator(model: nn.Module, spectral_norm: bool) -> None:
     """
     model.apply(init_dcgan_weights)
     if spectral_norm:
-        for block in model.blocks:
+        # torch types a Module's attributes as Tensor | Module; these are downsampling_blocks' ModuleList
+        # of Sequentials and the caller's head.
+        blocks, head = cast(Iterable[nn.Sequential], model.blocks), cast(nn.Module, model.head)
+        for block in blocks:
             block[0] = maybe_spectral_norm(block[0], True)
-        model.head = maybe_spectral_norm(model.head, True)
+        model.head = maybe_spectral_norm(head, True)
 
 
 class ConvDiscriminator(nn.Module):

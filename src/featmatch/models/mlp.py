@@ -110,9 +110,9 @@ class MLPDiscriminator(nn.Module):
         self.activation = _check_activation(activation)
         self.spectral_norm = bool(spectral_norm)
         linears = _make_linears((in_features, *self.hidden, 1), init, gain)
-        linears = [maybe_spectral_norm(linear, self.spectral_norm) for linear in linears]
-        self.layers = nn.ModuleList(nn.Sequential(linear, _make_activation(activation)) for linear in linears[:-1])
-        self.head = linears[-1]
+        normed = [maybe_spectral_norm(linear, self.spectral_norm) for linear in linears]
+        self.layers = nn.ModuleList(nn.Sequential(linear, _make_activation(activation)) for linear in normed[:-1])
+        self.head = normed[-1]
 
     @classmethod
     def benchmark2d(cls, *, spectral_norm: bool = False) -> MLPDiscriminator:

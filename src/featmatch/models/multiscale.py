@@ -77,7 +77,7 @@ class MultiScaleDiscriminator(nn.Module):
                 f"got {type(make_discriminator).__name__}. Hint: pass lambda: ConvDiscriminator(3, 64)."
             )
         self.num_scales = check_positive_int("num_scales", num_scales)
-        discriminators = []
+        discriminators: list[nn.Module] = []
         for _ in range(num_scales):
             discriminator = make_discriminator()
             if not isinstance(discriminator, nn.Module):

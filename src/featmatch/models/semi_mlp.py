@@ -88,7 +88,9 @@ def _weight_normed_linear(size_in: int, size_out: int, *, std: float | None = No
 
 def _weight_norm_owner(linear: nn.Module) -> nn.Module:
     """The module that holds a weight-normed layer's g (``original0``) and v (``original1``)."""
-    return cast(nn.Module, linear.parametrizations.weight)  # type: ignore[union-attr]
+    # torch types nn.Module attribute access as Tensor | Module; parametrize keeps a ModuleDict here.
+    parametrizations = cast(nn.ModuleDict, linear.parametrizations)
+    return parametrizations["weight"]
 
 
 def _scale(linear: nn.Module) -> Tensor:

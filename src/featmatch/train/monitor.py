@@ -418,15 +418,22 @@ class BalanceMonitor:
         self._state[kind]["clear_since"] = None
         return Alert(kind=kind, step=step, message=message, suggestion=suggestion)
 
+    def _active_episode(self, kind: str) -> dict[str, Any]:
+        """The episode of `kind` in progress; callers call it only while one is."""
+        index = self._state[kind]["active"]
+        if index is None:  # a bug in this class, never a user's error
+            raise RuntimeError(f"BalanceMonitor: no {kind!r} episode in progress.")
+        return self._episodes[index]
+
     def _end(self, kind: str, end_step: int) -> None:
         state = self._state[kind]
-        self._episodes[state["active"]]["end_step"] = end_step
+        self._active_episode(kind)["end_step"] = end_step
         state["active"] = None
         state["clear_since"] = None
         state["cond_since"] = None
 
     def _update_peak(self, kind: str, numbers: dict[str, float], lower_is_worse: set[str]) -> None:
-        peak = self._episodes[self._state[kind]["active"]]["peak"]
+        peak = self._active_episode(kind)["peak"]
         for key, value in numbers.items():
             if key not in peak:
                 peak[key] = value
@@ -444,7 +451,7 @@ class BalanceMonitor:
             message = f"non-finite values at step {step}: {shown}"
             return [self._start("non_finite", step, step, message, {"steps": 1.0})]
         if bad:
-            self._update_peak("non_finite", {"steps": self._episodes[state["active"]]["peak"]["steps"] + 1.0}, set())
+            self._update_peak("non_finite", {"steps": self._active_episode("non_finite")["peak"]["steps"] + 1.0}, set())
         else:
             self._end("non_finite", step)
         return []
@@ -471,9 +478,9 @@ class BalanceMonitor:
             if not holds:
                 state["cond_since"] = None
                 return []
-            if state["cond_since"] is None:
-                state["cond_since"] = step
             since = state["cond_since"]
+            if since is None:
+                since = state["cond_since"] = step
             if step - since + 1 >= cfg.patience and step >= cfg.warmup:
                 message, numbers = start(since)
                 return [self._start(kind, step, since, message, numbers)]
@@ -482,10 +489,11 @@ class BalanceMonitor:
         if still_holds():
             state["clear_since"] = None
             return []
-        if state["clear_since"] is None:
-            state["clear_since"] = step
-        if step - state["clear_since"] + 1 >= cfg.patience:
-            self._end(kind, state["clear_since"])
+        clear_since = state["clear_since"]
+        if clear_since is None:
+            clear_since = state["clear_since"] = step
+        if step - clear_since + 1 >= cfg.patience:
+            self._end(kind, clear_since)
         return []
 
     def _update_dominance(self, step: int) -> list[Alert]:

@@ -206,8 +206,8 @@ def plot_balance(history: list[dict[str, Any]], episodes: list[dict[str, Any]], 
         end = max(float(end), float(start) + max(0.5, 0.005 * last_step))  # a one-step episode stays visible
         colour = _EPISODE_COLOURS.get(kind, "tab:purple")
         for ax in (prob_ax, grad_ax):
-            label = _EPISODE_LABELS.get(kind, kind) if ax is prob_ax and kind not in shaded else None
-            ax.axvspan(float(start), end, color=colour, alpha=0.18, label=label, linewidth=0)
+            span_label = _EPISODE_LABELS.get(kind, kind) if ax is prob_ax and kind not in shaded else None
+            ax.axvspan(float(start), end, color=colour, alpha=0.18, label=span_label, linewidth=0)
         shaded.add(kind)
     for ax in (prob_ax, grad_ax):
         ax.grid(alpha=0.3)
@@ -229,8 +229,8 @@ def _save_image_grid(images: Tensor, path: Path, title: str | None) -> Path:
     from PIL import Image, PngImagePlugin
 
     n, channels, height, width = images.shape
-    pixels = torch.nan_to_num(images, nan=-1.0, posinf=1.0, neginf=-1.0).clamp(-1.0, 1.0)
-    pixels = ((pixels + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
+    clamped = torch.nan_to_num(images, nan=-1.0, posinf=1.0, neginf=-1.0).clamp(-1.0, 1.0)
+    pixels = ((clamped + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
     scale = max(1, math.ceil(_MIN_CELL_PIXELS / max(height, width)))
     pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)  # (N, H*s, W*s, C), nearest neighbour
     cell_h, cell_w = height * scale, width * scale

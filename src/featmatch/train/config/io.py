@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -298,10 +299,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         except yaml.YAMLError as err:
             raise ValueError(f"config file {str(path)!r} is not valid YAML: {err}") from err
     elif suffix == ".toml":
-        try:
+        if sys.version_info >= (3, 11):
             import tomllib
-        except ImportError:  # Python < 3.11
-            import tomli as tomllib  # type: ignore[no-redef]
+        else:  # tomllib is in the standard library from Python 3.11
+            import tomli as tomllib
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
