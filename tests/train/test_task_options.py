@@ -5,6 +5,7 @@ is declared in the task's module: no edit to the shared config or CLI."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -17,18 +18,18 @@ from featmatch.train.tasks.generation import GenerationTask
 
 @dataclasses.dataclass(frozen=True)
 class _LabelOptions:
-    labels: int = 100
+    per_class: int = 100
     weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.labels < 1:
-            raise ValueError(f"labels must be >= 1; got {self.labels}.")
+        if self.per_class < 1:
+            raise ValueError(f"per_class must be >= 1; got {self.per_class}.")
 
 
 class _LabelledTask(GenerationTask):
     name = "labelled-toy"
     Options = _LabelOptions
-    flags = (Option("task_options.labels", "--toy-labels", "labelled examples per class", "data and models",
+    flags = (Option("task_options.per_class", "--toy-labels", "labelled examples per class", "data and models",
                     parse=int, metavar="N"),)
 
     @classmethod
@@ -36,13 +37,13 @@ class _LabelledTask(GenerationTask):
         return name == "toy-claimed"
 
     def report_sections(self, run_dir, summary, history):
-        return [f"## Labels\n\n{self.options.labels} labelled examples per class.\n"]
+        return [f"## Labels\n\n{self.options.per_class} labelled examples per class.\n"]
 
 
 @pytest.fixture
 def labelled_task():
     register_task(_LabelledTask)
-    register_recipe(Recipe("labelled-ring8", "the toy task on ring8", {"steps": 7, "task_options": {"labels": 3}},
+    register_recipe(Recipe("labelled-ring8", "the toy task on ring8", {"steps": 7, "task_options": {"per_class": 3}},
                            task="labelled-toy", data="ring8"))
     yield _LabelledTask
     del TASKS["labelled-toy"]
@@ -52,26 +53,27 @@ def labelled_task():
 def test_options_come_from_task_options_with_defaults(labelled_task):
     cfg = build_config({"data.name": "ring8", "task": "labelled-toy", "task_options.weight": 0.5})
     task = labelled_task(cfg)
-    assert task.options == _LabelOptions(labels=3, weight=0.5)  # recipe's labels, user's weight
+    assert task.options == _LabelOptions(per_class=3, weight=0.5)  # recipe's labels, user's weight
     assert cfg.recipe == "labelled-ring8" and cfg.steps == 7
 
 
 def test_unknown_and_bad_task_options_are_named(labelled_task):
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['label'\].*did you mean 'labels'"):
-        build_config({"data.name": "ring8", "task": "labelled-toy", "task_options.label": 3})
-    with pytest.raises(ValueError, match="labels must be >= 1; got 0"):
-        build_config({"data.name": "ring8", "task": "labelled-toy", "task_options.labels": 0})
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \[.per_clas.\].*did you mean .per_class."):
+        build_config({"data.name": "ring8", "task": "labelled-toy", "task_options.per_clas": 3})
+    with pytest.raises(ValueError, match="per_class must be >= 1; got 0"):
+        build_config({"data.name": "ring8", "task": "labelled-toy", "task_options.per_class": 0})
     with pytest.raises(ValueError, match="must be empty for task 'generation'"):
-        build_config({"data.name": "ring8", "task_options.labels": 3})
+        build_config({"data.name": "ring8", "task_options.per_class": 3})
 
 
 def test_task_flags_join_the_parser_and_the_flag_names(labelled_task):
     args = build_parser().parse_args(["train", "--task", "labelled-toy", "--toy-labels", "5"])
-    assert getattr(args, "task_options.labels") == 5 and getattr(args, "task") == "labelled-toy"
-    assert flag_for("task_options.labels") == "--toy-labels"
+    assert getattr(args, "task_options.per_class") == 5 and getattr(args, "task") == "labelled-toy"
+    assert flag_for("task_options.per_class") == "--toy-labels"
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    help_text = help_text.replace("- ", "-")  # argparse wraps lines after hyphens
     assert "--toy-labels N labelled examples per class" in help_text
-    assert "kind of training: generation, labelled-toy" in help_text
+    assert re.search(r"kind of training: [a-z0-9, -]*\bgeneration\b[a-z0-9, -]*\blabelled-toy\b", help_text)
 
 
 def test_a_claimed_data_set_selects_its_task_and_a_task_recipe_selects_its_task(labelled_task):
@@ -79,7 +81,7 @@ def test_a_claimed_data_set_selects_its_task_and_a_task_recipe_selects_its_task(
     assert build_config({"data.name": "toy-claimed"}, validate=False).task == "labelled-toy"
     assert build_config({"data.name": "ring8"}).task == "generation"  # ring8's own recipe, generation
     cfg = build_config({"data.name": "ring8", "recipe": "labelled-ring8"})
-    assert cfg.task == "labelled-toy" and cfg.task_options == {"labels": 3}
+    assert cfg.task == "labelled-toy" and cfg.task_options == {"per_class": 3}
     with pytest.raises(ValueError, match="recipe 'labelled-ring8' is for task 'labelled-toy'"):
         build_config({"data.name": "ring8", "recipe": "labelled-ring8", "task": "generation"})
     assert "labelled-ring8" in RECIPES
@@ -91,6 +93,6 @@ def test_the_command_line_trains_a_registered_task_with_its_flag(labelled_task, 
                  "--batch-size", "16", "--model", "mlp", "--model-width", "8", "--sample-every", "0",
                  "--checkpoint-every", "0", "--set", "log.eval_samples=64", "--out", str(run), "--quiet"]) == 0
     text = (run / "config.yaml").read_text()
-    assert "task: labelled-toy" in text and "labels: 2" in text
+    assert "task: labelled-toy" in text and "per_class: 2" in text
     report = (run / "report.md").read_text()
     assert "## Labels\n\n2 labelled examples per class." in report  # the task's own section
