@@ -348,6 +348,18 @@ def batches(
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]: ...
 
 
+@overload
+def batches(  # labels known only at run time (a task's batch_labels)
+    data: _D,
+    batch_size: int,
+    generator: torch.Generator,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    labels: bool = False,
+) -> Iterator[Any]: ...
+
+
 def batches(
     data: _D,
     batch_size: int,
