@@ -103,7 +103,7 @@ def _csv(item_type: type) -> Any:
 def _defaults_text() -> dict[str, str]:
     """Each config key's default as the help shows it, naming the recipes whose own default differs.
 
-    Example: ``{"objective.kind": "digits, ring8, grid25: adv+fm; mnist1d, your data: fm", "seed": "0", ...}``.
+    Example: ``{"objective.kind": "digits, ring8, grid25, ...: adv+fm; mnist1d, ..., your data: fm", "seed": "0"}``.
     """
     from featmatch.train.config import KEY_ALIASES, RECIPES, TrainConfig, config_to_dict
     from featmatch.train.config import flatten as _flatten
@@ -112,15 +112,13 @@ def _defaults_text() -> dict[str, str]:
     texts = dict(base)
     for key, value in base.items():
         field_key = KEY_ALIASES.get(key, key)
-        by_value: dict[str, list[str]] = {}
+        by_value: dict[str, list[str]] = {}  # shown value -> recipes, in registration order
         for name, recipe in RECIPES.items():
-            if field_key in recipe.values:
-                by_value.setdefault(str(recipe.values[field_key]), []).append(name)
-        if by_value:
-            parts = [f"{', '.join(names)}: {shown}" for shown, names in by_value.items()]
-            others = [name for name, recipe in RECIPES.items() if field_key not in recipe.values]
-            parts.append(f"{', '.join([*others, 'your data'])}: {value}")
-            texts[key] = "; ".join(parts)
+            shown = str(recipe.values[field_key]) if field_key in recipe.values else value
+            by_value.setdefault(shown, []).append(name)
+        if set(by_value) != {value}:  # some recipe's default differs from the dataclass's
+            by_value.setdefault(value, []).append("your data")
+            texts[key] = "; ".join(f"{', '.join(names)}: {shown}" for shown, names in by_value.items())
     return texts
 
 

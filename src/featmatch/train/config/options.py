@@ -111,10 +111,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "recipe",
         "--recipe",
-        "named defaults applied whole, under your file and flags: "
-        + _recipe_names()
-        + ", or none (the dataclass defaults) (default: the --data set's own; none for "
-        "your data)",
+        "named defaults applied whole, under your file and flags: RECIPES, or none (the dataclass "
+        "defaults) (default: the recipe of the task on the --data set; none for your data)",
         _RUN,
         parse=_none_or_str,
         metavar="NAME",
@@ -370,6 +368,8 @@ def all_options() -> tuple[Option, ...]:
     for row in OPTIONS:
         if row.key == "task":  # the registered names, read when the parser is built
             row = replace(row, help="kind of training: " + ", ".join(TASKS) + " (config key task)")
+        elif row.key == "recipe":  # likewise: tasks register recipes of their own
+            row = replace(row, help=row.help.replace("RECIPES", _recipe_names()))
         rows.append(row)
     return (*rows, *task_flags())
 
