@@ -144,8 +144,14 @@ class TrainStep:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def _update(self, objective: Objective, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                params: list[nn.Parameter], measure: bool) -> None:
+    def _update(
+        self,
+        objective: Objective,
+        opt: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        params: list[nn.Parameter],
+        measure: bool,
+    ) -> None:
         """Back-propagate ``objective.loss`` and step ``opt``; the gradient norm when measuring."""
         assert objective.loss is not None
         opt.zero_grad(set_to_none=True)
@@ -176,8 +182,9 @@ class TrainStep:
         self._update(result, self.opt_d, self.scaler_d, self.d_params, measure)
         return result
 
-    def generator_objective(self, batch: Any, fake: Any, real_out: Any = None, *, measure: bool = False,
-                            fm_multiplier: float = 1.0) -> Objective:
+    def generator_objective(
+        self, batch: Any, fake: Any, real_out: Any = None, *, measure: bool = False, fm_multiplier: float = 1.0
+    ) -> Objective:
         """The G objective (``loss`` set, with its graph). Call it with D frozen (``generator_step`` does)."""
         weights = Weights(adv=self.adv_weight, fm_multiplier=fm_multiplier)
         with self.autocast():
@@ -185,8 +192,16 @@ class TrainStep:
             result.loss = result.total()
         return result
 
-    def generator_step(self, batch: Any, fake: Any, real_out: Any = None, *, measure: bool = False,
-                       fm_multiplier: float = 1.0, step: int = 0) -> Objective:
+    def generator_step(
+        self,
+        batch: Any,
+        fake: Any,
+        real_out: Any = None,
+        *,
+        measure: bool = False,
+        fm_multiplier: float = 1.0,
+        step: int = 0,
+    ) -> Objective:
         """One G update with D frozen (no gradient reaches it), then the EMA update for ``step``."""
         for p in self.d_params:
             p.requires_grad_(False)

@@ -324,8 +324,12 @@ class Trainer:
 
     def _new_batches(self) -> Iterator[Any]:
         return self._batches_fn(
-            self.data, self.config.data.batch_size, self.data_gen,
-            rank=self.ctx.rank, world_size=self.ctx.world_size, labels=self.task.batch_labels,
+            self.data,
+            self.config.data.batch_size,
+            self.data_gen,
+            rank=self.ctx.rank,
+            world_size=self.ctx.world_size,
+            labels=self.task.batch_labels,
         )
 
     def _next_batch(self) -> Any:
@@ -340,24 +344,26 @@ class Trainer:
         """One D update on ``batch`` (from :meth:`draw`) and the generated ``fake``."""
         return self.stepper.discriminator_step(batch, fake, measure=measure)
 
-    def generator_objective(self, batch: Any, fake: Any, real_out: Any = None, *,
-                            measure: bool = False) -> Objective:
+    def generator_objective(self, batch: Any, fake: Any, real_out: Any = None, *, measure: bool = False) -> Objective:
         """The G objective (``loss`` with its graph); call it with D's parameters frozen."""
-        return self.stepper.generator_objective(batch, fake, real_out, measure=measure,
-                                                fm_multiplier=self.monitor.fm_weight_multiplier)
+        return self.stepper.generator_objective(
+            batch, fake, real_out, measure=measure, fm_multiplier=self.monitor.fm_weight_multiplier
+        )
 
     def generator_step(self, batch: Any, fake: Any, real_out: Any = None, *, measure: bool = False) -> Objective:
         """One G update (D frozen, no gradient reaches it), then the EMA update."""
-        return self.stepper.generator_step(batch, fake, real_out, measure=measure,
-                                           fm_multiplier=self.monitor.fm_weight_multiplier, step=self.step)
+        return self.stepper.generator_step(
+            batch, fake, real_out, measure=measure, fm_multiplier=self.monitor.fm_weight_multiplier, step=self.step
+        )
 
     def _apply_schedules(self) -> None:
         self.stepper.apply_schedules(self.step)
 
     def train_step(self, *, measure: bool = False) -> dict[str, float] | None:
         """``optim.d_steps`` D updates then one G update; the step's scalars when ``measure``."""
-        result = self.stepper.run(self.streams, self.step, measure=measure,
-                                  fm_multiplier=self.monitor.fm_weight_multiplier)
+        result = self.stepper.run(
+            self.streams, self.step, measure=measure, fm_multiplier=self.monitor.fm_weight_multiplier
+        )
         self.step += 1
         if not measure:
             return None
@@ -375,11 +381,13 @@ class Trainer:
         if len(d.terms) > 1:
             values["loss/d"] = d.loss
         values.update({f"loss/{name}": term for name, term in g.terms.items()})
-        values.update({
-            "d/real_prob": torch.sigmoid(real_logits).mean(),
-            "d/fake_prob": torch.sigmoid(fake_logits).mean(),
-            "d/accuracy": correct / (real_logits.numel() + fake_logits.numel()),
-        })
+        values.update(
+            {
+                "d/real_prob": torch.sigmoid(real_logits).mean(),
+                "d/fake_prob": torch.sigmoid(fake_logits).mean(),
+                "d/accuracy": correct / (real_logits.numel() + fake_logits.numel()),
+            }
+        )
         if g.grad is not None:
             values["grad/g"] = g.grad
         if d.grad is not None:
@@ -405,9 +413,12 @@ class Trainer:
         """
         skip_grads = self.scaler_g.is_enabled()
         bad = [
-            f"{key}={value}" for key, value in scalars.items()
-            if isinstance(value, float) and not math.isfinite(value)
-            and key.split("/")[0] in ("loss", "grad", "fm", "d") and not (skip_grads and key.startswith("grad/"))
+            f"{key}={value}"
+            for key, value in scalars.items()
+            if isinstance(value, float)
+            and not math.isfinite(value)
+            and key.split("/")[0] in ("loss", "grad", "fm", "d")
+            and not (skip_grads and key.startswith("grad/"))
         ]
         if self.ctx.enabled and any_rank(bool(bad), self.ctx, self.device) and not bad:
             bad = ["non-finite values on another process"]  # all ranks must act alike
@@ -428,8 +439,11 @@ class Trainer:
         self.nonfinite_events.append(event)
         if event["action"] == "continue":
             if not self._nonfinite_active and self.ctx.is_main:
-                log.warning("%s. Training continues (--on-nonfinite continue); no checkpoint is written "
-                            "while the weights are non-finite.", what)
+                log.warning(
+                    "%s. Training continues (--on-nonfinite continue); no checkpoint is written "
+                    "while the weights are non-finite.",
+                    what,
+                )
             self._nonfinite_active = True
             return "continue"
         if event["action"] == "rollback":
@@ -442,11 +456,21 @@ class Trainer:
                 event["rolled_back_to"] = target
                 return "rollback"
         good = self._last_good_checkpoint()
-        hint = (f"resume from it with: featmatch train --resume {self.run_dir} (after lowering --lr-g/--lr-d), "
-                "or train with --on-nonfinite rollback" if good else "lower the learning rates (--lr-g, --lr-d)")
-        message = (f"stopped: {what}. Last finite checkpoint: {good or 'none'}. Hint: {hint}.")
-        self.stopped = {"reason": "non_finite", "step": step, "where": where, "quantities": quantities,
-                        "last_good_checkpoint": good, "message": message}
+        hint = (
+            f"resume from it with: featmatch train --resume {self.run_dir} (after lowering --lr-g/--lr-d), "
+            "or train with --on-nonfinite rollback"
+            if good
+            else "lower the learning rates (--lr-g, --lr-d)"
+        )
+        message = f"stopped: {what}. Last finite checkpoint: {good or 'none'}. Hint: {hint}."
+        self.stopped = {
+            "reason": "non_finite",
+            "step": step,
+            "where": where,
+            "quantities": quantities,
+            "last_good_checkpoint": good,
+            "message": message,
+        }
         if self.ctx.is_main:
             log.error("%s", message)
         return "stop"
@@ -488,11 +512,16 @@ class Trainer:
         self.sample_paths = [p for p in self.sample_paths if _step_of(p) <= self.step]
         if self.writes:
             self._truncate_metrics()
-        self.rollbacks.append({"from_step": from_step, "to_step": self.step, "checkpoint": str(path),
-                               "reason": reason})
+        self.rollbacks.append({"from_step": from_step, "to_step": self.step, "checkpoint": str(path), "reason": reason})
         if self.ctx.is_main:
-            log.warning("%s. Rolled back (%d of at most %d) to %s at step %d, with a fresh data order.",
-                        reason, count, self.config.optim.max_rollbacks, path, self.step)
+            log.warning(
+                "%s. Rolled back (%d of at most %d) to %s at step %d, with a fresh data order.",
+                reason,
+                count,
+                self.config.optim.max_rollbacks,
+                path,
+                self.step,
+            )
         return str(path)
 
     # ------------------------------------------------------------------------------ samples/eval
@@ -527,8 +556,9 @@ class Trainer:
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._eval_mode() as model:
-            path = self.task.save_picture(model, self.fixed_inputs, self.data_description, path,
-                                          title=f"step {self.step}", device=self.device)
+            path = self.task.save_picture(
+                model, self.fixed_inputs, self.data_description, path, title=f"step {self.step}", device=self.device
+            )
         if path not in self.sample_paths:
             self.sample_paths.append(path)
         return path
@@ -536,8 +566,10 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """The task's metrics (generation: ``featmatch.metrics.evaluate_samples``)."""
         # Keep the training random streams untouched, so evaluating never changes training.
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), \
-                self._eval_mode() as model:
+        with (
+            torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []),
+            self._eval_mode() as model,
+        ):
             return self.task.evaluate(model, self.models, self.data, self.device)
 
     # ------------------------------------------------------------------------------ checkpoints
@@ -594,15 +626,17 @@ class Trainer:
         if bad:
             raise ckpt.NonFiniteError(
                 f"step {self.step}: not writing a checkpoint: non-finite (NaN/Inf) values in "
-                f"{', '.join(bad[:4])}{' and more' if len(bad) > 4 else ''}.", names=bad,
+                f"{', '.join(bad[:4])}{' and more' if len(bad) > 4 else ''}.",
+                names=bad,
             )
         ranks = all_gather_objects(self._rank_state(), self.ctx)
         path = None
         if self.writes:
             assert self.run_dir is not None
             state = {**self.state_dict(), "ranks": ranks}
-            path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step),
-                                        finite=ckpt.WEIGHT_ENTRIES)
+            path = ckpt.save_checkpoint(
+                state, ckpt.checkpoint_path(self.run_dir, self.step), finite=ckpt.WEIGHT_ENTRIES
+            )
             ckpt.prune_checkpoints(self.run_dir, self.config.log.keep_checkpoints, protect=path)
             log.info("step %d: saved checkpoint %s", self.step, path)
         barrier(self.ctx)
@@ -663,7 +697,9 @@ class Trainer:
             log.warning(
                 "checkpoint %s was written by %d process(es), this run has %d: training resumes "
                 "from its weights and optimiser state with fresh random streams (not bit-exact).",
-                path, len(ranks), self.ctx.world_size,
+                path,
+                len(ranks),
+                self.ctx.world_size,
             )
             seed = self.config.seed + self.step
             self.noise_gen.manual_seed(derive_seed(seed, STREAM_NOISE, self.ctx.rank))
@@ -742,8 +778,13 @@ class Trainer:
         except ImportError:
             return None
         return tqdm(
-            total=self.config.steps, initial=self.step, file=sys.stderr, disable=disable,
-            dynamic_ncols=True, unit="step", desc="train",
+            total=self.config.steps,
+            initial=self.step,
+            file=sys.stderr,
+            disable=disable,
+            dynamic_ncols=True,
+            unit="step",
+            desc="train",
         )
 
     def train(self) -> dict[str, Any]:
@@ -766,7 +807,12 @@ class Trainer:
         if self.step == 0 and self.ctx.is_main:
             log.info(
                 "training %s on %s (%s, %d process(es)) for %d steps; run directory: %s",
-                self.family, cfg.data.name, self.device, self.ctx.world_size, cfg.steps, self.run_dir,
+                self.family,
+                cfg.data.name,
+                self.device,
+                self.ctx.world_size,
+                cfg.steps,
+                self.run_dir,
             )
         bar = self._progress_bar()
         interrupted: str | None = None
@@ -841,7 +887,9 @@ class Trainer:
         elif interrupted:
             log.warning(
                 "interrupted (%s) at step %d; checkpoint saved. Continue with: featmatch train --resume %s",
-                interrupted, self.step, self.run_dir,
+                interrupted,
+                self.step,
+                self.run_dir,
             )
         else:
             if not self.sample_paths or self.sample_paths[-1].name != f"step_{self.step:06d}.png":
@@ -857,8 +905,11 @@ class Trainer:
             from featmatch.train.report import write_report
 
             report = write_report(
-                self.run_dir, summary=summary, history=self.history,
-                episodes=self.monitor.episodes, sample_paths=list(self.sample_paths),
+                self.run_dir,
+                summary=summary,
+                history=self.history,
+                episodes=self.monitor.episodes,
+                sample_paths=list(self.sample_paths),
                 extra_sections=self.task.report_sections(self.run_dir, summary, self.history),
             )
             log.info("report: %s", report)
@@ -903,7 +954,7 @@ class Trainer:
         """Evaluation must not lose a finished run: failures are logged, not raised."""
         try:
             return self.evaluate()
-        except Exception as err:  # noqa: BLE001 - metrics are optional extras at the end of a run
+        except Exception as err:
             log.warning("evaluation failed (%s: %s); summary.json has no metrics.", type(err).__name__, err)
             return {}
 
@@ -999,8 +1050,6 @@ def run_training(
     summary = trainer.train()
     summary["run_dir"] = str(run_dir)
     return summary
-
-
 
 
 @dataclass

@@ -16,7 +16,7 @@ Adding a task is one module with a :class:`Task` subclass and ``register_task(My
 
 Example:
     >>> sorted(TASKS)
-    ['generation']
+    ['conditional', 'early', 'generation', 'semi']
     >>> get_task("generation").name
     'generation'
 """
@@ -202,8 +202,7 @@ class Task:
             close = difflib.get_close_matches(unknown[0], known, n=1)
             hint = f" Hint: did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"unknown option(s) {unknown} in config key 'task_options' for task {cls.name!r}; it has "
-                f"{known}.{hint}"
+                f"unknown option(s) {unknown} in config key 'task_options' for task {cls.name!r}; it has {known}.{hint}"
             )
         try:
             return cls.Options(**values)
@@ -284,8 +283,9 @@ class Task:
         """Required: G's samples for ``inputs`` on CPU (G is in eval mode, under ``no_grad``)."""
         raise NotImplementedError(f"task {self.name!r} must implement sample")
 
-    def save_picture(self, G: nn.Module, inputs: Any, data: Mapping[str, Any], path: Path, *, title: str,
-                     device: torch.device) -> Path:
+    def save_picture(
+        self, G: nn.Module, inputs: Any, data: Mapping[str, Any], path: Path, *, title: str, device: torch.device
+    ) -> Path:
         """Required: draw and write a picture of G's samples for ``inputs``; return its path.
 
         ``data`` is the :meth:`describe_data` mapping (what a checkpoint records), so that
@@ -293,8 +293,16 @@ class Task:
         """
         raise NotImplementedError(f"task {self.name!r} must implement save_picture")
 
-    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device, *,
-                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        G: nn.Module,
+        models: TaskModels,
+        data: DataSet,
+        device: torch.device,
+        *,
+        n: int | None = None,
+        seed: int | None = None,
+    ) -> dict[str, float]:
         """The run's metrics (``summary.json["metrics"]``); default: none.
 
         ``n`` and ``seed`` override the number of samples and the seed of their inputs (default:
@@ -347,8 +355,9 @@ def register_task(cls: type[Task]) -> type[Task]:
     if not cls.name:
         raise ValueError(f"task class {cls.__name__} needs a non-empty 'name' class attribute.")
     if TASKS.get(cls.name, cls) is not cls:
-        raise ValueError(f"task name {cls.name!r} is already registered by {TASKS[cls.name].__name__}; "
-                         "choose another name.")
+        raise ValueError(
+            f"task name {cls.name!r} is already registered by {TASKS[cls.name].__name__}; choose another name."
+        )
     TASKS[cls.name] = cls
     return cls
 
@@ -360,10 +369,11 @@ def get_task(name: str) -> type[Task]:
         UnknownTaskError: listing the registered names.
 
     Example:
-        >>> get_task("generaton")
-        Traceback (most recent call last):
-        ...
-        featmatch.train.tasks.UnknownTaskError: unknown task 'generaton'; known tasks: 'generation'. Hint: did you mean 'generation'?
+        >>> try:
+        ...     get_task("generaton")
+        ... except UnknownTaskError as err:
+        ...     print(str(err).split("Hint: ")[1])
+        did you mean 'generation'?
     """
     if name in TASKS:
         return TASKS[name]
@@ -394,7 +404,7 @@ def task_flags() -> list[Any]:
     return [row for cls in TASKS.values() for row in cls.flags]
 
 
+from featmatch.train.tasks import conditional as _conditional  # noqa: E402, F401  (registers "conditional")
+from featmatch.train.tasks import early as _early  # noqa: E402, F401  (registers "early")
 from featmatch.train.tasks import generation as _generation  # noqa: E402, F401  (registers "generation")
 from featmatch.train.tasks import semi as _semi  # noqa: E402, F401  (registers "semi")
-from featmatch.train.tasks import early as _early  # noqa: E402, F401  (registers "early")
-from featmatch.train.tasks import conditional as _conditional  # noqa: E402, F401  (registers "conditional")

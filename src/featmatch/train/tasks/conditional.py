@@ -121,12 +121,21 @@ class ConditionalTask(Task):
     name = "conditional"
     Options = ConditionalOptions
     flags = (
-        Option("task_options.l1_weight", "--l1-weight",
-               "conditional task: weight of the L1 reconstruction term |G(c) - target| (0: none)",
-               "objective", parse=float, metavar="W"),
-        Option("task_options.reconstruction_only", "--reconstruction-only",
-               "conditional task: train G on the L1 term alone (the baseline; needs --l1-weight > 0)",
-               "objective", switch=True),
+        Option(
+            "task_options.l1_weight",
+            "--l1-weight",
+            "conditional task: weight of the L1 reconstruction term |G(c) - target| (0: none)",
+            "objective",
+            parse=float,
+            metavar="W",
+        ),
+        Option(
+            "task_options.reconstruction_only",
+            "--reconstruction-only",
+            "conditional task: train G on the L1 term alone (the baseline; needs --l1-weight > 0)",
+            "objective",
+            switch=True,
+        ),
     )
 
     def __init__(self, config: Any) -> None:
@@ -204,29 +213,31 @@ class ConditionalTask(Task):
         condition, target = streams.next_batch()  # (B, *condition_shape), (B, *target_shape)
         z = None
         if models.latent_dim:
-            z = torch.randn(condition.shape[0], models.latent_dim, generator=streams.noise,
-                            device=streams.device)  # (B, Z)
+            z = torch.randn(
+                condition.shape[0], models.latent_dim, generator=streams.noise, device=streams.device
+            )  # (B, Z)
         return ConditionalBatch(condition, target, z)
 
     def generate(self, G: nn.Module, batch: ConditionalBatch) -> Tensor:
         return G(batch.condition) if batch.z is None else G(batch.condition, batch.z)  # (B, *target_shape)
 
-    def discriminator_objective(self, D: nn.Module, batch: ConditionalBatch, fake: Tensor, *,
-                                measure: bool) -> Objective:
+    def discriminator_objective(
+        self, D: nn.Module, batch: ConditionalBatch, fake: Tensor, *, measure: bool
+    ) -> Objective:
         from featmatch.losses import discriminator_loss
 
         real_out = D(batch.condition, batch.target)
         fake_out = D(batch.condition, fake)
-        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out),
-                                  kind=self.config.objective.d_loss)
+        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out), kind=self.config.objective.d_loss)
         result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
         if measure:
             result.real_logits = [t.detach() for t in logits_of(real_out)]
             result.fake_logits = [t.detach() for t in logits_of(fake_out)]
         return result
 
-    def generator_objective(self, D: nn.Module, batch: ConditionalBatch, fake: Tensor, real_out: Any,
-                            weights: Weights, *, measure: bool) -> Objective:
+    def generator_objective(
+        self, D: nn.Module, batch: ConditionalBatch, fake: Tensor, real_out: Any, weights: Weights, *, measure: bool
+    ) -> Objective:
         from featmatch.losses import generator_loss
 
         assert self.fm_loss is not None, "call setup() first"
@@ -272,27 +283,47 @@ class ConditionalTask(Task):
             index = torch.randperm(len(test), generator=generator)[:n].sort().values
         else:  # more samples than test pairs: each pair appears more than once
             index = torch.randint(len(test), (n,), generator=generator)
-        return ConditionalInputs(test.condition[index], test.target[index],
-                                 None if test.y is None else test.y[index], self._noise(models, n, generator))
+        return ConditionalInputs(
+            test.condition[index],
+            test.target[index],
+            None if test.y is None else test.y[index],
+            self._noise(models, n, generator),
+        )
 
     @torch.no_grad()
     def sample(self, G: nn.Module, inputs: ConditionalInputs, device: torch.device) -> Tensor:
         out = []
         for start in range(0, len(inputs), 512):
-            condition = inputs.condition[start:start + 512].to(device)
+            condition = inputs.condition[start : start + 512].to(device)
             if inputs.z is None:
                 out.append(G(condition).float().cpu())
             else:
-                out.append(G(condition, inputs.z[start:start + 512].to(device)).float().cpu())
+                out.append(G(condition, inputs.z[start : start + 512].to(device)).float().cpu())
         return torch.cat(out)  # (N, *target_shape)
 
-    def save_picture(self, G: nn.Module, inputs: ConditionalInputs, data: Mapping[str, Any], path: Path, *,
-                     title: str, device: torch.device) -> Path:
+    def save_picture(
+        self,
+        G: nn.Module,
+        inputs: ConditionalInputs,
+        data: Mapping[str, Any],
+        path: Path,
+        *,
+        title: str,
+        device: torch.device,
+    ) -> Path:
         generated = self.sample(G, inputs, device)
         return save_pairs(inputs.condition, generated, inputs.target, data["kind"], path, title=title)
 
-    def evaluate(self, G: nn.Module, models: TaskModels, data: Any, device: torch.device, *,
-                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        G: nn.Module,
+        models: TaskModels,
+        data: Any,
+        device: torch.device,
+        *,
+        n: int | None = None,
+        seed: int | None = None,
+    ) -> dict[str, float]:
         """``reconstruction_l1``, ``frechet_distance`` and ``class_accuracy`` on the test split.
 
         ``n`` (default ``log.eval_samples``) test pairs are scored, all of them when the split
@@ -313,8 +344,11 @@ class ConditionalTask(Task):
             return metrics
         from featmatch.metrics import classify, frechet_distance, get_classifier
 
-        train = data if isinstance(data, PairedDataSet) and self.config.data.size is None else self.load_data(
-            "train", torch.device("cpu"))
+        train = (
+            data
+            if isinstance(data, PairedDataSet) and self.config.data.size is None
+            else self.load_data("train", torch.device("cpu"))
+        )
         if train.y is None:
             return metrics
         name = _TARGET_DATA.get(str(self.config.data.name), str(train.name))
@@ -333,17 +367,23 @@ class ConditionalTask(Task):
         test = self.test_pairs()
         shown = _shown_condition(test.condition, tuple(test.target.shape[2:]), test.target.shape[1])
         baseline = float((shown - test.target).abs().mean()) if shown.shape == test.target.shape else None
-        lines = ["## Conditional generation", "",
-                 f"Test split of `{self.config.data.name}` ({len(test)} pairs). `reconstruction_l1`: mean "
-                 f"|G(condition) - target| = {metrics['reconstruction_l1']:.4f}"]
+        lines = [
+            "## Conditional generation",
+            "",
+            f"Test split of `{self.config.data.name}` ({len(test)} pairs). `reconstruction_l1`: mean "
+            f"|G(condition) - target| = {metrics['reconstruction_l1']:.4f}",
+        ]
         if baseline is not None:
             lines[-1] += f" (the condition itself, resized, scores {baseline:.4f}: lower than that is learned)"
         lines[-1] += "."
         if "class_accuracy" in metrics:
-            lines += ["", f"`class_accuracy` {metrics['class_accuracy']:.3f}: the domain classifier recognises "
-                          "the pair's class in that share of generated targets (the output keeps the input's "
-                          f"identity); `frechet_distance` {metrics['frechet_distance']:.2f} in its feature space, "
-                          "generated vs real test targets."]
+            lines += [
+                "",
+                f"`class_accuracy` {metrics['class_accuracy']:.3f}: the domain classifier recognises "
+                "the pair's class in that share of generated targets (the output keeps the input's "
+                f"identity); `frechet_distance` {metrics['frechet_distance']:.2f} in its feature space, "
+                "generated vs real test targets.",
+            ]
         lines += ["", "Samples (`samples/`): rows condition | generated | real, the same test pairs at every step."]
         return ["\n".join(lines) + "\n"]
 
@@ -383,8 +423,9 @@ def _shown_condition(condition: Tensor, size: tuple[int, ...], channels: int) ->
     return shown[:, :channels] if shown.shape[1] >= channels else shown[:, :1]
 
 
-def save_pairs(condition: Tensor, generated: Tensor, real: Tensor | None, kind: str, path: Path, *,
-               title: str = "") -> Path:
+def save_pairs(
+    condition: Tensor, generated: Tensor, real: Tensor | None, kind: str, path: Path, *, title: str = ""
+) -> Path:
     """Draw rows condition | generated | real (one column per pair; images or line plots) and write ``path``.
 
     Conditions are shown at the target's size (resized, first channels: a mask channel is left
@@ -399,8 +440,10 @@ def save_pairs(condition: Tensor, generated: Tensor, real: Tensor | None, kind: 
     from featmatch.train.plots import new_figure, save_figure
 
     channels = generated.shape[1]
-    rows_of = [("condition", _shown_condition(condition, tuple(generated.shape[2:]), channels)),
-               ("generated", generated.float())]
+    rows_of = [
+        ("condition", _shown_condition(condition, tuple(generated.shape[2:]), channels)),
+        ("generated", generated.float()),
+    ]
     if real is not None:
         rows_of.append(("real", real.float()))
     n = generated.shape[0]
@@ -427,8 +470,11 @@ def save_pairs(condition: Tensor, generated: Tensor, real: Tensor | None, kind: 
                     ax.set_yticks([])
                 else:
                     for channel in range(sample.shape[0]):
-                        ax.plot(sample[channel].numpy(), linewidth=1.0,
-                                color={"condition": "tab:gray", "generated": "tab:blue"}.get(label, "tab:green"))
+                        ax.plot(
+                            sample[channel].numpy(),
+                            linewidth=1.0,
+                            color={"condition": "tab:gray", "generated": "tab:blue"}.get(label, "tab:green"),
+                        )
                     ax.tick_params(labelsize=6)
                     ax.grid(alpha=0.3)
                 if c == 0:

@@ -169,22 +169,60 @@ class EarlyTask(Task):
     Options = EarlyOptions
     batch_labels = True
     flags = (
-        Option("task_options.teacher_steps", "--teacher-steps", "early: teacher training steps on whole sequences",
-               "objective", parse=int, metavar="N"),
-        Option("task_options.min_fraction", "--min-fraction", "early: smallest observed fraction in training",
-               "objective", parse=float, metavar="R"),
-        Option("task_options.max_fraction", "--max-fraction", "early: largest observed fraction in training",
-               "objective", parse=float, metavar="R"),
-        Option("task_options.fraction_sampling", "--fraction-sampling",
-               "early: draw training fractions uniformly or from the 0.1 grid", "objective",
-               choices=FRACTION_SAMPLING),
-        Option("task_options.ce_weight", "--ce-weight", "early: weight of the student's cross-entropy",
-               "objective", parse=float, metavar="W"),
-        Option("task_options.distill_weight", "--distill-weight",
-               "early: weight of the MSE of student to teacher features (no discriminator)", "objective",
-               parse=float, metavar="W"),
-        Option("task_options.student_init", "--student-init", "early: start the student at random or from the "
-               "teacher's weights", "objective", choices=("random", "teacher")),
+        Option(
+            "task_options.teacher_steps",
+            "--teacher-steps",
+            "early: teacher training steps on whole sequences",
+            "objective",
+            parse=int,
+            metavar="N",
+        ),
+        Option(
+            "task_options.min_fraction",
+            "--min-fraction",
+            "early: smallest observed fraction in training",
+            "objective",
+            parse=float,
+            metavar="R",
+        ),
+        Option(
+            "task_options.max_fraction",
+            "--max-fraction",
+            "early: largest observed fraction in training",
+            "objective",
+            parse=float,
+            metavar="R",
+        ),
+        Option(
+            "task_options.fraction_sampling",
+            "--fraction-sampling",
+            "early: draw training fractions uniformly or from the 0.1 grid",
+            "objective",
+            choices=FRACTION_SAMPLING,
+        ),
+        Option(
+            "task_options.ce_weight",
+            "--ce-weight",
+            "early: weight of the student's cross-entropy",
+            "objective",
+            parse=float,
+            metavar="W",
+        ),
+        Option(
+            "task_options.distill_weight",
+            "--distill-weight",
+            "early: weight of the MSE of student to teacher features (no discriminator)",
+            "objective",
+            parse=float,
+            metavar="W",
+        ),
+        Option(
+            "task_options.student_init",
+            "--student-init",
+            "early: start the student at random or from the teacher's weights",
+            "objective",
+            choices=("random", "teacher"),
+        ),
     )
 
     def __init__(self, config: Any) -> None:
@@ -240,8 +278,13 @@ class EarlyTask(Task):
             )
         discriminator = SequenceDiscriminator(feat_channels, width=opts.d_width, depth=opts.d_depth)
         teacher.requires_grad_(False).eval()
-        return TaskModels(generator=student, discriminator=discriminator, family="early_encoder",
-                          latent_dim=None, frozen={"teacher": teacher})
+        return TaskModels(
+            generator=student,
+            discriminator=discriminator,
+            family="early_encoder",
+            latent_dim=None,
+            frozen={"teacher": teacher},
+        )
 
     def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
         """Train the teacher on whole sequences (every rank alike, from the run's seed), freeze it;
@@ -312,16 +355,16 @@ class EarlyTask(Task):
 
         real_out = D(batch.teacher)
         fake_out = D(fake.features.detach())
-        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out),
-                                  kind=self.config.objective.d_loss)
+        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out), kind=self.config.objective.d_loss)
         result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
         if measure:
             result.real_logits = [t.detach() for t in logits_of(real_out)]
             result.fake_logits = [t.detach() for t in logits_of(fake_out)]
         return result
 
-    def generator_objective(self, D: nn.Module, batch: EarlyBatch, fake: Any, real_out: Any, weights: Weights, *,
-                            measure: bool) -> Objective:
+    def generator_objective(
+        self, D: nn.Module, batch: EarlyBatch, fake: Any, real_out: Any, weights: Weights, *, measure: bool
+    ) -> Objective:
         from featmatch.losses import generator_loss
         from featmatch.train.tasks.generation import logits_of
 
@@ -340,8 +383,7 @@ class EarlyTask(Task):
                 result.weights["g_fm"] = obj.fm_weight * weights.fm_multiplier
         if self.use_adv or measure:
             with contextlib.nullcontext() if self.use_adv else torch.no_grad():
-                result.terms["g_adv"] = generator_loss(logits_of(fake_out), kind=obj.d_loss,
-                                                       saturating=obj.saturating)
+                result.terms["g_adv"] = generator_loss(logits_of(fake_out), kind=obj.d_loss, saturating=obj.saturating)
             if self.use_adv:
                 result.weights["g_adv"] = weights.adv
         if opts.distill_weight or measure:
@@ -388,8 +430,16 @@ class EarlyTask(Task):
             out.append(torch.cat(preds))
         return torch.stack(out, dim=1)
 
-    def save_picture(self, G: nn.Module, inputs: EarlyInputs, data: Mapping[str, Any], path: Path, *, title: str,
-                     device: torch.device) -> Path:
+    def save_picture(
+        self,
+        G: nn.Module,
+        inputs: EarlyInputs,
+        data: Mapping[str, Any],
+        path: Path,
+        *,
+        title: str,
+        device: torch.device,
+    ) -> Path:
         """A few sequences (rows) at a few fractions (columns): the observed prefix drawn solid, the
         rest faint, and the student's prediction against the truth in each panel's title."""
         import numpy as np
@@ -419,8 +469,16 @@ class EarlyTask(Task):
         figure.tight_layout()
         return save_figure(figure, path)
 
-    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device, *,
-                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        G: nn.Module,
+        models: TaskModels,
+        data: DataSet,
+        device: torch.device,
+        *,
+        n: int | None = None,
+        seed: int | None = None,
+    ) -> dict[str, float]:
         """``accuracy@0.1`` ... ``accuracy@1.0`` and ``accuracy_auc`` of the student on the whole test
         split (deterministic: ``n`` and ``seed`` do not apply); the teacher's curve on the same
         prefixes goes to :attr:`teacher_curve` for the report."""
@@ -448,11 +506,18 @@ class EarlyTask(Task):
         figure = new_figure(5.0, 3.4)
         ax = figure.add_subplot()
         ax.plot([p for p, _ in points], [v for _, v in points], marker="o", label="student (prefix + mask)")
-        teacher = sorted((float(k.split("@")[1]), v) for k, v in self.teacher_curve.items()
-                         if k.startswith("accuracy@"))
+        teacher = sorted(
+            (float(k.split("@")[1]), v) for k, v in self.teacher_curve.items() if k.startswith("accuracy@")
+        )
         if teacher:
-            ax.plot([p for p, _ in teacher], [v for _, v in teacher], marker="s", linestyle="--", color="0.4",
-                    label="teacher (zero-filled prefix)")
+            ax.plot(
+                [p for p, _ in teacher],
+                [v for _, v in teacher],
+                marker="s",
+                linestyle="--",
+                color="0.4",
+                label="teacher (zero-filled prefix)",
+            )
         ax.set_xlabel("observed fraction r")
         ax.set_ylabel("test accuracy")
         ax.set_ylim(0, 1)
@@ -460,8 +525,10 @@ class EarlyTask(Task):
         ax.legend(fontsize=8)
         figure.tight_layout()
         save_figure(figure, run_dir / "accuracy_by_fraction.png")
-        rows = "\n".join(f"| {p:g} | {v:.3f} | " + (f"{dict(teacher).get(p, float('nan')):.3f} |" if teacher else "- |")
-                         for p, v in points)
+        rows = "\n".join(
+            f"| {p:g} | {v:.3f} | " + (f"{dict(teacher).get(p, float('nan')):.3f} |" if teacher else "- |")
+            for p, v in points
+        )
         auc = metrics.get("accuracy_auc")
         text = (
             "## Accuracy by observed fraction\n\n"
@@ -494,25 +561,27 @@ class EarlyTask(Task):
 
 register_task(EarlyTask)
 
-register_recipe(Recipe(
-    "early-mnist1d",
-    "Early prediction on MNIST-1D (the reference article's system): teacher 1000 steps, student 2000 steps "
-    "on uniform fractions in [0.1, 1], paired layer_mse feature matching through a 3-block D over features "
-    "(BENCHMARKS.md, Table 5).",
-    {
-        "steps": 2000,
-        "data.batch_size": 128,
-        "model.width": 32,
-        "objective.kind": "fm",
-        "objective.fm_preset": "layer_mse",
-        "objective.fm_weight": 1.0,
-        "objective.adv_weight": 0.0,
-        "optim.lr_g": 3e-3,
-        "optim.lr_d": 2e-4,
-        "optim.betas": [0.5, 0.999],
-        "log.sample_every": 1000,
-        "log.checkpoint_every": 1000,
-    },
-    task="early",
-    data="mnist1d",
-))
+register_recipe(
+    Recipe(
+        "early-mnist1d",
+        "Early prediction on MNIST-1D (the reference article's system): teacher 1000 steps, student 2000 steps "
+        "on uniform fractions in [0.1, 1], paired layer_mse feature matching through a 3-block D over features "
+        "(BENCHMARKS.md, Table 5).",
+        {
+            "steps": 2000,
+            "data.batch_size": 128,
+            "model.width": 32,
+            "objective.kind": "fm",
+            "objective.fm_preset": "layer_mse",
+            "objective.fm_weight": 1.0,
+            "objective.adv_weight": 0.0,
+            "optim.lr_g": 3e-3,
+            "optim.lr_d": 2e-4,
+            "optim.betas": [0.5, 0.999],
+            "log.sample_every": 1000,
+            "log.checkpoint_every": 1000,
+        },
+        task="early",
+        data="mnist1d",
+    )
+)

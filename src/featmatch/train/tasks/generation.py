@@ -60,6 +60,7 @@ def logits_of(out: Any) -> list[Tensor]:
 
 def detach_output(out: Any) -> Any:
     """``out`` (one output or a list) with every tensor detached."""
+
     def one(o: DiscriminatorOutput) -> DiscriminatorOutput:
         return DiscriminatorOutput(o.logits.detach(), {k: v.detach() for k, v in o.features.items()})
 
@@ -101,29 +102,31 @@ class GenerationTask(Task):
     def draw(self, streams: Streams, models: TaskModels) -> GenerationBatch:
         x = streams.next_batch()  # (B, *sample_shape)
         assert models.latent_dim is not None
-        z = torch.randn(self.config.data.batch_size, models.latent_dim, generator=streams.noise,
-                        device=streams.device)  # (B, Z)
+        z = torch.randn(
+            self.config.data.batch_size, models.latent_dim, generator=streams.noise, device=streams.device
+        )  # (B, Z)
         return GenerationBatch(x, z)
 
     def generate(self, G: nn.Module, batch: GenerationBatch) -> Tensor:
         return G(batch.z)  # (B, *sample_shape)
 
-    def discriminator_objective(self, D: nn.Module, batch: GenerationBatch, fake: Tensor, *,
-                                measure: bool) -> Objective:
+    def discriminator_objective(
+        self, D: nn.Module, batch: GenerationBatch, fake: Tensor, *, measure: bool
+    ) -> Objective:
         from featmatch.losses import discriminator_loss
 
         real_out = D(batch.x)
         fake_out = D(fake)
-        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out),
-                                  kind=self.config.objective.d_loss)
+        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out), kind=self.config.objective.d_loss)
         result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
         if measure:
             result.real_logits = [t.detach() for t in logits_of(real_out)]
             result.fake_logits = [t.detach() for t in logits_of(fake_out)]
         return result
 
-    def generator_objective(self, D: nn.Module, batch: GenerationBatch, fake: Tensor, real_out: Any,
-                            weights: Weights, *, measure: bool) -> Objective:
+    def generator_objective(
+        self, D: nn.Module, batch: GenerationBatch, fake: Tensor, real_out: Any, weights: Weights, *, measure: bool
+    ) -> Objective:
         from featmatch.losses import generator_loss
 
         assert self.fm_loss is not None, "call setup() first"
@@ -164,17 +167,27 @@ class GenerationTask(Task):
     def sample(self, G: nn.Module, inputs: Tensor, device: torch.device) -> Tensor:
         return torch.cat([G(chunk.to(device)).float().cpu() for chunk in inputs.split(512)])
 
-    def save_picture(self, G: nn.Module, inputs: Tensor, data: Mapping[str, Any], path: Path, *, title: str,
-                     device: torch.device) -> Path:
+    def save_picture(
+        self, G: nn.Module, inputs: Tensor, data: Mapping[str, Any], path: Path, *, title: str, device: torch.device
+    ) -> Path:
         from featmatch.train.plots import save_samples
 
         samples = self.sample(G, inputs, device)
         centres = data.get("centres")
-        return save_samples(samples, data["kind"], path, centres=None if centres is None else centres.cpu(),
-                            title=title)
+        return save_samples(
+            samples, data["kind"], path, centres=None if centres is None else centres.cpu(), title=title
+        )
 
-    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device, *,
-                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        G: nn.Module,
+        models: TaskModels,
+        data: DataSet,
+        device: torch.device,
+        *,
+        n: int | None = None,
+        seed: int | None = None,
+    ) -> dict[str, float]:
         """Metrics of ``n`` (``log.eval_samples``) samples from noise seeded by ``seed`` (:func:`eval_seed`)."""
         from dataclasses import replace
 

@@ -87,8 +87,10 @@ class SemiOptions:
         if not float(self.unsupervised_weight) >= 0.0:
             raise ValueError(f"unsupervised_weight must be >= 0; got {self.unsupervised_weight!r}.")
         if not 0.0 <= float(self.d_ema) < 1.0:
-            raise ValueError(f"d_ema (rate of D's moving average) must be in [0, 1); got {self.d_ema!r}. "
-                             "Hint: the paper's 1e-4; 0 evaluates D itself.")
+            raise ValueError(
+                f"d_ema (rate of D's moving average) must be in [0, 1); got {self.d_ema!r}. "
+                "Hint: the paper's 1e-4; 0 evaluates D itself."
+            )
 
 
 @dataclass
@@ -129,7 +131,8 @@ def labelled_split(y: Tensor, per_class: int, seed: int) -> tuple[Tensor, Tensor
         k, c = short[0]
         raise ValueError(
             f"labels={per_class} labelled examples per class needs more than {per_class} training samples of "
-            f"every class; class {k} has {c}. Hint: use --labels {max(int(counts.min()) - 1, 1)} or fewer.")
+            f"every class; class {k} has {c}. Hint: use --labels {max(int(counts.min()) - 1, 1)} or fewer."
+        )
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for k in range(len(counts)):
@@ -200,13 +203,30 @@ class SemiTask(Task):
     name = "semi"
     Options = SemiOptions
     flags = (
-        Option("task_options.labels", "--labels", "semi: labelled examples per class (class-balanced, seeded)",
-               "data and models", parse=int, metavar="N"),
-        Option("task_options.unsupervised_weight", "--unsupervised-weight",
-               "semi: weight of D's real/generated term (0: D learns from the labels alone)", "objective",
-               parse=float, metavar="W"),
-        Option("task_options.d_ema", "--d-ema", "semi: rate of D's moving average, the evaluated classifier "
-               "(0: D itself)", "optimisation", parse=float, metavar="RATE"),
+        Option(
+            "task_options.labels",
+            "--labels",
+            "semi: labelled examples per class (class-balanced, seeded)",
+            "data and models",
+            parse=int,
+            metavar="N",
+        ),
+        Option(
+            "task_options.unsupervised_weight",
+            "--unsupervised-weight",
+            "semi: weight of D's real/generated term (0: D learns from the labels alone)",
+            "objective",
+            parse=float,
+            metavar="W",
+        ),
+        Option(
+            "task_options.d_ema",
+            "--d-ema",
+            "semi: rate of D's moving average, the evaluated classifier (0: D itself)",
+            "optimisation",
+            parse=float,
+            metavar="RATE",
+        ),
     )
 
     def __init__(self, config: Any) -> None:
@@ -228,7 +248,8 @@ class SemiTask(Task):
             raise ValueError(
                 f"task 'semi' needs class labels, but data set {self.config.data.name!r} ({split}) has none. "
                 "Hint: an .npz with 'y' (or data.options.label_key), IDX images with their labels file "
-                "next to them (or data.options.labels), or a folder of class subfolders.")
+                "next to them (or data.options.labels), or a folder of class subfolders."
+            )
         if split != "train":
             return data
         lab, unl = labelled_split(data.y, self.options.labels, self.split_seed)
@@ -245,8 +266,12 @@ class SemiTask(Task):
     def describe_data(self, data: DataSet) -> dict[str, Any]:
         labelled = self.labelled
         num_classes = max(int(data.num_classes or 0), int(labelled.num_classes or 0) if labelled else 0)
-        return {**super().describe_data(data), "num_classes": num_classes,
-                "labels_per_class": self.options.labels, "split_seed": self.split_seed}
+        return {
+            **super().describe_data(data),
+            "num_classes": num_classes,
+            "labels_per_class": self.options.labels,
+            "split_seed": self.split_seed,
+        }
 
     def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
         from featmatch.models import build_models
@@ -254,8 +279,10 @@ class SemiTask(Task):
         model = self.config.model
         family = family or model.family or "semi_mlp"
         if family != "semi_mlp":
-            raise ValueError(f"task 'semi' trains model family 'semi_mlp' (K class logits); got {family!r}. "
-                             "Hint: drop --model, or pass --model semi_mlp.")
+            raise ValueError(
+                f"task 'semi' trains model family 'semi_mlp' (K class logits); got {family!r}. "
+                "Hint: drop --model, or pass --model semi_mlp."
+            )
         options = {"num_classes": int(data["num_classes"]), **model.options}
         g, d = build_models(family, tuple(data["sample_shape"]), latent_dim=model.latent_dim, **options)
         frozen = {"discriminator_ema": DiscriminatorAverage(d), "labelled_stream": _LabelledStream()}
@@ -291,10 +318,13 @@ class SemiTask(Task):
         while position < start + n:
             epoch, offset = divmod(position, size)
             if epoch not in self._perms:
-                self._perms = {epoch: torch.randperm(size, generator=torch.Generator().manual_seed(
-                    derive_seed(self._stream_seed, epoch)))}
+                self._perms = {
+                    epoch: torch.randperm(
+                        size, generator=torch.Generator().manual_seed(derive_seed(self._stream_seed, epoch))
+                    )
+                }
             take = min(start + n - position, size - offset)
-            parts.append(self._perms[epoch][offset:offset + take])
+            parts.append(self._perms[epoch][offset : offset + take])
             position += take
         stream.drawn.fill_(start + n)
         index = torch.cat(parts).to(self.labelled.x.device)
@@ -320,19 +350,25 @@ class SemiTask(Task):
         out = D(torch.cat([batch.x_lab, batch.x_unl, fake]))
         lab, unl, gen = out.logits.split([n_lab, n_unl, len(fake)])
         loss, terms = semi_supervised_discriminator_loss(
-            gen, unl, lab, batch.y_lab, unsupervised_weight=self.options.unsupervised_weight, return_terms=True)
-        real_out = DiscriminatorOutput(unl.detach(), {k: v[n_lab:n_lab + n_unl].detach()
-                                                      for k, v in out.features.items()})
-        result = Objective(terms={"d": loss, "d_sup": terms.supervised, "d_unsup": terms.unsupervised},
-                           weights={"d": 1.0}, real_out=real_out)
+            gen, unl, lab, batch.y_lab, unsupervised_weight=self.options.unsupervised_weight, return_terms=True
+        )
+        real_out = DiscriminatorOutput(
+            unl.detach(), {k: v[n_lab : n_lab + n_unl].detach() for k, v in out.features.items()}
+        )
+        result = Objective(
+            terms={"d": loss, "d_sup": terms.supervised, "d_unsup": terms.unsupervised},
+            weights={"d": 1.0},
+            real_out=real_out,
+        )
         if measure:
             result.real_logits = [_lse(unl.detach())]
             result.fake_logits = [_lse(gen.detach())]
             result.terms["d_train_error"] = (lab.detach().argmax(1) != batch.y_lab).float().mean()
         return result
 
-    def generator_objective(self, D: nn.Module, batch: SemiBatch, fake: Tensor, real_out: Any, weights: Weights,
-                            *, measure: bool) -> Objective:
+    def generator_objective(
+        self, D: nn.Module, batch: SemiBatch, fake: Tensor, real_out: Any, weights: Weights, *, measure: bool
+    ) -> Objective:
         assert self.fm_loss is not None, "call setup() first"
         obj = self.config.objective
         fake_out = D(fake)  # D in training mode (noise on), as the paper's code
@@ -368,8 +404,9 @@ class SemiTask(Task):
     def sample(self, G: nn.Module, inputs: Tensor, device: torch.device) -> Tensor:
         return torch.cat([G(chunk.to(device)).float().cpu() for chunk in inputs.split(512)])
 
-    def save_picture(self, G: nn.Module, inputs: Tensor, data: Mapping[str, Any], path: Path, *, title: str,
-                     device: torch.device) -> Path:
+    def save_picture(
+        self, G: nn.Module, inputs: Tensor, data: Mapping[str, Any], path: Path, *, title: str, device: torch.device
+    ) -> Path:
         from featmatch.train.plots import save_samples
 
         samples, kind = self.sample(G, inputs, device), data["kind"]
@@ -387,8 +424,16 @@ class SemiTask(Task):
             errors += int((classifier(x.to(device)).logits.argmax(1).cpu() != y).sum())
         return errors, len(test)
 
-    def evaluate(self, G: nn.Module, models: TaskModels, data: DataSet, device: torch.device, *,
-                 n: int | None = None, seed: int | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        G: nn.Module,
+        models: TaskModels,
+        data: DataSet,
+        device: torch.device,
+        *,
+        n: int | None = None,
+        seed: int | None = None,
+    ) -> dict[str, float]:
         """``test_error`` and ``test_errors`` of D's average; with ``sample_metrics``, G's sample metrics."""
         errors, total = self.test_errors(models, device)
         metrics = {"test_error": errors / total, "test_errors": float(errors)}
@@ -396,8 +441,9 @@ class SemiTask(Task):
             from featmatch.metrics import evaluate_samples
 
             gen = torch.Generator().manual_seed(eval_seed(self.config.seed) if seed is None else seed)
-            fake = self.sample(G, self.sample_inputs(models, self.config.log.eval_samples if n is None else n, gen),
-                               device)
+            fake = self.sample(
+                G, self.sample_inputs(models, self.config.log.eval_samples if n is None else n, gen), device
+            )
             # The reference is the whole training split, as for the generation task.
             train = Task.load_data(self, "train", torch.device("cpu"))
             test = self.load_data("test", torch.device("cpu"))
@@ -414,10 +460,13 @@ class SemiTask(Task):
                     if "eval/test_error" in row:
                         rows.append((int(row["step"]), float(row["eval/test_error"])))
         metrics = summary.get("metrics") or {}
-        lines = ["## Semi-supervised classification", "",
-                 f"{self.options.labels} labelled examples per class (split seed {self.split_seed}, from seed "
-                 f"{self.config.seed}); the rest of the training split unlabelled. Classifier: D's moving "
-                 f"average (rate {self.options.d_ema})."]
+        lines = [
+            "## Semi-supervised classification",
+            "",
+            f"{self.options.labels} labelled examples per class (split seed {self.split_seed}, from seed "
+            f"{self.config.seed}); the rest of the training split unlabelled. Classifier: D's moving "
+            f"average (rate {self.options.d_ema}).",
+        ]
         if "test_error" in metrics:
             lines += ["", f"Test error: **{metrics['test_error']:.4f}** ({int(metrics['test_errors'])} errors)."]
         if len(rows) >= 2:
@@ -444,47 +493,81 @@ _SEMI_COMMON = {
     "optim.betas": [0.5, 0.999],
 }
 
-register_recipe(Recipe(
-    "semi-mnist",
-    """\
+register_recipe(
+    Recipe(
+        "semi-mnist",
+        """\
 The paper's MNIST setting (Salimans et al. 2016, openai/improved-gan train_mnist_feature_matching.py)
 for users' own MNIST IDX files: D 1000-500-250-250-250 with Gaussian noise and weight norm, G
 500-500 softplus with batch norm and a weight-normalised output, feature matching on D's last
 250-unit layer, Adam 0.003 / beta1 0.5, batch 100 (+100 labelled, +100 generated), 300 epochs
 of 60,000 (180,000 steps), D's moving average at 1e-4. Data in [-1, 1]: tanh output and input
 noise 0.6 (the paper's 0.3 on [0, 1]).""",
-    {**_SEMI_COMMON, "steps": 180_000,
-     "model.options": {"input_noise": 0.6, "hidden_noise": 0.5, "output": "tanh"},
-     "task_options": {"labels": 10, "d_ema": 1e-4},
-     "log.eval_every": 6000, "log.sample_every": 6000, "log.checkpoint_every": 6000},
-    task="semi", data="mnist"))
+        {
+            **_SEMI_COMMON,
+            "steps": 180_000,
+            "model.options": {"input_noise": 0.6, "hidden_noise": 0.5, "output": "tanh"},
+            "task_options": {"labels": 10, "d_ema": 1e-4},
+            "log.eval_every": 6000,
+            "log.sample_every": 6000,
+            "log.checkpoint_every": 6000,
+        },
+        task="semi",
+        data="mnist",
+    )
+)
 
-_SMALL = {"widths": [500, 250, 250, 250, 250], "generator_widths": [250, 250], "input_noise": 0.6,
-          "hidden_noise": 0.5, "output": "tanh"}
+_SMALL = {
+    "widths": [500, 250, 250, 250, 250],
+    "generator_widths": [250, 250],
+    "input_noise": 0.6,
+    "hidden_noise": 0.5,
+    "output": "tanh",
+}
 
-register_recipe(Recipe(
-    "semi-digits",
-    """\
+register_recipe(
+    Recipe(
+        "semi-digits",
+        """\
 8x8 digits (1,437 training samples; 10 labelled per class by default): the paper's recipe with
 D 500-250-250-250-250 and G 250-250 (a fifth of the paper's cost per step), 1,000 steps (about
 70 epochs of the unlabelled set), D's moving average at 1e-2 (the paper's 1e-4 averages over
 10,000 steps, longer than the run). BENCHMARKS.md, Table 6.""",
-    {**_SEMI_COMMON, "steps": 1000, "model.options": dict(_SMALL),
-     "task_options": {"labels": 10, "d_ema": 1e-2},
-     "log.eval_every": 100, "log.sample_every": 500, "log.checkpoint_every": 500},
-    task="semi", data="digits"))
+        {
+            **_SEMI_COMMON,
+            "steps": 1000,
+            "model.options": dict(_SMALL),
+            "task_options": {"labels": 10, "d_ema": 1e-2},
+            "log.eval_every": 100,
+            "log.sample_every": 500,
+            "log.checkpoint_every": 500,
+        },
+        task="semi",
+        data="digits",
+    )
+)
 
-register_recipe(Recipe(
-    "semi-mnist1d",
-    """\
+register_recipe(
+    Recipe(
+        "semi-mnist1d",
+        """\
 MNIST-1D (4,000 training sequences of 40; 10 labelled per class by default): as semi-digits with
 less noise (input 0.15, hidden 0.3: the digits noise left D unable to fit the labelled set, test
 error 0.79 against 0.73 at step 300, one seed), 1,500 steps. MNIST-1D is hard for an MLP with few
 labels: the errors stay high. BENCHMARKS.md, Table 6.""",
-    {**_SEMI_COMMON, "steps": 1500,
-     "model.options": {**_SMALL, "input_noise": 0.15, "hidden_noise": 0.3},
-     "task_options": {"labels": 10, "d_ema": 1e-2},
-     "log.eval_every": 150, "log.sample_every": 500, "log.checkpoint_every": 500, "log.n_samples": 16},
-    task="semi", data="mnist1d"))
+        {
+            **_SEMI_COMMON,
+            "steps": 1500,
+            "model.options": {**_SMALL, "input_noise": 0.15, "hidden_noise": 0.3},
+            "task_options": {"labels": 10, "d_ema": 1e-2},
+            "log.eval_every": 150,
+            "log.sample_every": 500,
+            "log.checkpoint_every": 500,
+            "log.n_samples": 16,
+        },
+        task="semi",
+        data="mnist1d",
+    )
+)
 
 register_task(SemiTask)
