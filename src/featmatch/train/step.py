@@ -27,8 +27,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -112,9 +113,12 @@ class TrainStep:
             # Inductor's layout optimisation turns conv outputs channels-last on CUDA, and the
             # meta kernel of convolution_backward then predicts the wrong strides for chains of
             # transposed convolutions (pytorch/pytorch#171622): turn it off there.
-            options = {"layout_optimization": False} if device.type == "cuda" else None
-            g_run = torch.compile(g_run, options=options)  # type: ignore[assignment]
-            d_run = torch.compile(d_run, options=options)  # type: ignore[assignment]
+            options: dict[str, str | int | bool | Callable[..., Any]] | None = (
+                {"layout_optimization": False} if device.type == "cuda" else None
+            )
+            # torch.compile of a Module returns a callable wrapper that is a Module at run time.
+            g_run = cast(nn.Module, torch.compile(g_run, options=options))
+            d_run = cast(nn.Module, torch.compile(d_run, options=options))
         # G step: D without DDP (see distributed.py): no hooks, no gradient sync for D there.
         self.d_plain: nn.Module = d_run
         self.G: nn.Module = wrap_ddp(g_run, ctx, device)
@@ -220,7 +224,7 @@ class TrainStep:
         if self.ema is None:
             return
         decay = min(self.config.optim.ema, (1 + step) / (10 + step))
-        ema_p = list(self.ema.parameters())
+        ema_p: list[Tensor] = list(self.ema.parameters())
         torch._foreach_lerp_(ema_p, [p.detach() for p in self.g_params], 1.0 - decay)
         for e, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
             e.copy_(b)

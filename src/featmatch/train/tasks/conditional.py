@@ -40,7 +40,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -198,7 +198,7 @@ class ConditionalTask(Task):
         if model.width is not None:
             options["width"] = model.width
         g, d = build_models(family, target, condition_shape=condition, latent_dim=model.latent_dim or 0, **options)
-        latent = int(g.latent_dim)
+        latent = cast(int, g.latent_dim)  # an int attribute (torch types Module attributes as Tensor | Module)
         return TaskModels(generator=g, discriminator=d, family=family, latent_dim=latent or None)
 
     def setup(self, models: TaskModels, data: Any, *, distributed: bool, device: torch.device) -> None:
@@ -399,7 +399,7 @@ class ConditionalTask(Task):
         if path.suffix.lower() != ".npy" or not path.is_file():
             raise ValueError(f"--condition must be an existing .npy file of conditions; got {str(path)!r}.")
         array = np.load(path, allow_pickle=False)
-        expected = tuple(models.generator.condition_shape)
+        expected = tuple(cast(tuple[int, ...], models.generator.condition_shape))
         if tuple(array.shape) == expected:
             array = array[None]  # one condition
         if array.ndim != len(expected) + 1 or tuple(array.shape[1:]) != expected or array.shape[0] == 0:

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -89,7 +89,8 @@ class GenerationTask(Task):
         if model.width is not None:
             options["width"] = model.width
         g, d = build_models(family, shape, latent_dim=model.latent_dim, **options)
-        return TaskModels(generator=g, discriminator=d, family=family, latent_dim=int(g.latent_dim))
+        latent_dim = cast(int, g.latent_dim)  # an int attribute (torch types Module attributes as Tensor | Module)
+        return TaskModels(generator=g, discriminator=d, family=family, latent_dim=latent_dim)
 
     def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
         from featmatch.losses import FeatureMatchingLoss

@@ -45,7 +45,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +53,7 @@ from torch import Tensor, nn
 
 from featmatch.data import DataSet
 from featmatch.features import DiscriminatorOutput
+from featmatch.models.semi_mlp import SemiMLPDiscriminator
 from featmatch.train.config import Option, Recipe, register_recipe
 from featmatch.train.seeds import derive_seed, eval_seed
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
@@ -158,9 +159,11 @@ class DiscriminatorAverage(nn.Module):
         (True, 1)
     """
 
+    updates: Tensor  # buffer: the number of updates so far (int64)
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.model: nn.Module = copy.deepcopy(model).eval().requires_grad_(False)
         self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
 
     @torch.no_grad()
@@ -174,7 +177,7 @@ class DiscriminatorAverage(nn.Module):
         self.updates += 1
         n = int(self.updates)
         weight = 1.0 if rate == 0.0 else rate / (1.0 - (1.0 - rate) ** n)
-        mine = list(self.model.parameters())
+        mine: list[Tensor] = list(self.model.parameters())
         theirs = [p.detach() for p in source.parameters()]
         torch._foreach_lerp_(mine, theirs, min(weight, 1.0))
         for a, b in zip(self.model.buffers(), source.buffers(), strict=True):
@@ -187,9 +190,16 @@ class DiscriminatorAverage(nn.Module):
 class _LabelledStream(nn.Module):
     """The position in the labelled stream, as a buffer (so checkpoints keep it)."""
 
+    drawn: Tensor  # buffer: labelled examples drawn so far (int64)
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("drawn", torch.zeros((), dtype=torch.int64))
+
+
+def _average(models: TaskModels) -> DiscriminatorAverage:
+    """D's moving average, kept with the task's frozen modules (so checkpoints hold it)."""
+    return cast(DiscriminatorAverage, models.frozen["discriminator_ema"])
 
 
 def _lse(logits: Tensor) -> Tensor:
@@ -286,20 +296,21 @@ class SemiTask(Task):
         options = {"num_classes": int(data["num_classes"]), **model.options}
         g, d = build_models(family, tuple(data["sample_shape"]), latent_dim=model.latent_dim, **options)
         frozen = {"discriminator_ema": DiscriminatorAverage(d), "labelled_stream": _LabelledStream()}
-        return TaskModels(generator=g, discriminator=d, family=family, latent_dim=int(g.latent_dim), frozen=frozen)
+        latent_dim = cast(int, g.latent_dim)  # an int attribute (torch types Module attributes as Tensor | Module)
+        return TaskModels(generator=g, discriminator=d, family=family, latent_dim=latent_dim, frozen=frozen)
 
     def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
         from featmatch.losses import FeatureMatchingLoss
 
-        D = models.discriminator
+        D = cast(SemiMLPDiscriminator, models.discriminator)
         # Data-dependent initialisation of the weight-normalised layers, as the paper's code, once.
         D.init_from_data(data.x[:500])
-        models.frozen["discriminator_ema"].reset(D)
+        _average(models).reset(D)
         options = {**self.config.fm_loss_options(), "sync_statistics": distributed, "return_terms": True}
         if self.config.objective.fm_layers is None:
             options["layers"] = [f"hidden{len(D.widths)}"]  # the last hidden layer, as the paper
         self.fm_loss = FeatureMatchingLoss(**options)
-        if self.labelled is None:
+        if self.labelled is None or self.labelled.y is None:
             raise RuntimeError("call load_data('train') before setup(): it splits off the labelled examples.")
         self.labelled = replace(self.labelled, x=self.labelled.x.to(device), y=self.labelled.y.to(device))
         rank = torch.distributed.get_rank() if distributed and torch.distributed.is_initialized() else 0
@@ -308,9 +319,9 @@ class SemiTask(Task):
 
     # --- one step ------------------------------------------------------------------------
 
-    def _labelled_batch(self, stream: nn.Module, n: int) -> tuple[Tensor, Tensor]:
+    def _labelled_batch(self, stream: _LabelledStream, n: int) -> tuple[Tensor, Tensor]:
         """The next ``n`` of the labelled stream: epoch ``e`` is a permutation seeded by (seed, rank, e)."""
-        assert self.labelled is not None
+        assert self.labelled is not None and self.labelled.y is not None  # set by load_data and setup
         size = len(self.labelled)
         start = int(stream.drawn)
         parts = []
@@ -334,7 +345,7 @@ class SemiTask(Task):
         x_unl = streams.next_batch()  # (B, *sample_shape)
         x_unl2 = streams.next_batch()
         b = self.config.data.batch_size
-        x_lab, y_lab = self._labelled_batch(models.frozen["labelled_stream"], b)
+        x_lab, y_lab = self._labelled_batch(cast(_LabelledStream, models.frozen["labelled_stream"]), b)
         assert models.latent_dim is not None
         z = torch.rand(b, models.latent_dim, generator=streams.noise, device=streams.device)  # (B, Z), U[0, 1)
         return SemiBatch(x_lab, y_lab, x_unl, x_unl2, z)
@@ -389,7 +400,7 @@ class SemiTask(Task):
         return result
 
     def after_step(self, models: TaskModels, step: int) -> None:
-        models.frozen["discriminator_ema"].update(models.discriminator, float(self.options.d_ema))
+        _average(models).update(models.discriminator, float(self.options.d_ema))
 
     def monitor_batches(self, batch: SemiBatch, fake: Tensor) -> tuple[Tensor, Tensor]:
         return batch.x_unl.detach(), fake.detach()
@@ -418,7 +429,9 @@ class SemiTask(Task):
     def test_errors(self, models: TaskModels, device: torch.device) -> tuple[int, int]:
         """``(errors, n)`` of D's moving average (eval mode, no noise) on the test split."""
         test = self.load_data("test", torch.device("cpu"))
-        classifier = models.frozen["discriminator_ema"].eval()
+        if test.y is None:
+            raise ValueError(f"the test split of {self.config.data.name!r} has no labels; test_error needs them.")
+        classifier = _average(models).model.eval()
         errors = 0
         for x, y in zip(test.x.split(1000), test.y.split(1000), strict=True):
             errors += int((classifier(x.to(device)).logits.argmax(1).cpu() != y).sum())
