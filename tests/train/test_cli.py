@@ -228,6 +228,7 @@ def test_help_reads_well(capsys, command):
         assert "(default: bce)" in out
 
 
+@pytest.mark.subprocess
 def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tmp_path):
     import os
     import signal

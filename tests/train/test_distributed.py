@@ -32,6 +32,7 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "OMP_NUM_THREADS": "1", **extra}
 
 
+@pytest.mark.subprocess
 def test_two_processes_match_one_process_with_the_whole_batch(tmp_path):
     port = str(_free_port())
     procs = [
@@ -69,6 +70,7 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 def test_torchrun_trains_writes_once_and_resumes(tmp_path):
     run = tmp_path / "run"
     common = ["--quiet", "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "2"]
