@@ -38,7 +38,7 @@ from featmatch.train.sweep import SweepRun, train_runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _tables import episode_stats  # noqa: E402
+from _tables import episode_stats
 
 # featmatch's setting: the monitor's advice taken (D 10x slower, so it stops dominating) with a
 # 10x feature-matching weight; seed-0 tuning in BENCHMARKS.md "Table 5".
