@@ -10,6 +10,7 @@ readability; :func:`featmatch.cli.train_overrides` turns them into config overri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -19,7 +20,7 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,15 +69,24 @@ class Block:
         return runs
 
 
-def _show_progress() -> None:
-    """Print the sweep runner's progress lines (the library only logs them) to stderr, once."""
+@contextlib.contextmanager
+def _show_progress() -> Iterator[None]:
+    """Print the sweep runner's progress lines (the library only logs them) to stderr, while training.
+
+    The handler is removed afterwards: a handler left on the logger would keep writing to a
+    stream that is closed later (a test's captured stderr).
+    """
     logger = logging.getLogger("featmatch")
-    if not any(getattr(h, "_tables_progress", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._tables_progress = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def train_blocks(out: Path, blocks: Sequence[Block], seeds: Sequence[int], jobs: int) -> list[str]:
@@ -88,8 +98,8 @@ def train_blocks(out: Path, blocks: Sequence[Block], seeds: Sequence[int], jobs:
     """
     planned = [(block.cost, run) for block in blocks for run in block.runs(out, seeds)]
     planned.sort(key=lambda item: -item[0])  # stable: the blocks' order among equal costs
-    _show_progress()
-    outcomes = train_runs([run for _, run in planned], jobs=max(1, jobs), isolated=True)
+    with _show_progress():
+        outcomes = train_runs([run for _, run in planned], jobs=max(1, jobs), isolated=True)
     return [f"{o.run.name}: {o.error}" for o in outcomes if o.status == "failed"]
 
 

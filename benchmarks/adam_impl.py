@@ -22,7 +22,7 @@ import time
 import torch
 
 from featmatch.train.config import build_config
-from featmatch.train.loop import Trainer
+from featmatch.train.trainer import Trainer
 
 
 def make_trainer(data: str, fused: bool) -> Trainer:

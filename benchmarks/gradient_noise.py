@@ -31,7 +31,8 @@ from torch import Tensor
 
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import config_from_dict
-from featmatch.train.loop import Trainer
+from featmatch.train.tasks.generation import GenerationBatch
+from featmatch.train.trainer import Trainer
 
 WAYS = ("both", "directions", "batches")
 
@@ -62,9 +63,11 @@ def draw_gradients(trainer: Trainer, batch_seed: int, direction_seed: int) -> di
     try:
         fake = trainer.generator(z)
         torch.manual_seed(direction_seed)
-        total, parts = trainer.generator_objective(x, fake, measure=True)
-        losses = {name: parts[name] for name in ("fm", "adv") if parts[name].requires_grad}
-        losses["total"] = total
+        objective = trainer.generator_objective(GenerationBatch(x=x, z=z), fake, measure=True)
+        terms = {"fm": objective.terms["g_fm"], "adv": objective.terms["g_adv"]}
+        losses = {name: term for name, term in terms.items() if term.requires_grad}
+        assert objective.loss is not None
+        losses["total"] = objective.loss
         grads = {}
         for name, loss in losses.items():
             per_param = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)

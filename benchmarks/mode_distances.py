@@ -22,7 +22,7 @@ import torch
 from featmatch.data import load_dataset
 from featmatch.metrics import evaluate_samples
 from featmatch.train.config import config_from_dict
-from featmatch.train.loop import load_generator
+from featmatch.train.trainer import load_generator
 
 RADII = (1, 2, 3, 4, 6, 10)  # in data standard deviations
 

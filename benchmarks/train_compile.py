@@ -33,7 +33,7 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="featma
 import torch  # noqa: E402
 
 from featmatch.train.config import TrainConfig, build_config  # noqa: E402
-from featmatch.train.loop import Trainer  # noqa: E402
+from featmatch.train.trainer import Trainer  # noqa: E402
 
 
 def run_block(trainer: Trainer, n: int) -> tuple[float, float]:

@@ -9,6 +9,8 @@ every test.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -30,3 +32,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_log_handlers():
+    """A handler left on the 'featmatch' logger keeps writing to a stream a later test has closed."""
+    logger = logging.getLogger("featmatch")
+    before = list(logger.handlers)
+    yield
+    leaked = [h for h in logger.handlers if h not in before]
+    for handler in leaked:
+        logger.removeHandler(handler)
+    assert not leaked, f"the test left logging handlers on the 'featmatch' logger: {leaked}"

@@ -358,7 +358,7 @@ def _build_config(overrides: dict[str, Any], **kw: Any) -> Any:
 def _cmd_train(args: argparse.Namespace) -> int:
     from featmatch.train.config import config_from_dict, load_config_file, to_yaml
     from featmatch.train.distributed import cleanup_distributed, init_distributed
-    from featmatch.train.loop import run_training
+    from featmatch.train.trainer import run_training
 
     overrides = _train_overrides(args)
     if args.resume:
@@ -420,7 +420,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             summary["run_dir"],
         )
     if summary.get("stopped"):
-        from featmatch.train.loop import NONFINITE_EXIT
+        from featmatch.train.trainer import NONFINITE_EXIT
 
         return NONFINITE_EXIT
     return 130 if summary.get("interrupted") else 0

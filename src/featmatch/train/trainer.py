@@ -793,6 +793,16 @@ class Trainer:
         Ctrl-C or SIGTERM stop the run cleanly at the end of the current step: a checkpoint is
         saved and the summary says ``"interrupted": true``.
         """
+        before = list(log.handlers)
+        try:
+            return self._train()
+        finally:
+            # Whatever ends the run (a full disk, a bug), its train.log handler leaves the logger.
+            for handler in [h for h in log.handlers if h not in before]:
+                log.removeHandler(handler)
+                handler.close()
+
+    def _train(self) -> dict[str, Any]:
         cfg = self.config
         file_handler = None
         if self.writes:
