@@ -20,7 +20,7 @@ def _config(**overrides):
         "model.family": "mlp", "model.width": 8, "model.latent_dim": 4, "steps": 4,
         # Pinned, so the hand-written reference stays valid whatever ring8's defaults become.
         "objective.fm_statistic": "mean", "objective.fm_layers": None, "objective.fm_options": {},
-        "optim.ema": 0.0, "optim.lr_g": 2e-4, "optim.lr_d": 2e-4,
+        "optim.ema_decay": 0.0, "optim.lr_g": 2e-4, "optim.lr_d": 2e-4,
     }
     return build_config({**base, **overrides})
 
@@ -110,7 +110,7 @@ def test_measured_scalars_are_finite_and_consistent():
 
 
 def test_ema_follows_the_generator_with_warm_up():
-    trainer = Trainer(_config(**{"optim.ema": 0.99}))
+    trainer = Trainer(_config(**{"optim.ema_decay": 0.99}))
     before = [p.detach().clone() for p in trainer.ema.parameters()]
     trainer.train_step()
     decay = min(0.99, 1 / 10)  # warm-up at step 0
