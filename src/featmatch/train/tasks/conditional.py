@@ -49,7 +49,7 @@ from featmatch.data import PairedDataSet
 from featmatch.train.config import Option, Recipe, register_recipe
 from featmatch.train.seeds import eval_seed
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
-from featmatch.train.tasks.generation import detach_output, logits_of
+from featmatch.train.tasks.generation import adversarial_d_objective, logits_of
 
 __all__ = ["ConditionalBatch", "ConditionalInputs", "ConditionalOptions", "ConditionalTask", "save_pairs"]
 
@@ -224,16 +224,9 @@ class ConditionalTask(Task):
     def discriminator_objective(
         self, D: nn.Module, batch: ConditionalBatch, fake: Tensor, *, measure: bool
     ) -> Objective:
-        from featmatch.losses import discriminator_loss
-
         real_out = D(batch.condition, batch.target)
         fake_out = D(batch.condition, fake)
-        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out), kind=self.config.objective.d_loss)
-        result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
-        if measure:
-            result.real_logits = [t.detach() for t in logits_of(real_out)]
-            result.fake_logits = [t.detach() for t in logits_of(fake_out)]
-        return result
+        return adversarial_d_objective(real_out, fake_out, kind=self.config.objective.d_loss, measure=measure)
 
     def generator_objective(
         self, D: nn.Module, batch: ConditionalBatch, fake: Tensor, real_out: Any, weights: Weights, *, measure: bool

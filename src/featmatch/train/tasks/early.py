@@ -350,17 +350,11 @@ class EarlyTask(Task):
         return G(batch.observed)  # EncoderOutput: features (B, C_feat, T_feat), logits (B, K)
 
     def discriminator_objective(self, D: nn.Module, batch: EarlyBatch, fake: Any, *, measure: bool) -> Objective:
-        from featmatch.losses import discriminator_loss
-        from featmatch.train.tasks.generation import detach_output, logits_of
+        from featmatch.train.tasks.generation import adversarial_d_objective
 
         real_out = D(batch.teacher)
         fake_out = D(fake.features.detach())
-        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out), kind=self.config.objective.d_loss)
-        result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
-        if measure:
-            result.real_logits = [t.detach() for t in logits_of(real_out)]
-            result.fake_logits = [t.detach() for t in logits_of(fake_out)]
-        return result
+        return adversarial_d_objective(real_out, fake_out, kind=self.config.objective.d_loss, measure=measure)
 
     def generator_objective(
         self, D: nn.Module, batch: EarlyBatch, fake: Any, real_out: Any, weights: Weights, *, measure: bool

@@ -67,6 +67,29 @@ def detach_output(out: Any) -> Any:
     return one(out) if isinstance(out, DiscriminatorOutput) else [one(o) for o in out]
 
 
+def adversarial_d_objective(real_out: Any, fake_out: Any, *, kind: str, measure: bool) -> Objective:
+    """The D objective of a GAN from D's outputs on real and generated data (``fake_out`` of
+    detached samples): the discriminator loss of ``kind`` as the term ``d``, the real output kept
+    (detached) for ``objective.reuse_real_features``, and the logits when ``measure``.
+
+    Every task whose D tells real from generated with featmatch's discriminator losses uses it.
+
+    Example:
+        >>> out = lambda v: DiscriminatorOutput(torch.full((4, 1), v), {})
+        >>> o = adversarial_d_objective(out(2.0), out(-2.0), kind="bce", measure=True)
+        >>> round(float(o.terms["d"]), 4), len(o.real_logits)
+        (0.2539, 1)
+    """
+    from featmatch.losses import discriminator_loss
+
+    loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out), kind=kind)
+    result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
+    if measure:
+        result.real_logits = [t.detach() for t in logits_of(real_out)]
+        result.fake_logits = [t.detach() for t in logits_of(fake_out)]
+    return result
+
+
 class GenerationTask(Task):
     """Today's unconditional GAN training with a feature-matching generator loss."""
 
@@ -114,16 +137,7 @@ class GenerationTask(Task):
     def discriminator_objective(
         self, D: nn.Module, batch: GenerationBatch, fake: Tensor, *, measure: bool
     ) -> Objective:
-        from featmatch.losses import discriminator_loss
-
-        real_out = D(batch.x)
-        fake_out = D(fake)
-        loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out), kind=self.config.objective.d_loss)
-        result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
-        if measure:
-            result.real_logits = [t.detach() for t in logits_of(real_out)]
-            result.fake_logits = [t.detach() for t in logits_of(fake_out)]
-        return result
+        return adversarial_d_objective(D(batch.x), D(fake), kind=self.config.objective.d_loss, measure=measure)
 
     def generator_objective(
         self, D: nn.Module, batch: GenerationBatch, fake: Tensor, real_out: Any, weights: Weights, *, measure: bool
