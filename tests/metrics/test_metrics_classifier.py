@@ -62,6 +62,16 @@ def test_same_seed_same_weights_and_global_rng_untouched():
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
+def test_training_under_no_grad_gives_the_same_classifier():
+    # Evaluations run under torch.no_grad(); the classifier they need trains all the same
+    # (a run's first evaluation with an empty cache failed with "does not require grad").
+    x, y = toy_data()
+    expected = tiny_train(x, y, seed=7).state_dict()
+    with torch.no_grad():
+        got = tiny_train(x, y, seed=7).state_dict()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
 def test_standardisation_buffers_come_from_the_data():
     x, y = toy_data()
     model = tiny_train(3.0 * x + 5.0, y)

@@ -226,13 +226,15 @@ def train_classifier(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps)
     batch_size = min(batch_size, x.shape[0])
     model.train()
-    for _ in range(steps):
-        index = torch.randint(0, x.shape[0], (batch_size,), generator=generator).to(x.device)
-        loss = F.cross_entropy(model(x[index]), y[index])
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
+    # Metrics are often computed under no_grad (an evaluation); training the classifier needs grad.
+    with torch.enable_grad():
+        for _ in range(steps):
+            index = torch.randint(0, x.shape[0], (batch_size,), generator=generator).to(x.device)
+            loss = F.cross_entropy(model(x[index]), y[index])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
     return model.eval()
 
 
