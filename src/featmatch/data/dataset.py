@@ -44,6 +44,13 @@ def _check_kind_and_tensor(kind: str, tensor: object, what: str, kind_field: str
         raise ValueError(f"{what} must be float32, got {tensor.dtype}. Hint: pass {what}.float().")
 
 
+def _num_classes(y: Tensor | None) -> int | None:
+    """Largest label + 1, or None without labels (what both data set kinds report)."""
+    if y is None or y.numel() == 0:
+        return None
+    return int(y.max()) + 1
+
+
 def _check_labels(y: object, n: int, against: str) -> None:
     if y is None:
         return
@@ -102,9 +109,7 @@ class DataSet:
     @property
     def num_classes(self) -> int | None:
         """Number of classes (largest label + 1), or None without labels."""
-        if self.y is None or self.y.numel() == 0:
-            return None
-        return int(self.y.max()) + 1
+        return _num_classes(self.y)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -177,9 +182,7 @@ class PairedDataSet:
     @property
     def num_classes(self) -> int | None:
         """Number of classes (largest label + 1), or None without labels."""
-        if self.y is None or self.y.numel() == 0:
-            return None
-        return int(self.y.max()) + 1
+        return _num_classes(self.y)
 
     def __len__(self) -> int:
         return int(self.target.shape[0])
