@@ -9,7 +9,7 @@ the same rows as for a `DataSet` of the same length, and keep every pair togethe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, overload
 
@@ -42,6 +42,20 @@ def _check_kind_and_tensor(kind: str, tensor: object, what: str, kind_field: str
         )
     if tensor.dtype != torch.float32:
         raise ValueError(f"{what} must be float32, got {tensor.dtype}. Hint: pass {what}.float().")
+
+
+def check_split_and_seed(split: str, seed: int) -> None:
+    """What every data loader checks first: a known split and a seed ``>= 0``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    check_int("seed", seed, minimum=0)
+
+
+def reject_options(name: str, options: Mapping[str, Any], what: str, applies_to: str) -> None:
+    """Built-in data sets take no loader options; ``None`` means an option's default."""
+    given = sorted(k for k, v in options.items() if v is not None)
+    if given:
+        raise ValueError(f"{what} {name!r} takes no options, got {given}. {applies_to}")
 
 
 def _num_classes(y: Tensor | None) -> int | None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from featmatch._checks import check_int
-from featmatch.data.dataset import SPLITS, DataSet
+from featmatch.data.dataset import DataSet, check_split_and_seed, reject_options
 from featmatch.data.digits import load_digits
 from featmatch.data.files import load_file_dataset
 from featmatch.data.mnist1d import load_mnist1d
@@ -53,16 +52,9 @@ def load_dataset(
         >>> train.x.shape, len(train.centres)
         (torch.Size([1000, 2]), 8)
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
-    check_int("seed", seed, minimum=0)
+    check_split_and_seed(split, seed)
     if isinstance(name, str) and name in DATASETS:
-        given = sorted(k for k, v in options.items() if v is not None)  # None: the default
-        if given:
-            raise ValueError(
-                f"built-in data set {name!r} takes no options, got {given}. "
-                f"Options such as image_size or key apply to data files."
-            )
+        reject_options(name, options, "built-in data set", "Options such as image_size or key apply to data files.")
         if name in ("ring8", "grid25"):
             return load_mixture(name, split, seed=seed, size=size)
         if name == "digits":

@@ -66,8 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from featmatch._checks import check_int
-from featmatch.data.dataset import SPLITS, DataSet, PairedDataSet, subset
+from featmatch.data.dataset import DataSet, PairedDataSet, check_split_and_seed, reject_options, subset
 from featmatch.data.digits import load_digits
 from featmatch.data.files import (
     SCALES,
@@ -232,16 +231,14 @@ def load_paired_dataset(
         >>> test.condition.shape, test.target.shape
         (torch.Size([1000, 2, 40]), torch.Size([1000, 1, 40]))
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
-    check_int("seed", seed, minimum=0)
+    check_split_and_seed(split, seed)
     if isinstance(name, str) and name in PAIRED_DATASETS:
-        given = sorted(k for k, v in options.items() if v is not None)  # None: the default
-        if given:
-            raise ValueError(
-                f"built-in paired data set {name!r} takes no options, got {given}. "
-                f"Options such as image_size or direction apply to users' paired files."
-            )
+        reject_options(
+            name,
+            options,
+            "built-in paired data set",
+            "Options such as image_size or direction apply to users' paired files.",
+        )
         return subset(_load_builtin(name, split), size, seed)
     path = Path(name).expanduser()
     if not path.exists() and isinstance(name, str) and "/" not in name and "\\" not in name and "." not in name:
