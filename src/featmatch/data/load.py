@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from featmatch.data.dataset import DataSet, check_split_and_seed, reject_options
+from featmatch.data.dataset import SPLITS, DataSet, check_split_and_seed, reject_options  # noqa: F401 (SPLITS: the split names, re-exported)
 from featmatch.data.digits import load_digits
 from featmatch.data.files import load_file_dataset
 from featmatch.data.mnist1d import load_mnist1d
