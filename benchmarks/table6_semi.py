@@ -2,8 +2,14 @@
 
 Rows, each the ``semi`` task's recipe for the data set (same architecture, labels, steps, seed):
 
-- ``supervised``: D trained on the labelled examples alone (``task_options.unsupervised_weight=0``;
-  its Gaussian noise on every layer is the regulariser; G trains but never reaches D);
+- ``supervised``: the same D (architecture, initialisation, optimiser, moving average, steps)
+  trained on the labelled examples alone, with its regularisation tuned fairly on the labels
+  only (:func:`supervised_row`): a fifth of each class's labelled examples (at least one) is held
+  out; a grid of Gaussian-noise scales (the architecture's own regulariser, a dropout-like noise
+  on every layer's input) and weight decays is trained on the rest, with the held-out error
+  (then cross-entropy) checked every 50 steps; the best (noise, weight decay, step) is then
+  trained again on all labelled examples for that many steps and scored on the test split.
+  The test split is never seen before that last score.
 - ``fm``: the semi-supervised GAN with feature matching (the recipe);
 - ``adv``: the same with the adversarial generator loss (``objective.kind adv``, the paper's ablation).
 
@@ -19,19 +25,154 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from featmatch.train.sweep import SweepRun, train_runs
 
 CELLS = (("digits", 5), ("digits", 10), ("mnist1d", 10), ("mnist1d", 50))
+# The GAN rows, as config overrides of the data set's semi recipe; "supervised" is supervised_row.
 ROWS: dict[str, dict[str, Any]] = {
-    "supervised": {"task_options.unsupervised_weight": 0.0},
+    "supervised": {},
     "fm": {},
     "adv": {"objective.kind": "adv"},
 }
+# The supervised row's grid: scales of the recipe's Gaussian noise (input and hidden alike) x Adam's
+# weight decay (L2; the hidden layers are weight-normalised with fixed scales, so it acts on the
+# directions' learning rate, the biases and the output layer).
+NOISE_SCALES = (0.5, 1.0, 2.0)
+WEIGHT_DECAYS = (0.0, 1e-2)
+CHECK_EVERY = 50
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the grid, with its best held-out score and step."""
+
+    noise_scale: float
+    weight_decay: float
+    val_error: float = 1.0
+    val_nll: float = float("inf")
+    step: int = 0
+
+
+def _semi_config(data: str, labels: int, seed: int, noise_scale: float = 1.0, steps: int | None = None) -> Any:
+    from featmatch.train.config import build_config
+
+    base = build_config({"task": "semi", "data.name": data, "seed": seed, "task_options.labels": labels})
+    options = dict(base.model.options)
+    for key in ("input_noise", "hidden_noise"):
+        options[key] = float(options.get(key, 0.0)) * noise_scale
+    overrides: dict[str, Any] = {"model.options": options}
+    if steps is not None:
+        overrides["steps"] = steps
+    return build_config(overrides, base=base)
+
+
+def _train_classifier(
+    config: Any, x: Tensor, y: Tensor, weight_decay: float, steps: int, check: Any = None
+) -> Any:
+    """D of the semi task trained with cross-entropy on (x, y) alone; returns its moving average.
+
+    ``check(step, classifier)`` runs every CHECK_EVERY steps and at the end (classifier in eval mode).
+    """
+    from featmatch.train.tasks.semi import DiscriminatorAverage, SemiTask
+
+    torch.manual_seed(config.seed)  # the same initialisation for every grid point of a seed
+    task = SemiTask(config)
+    shape = tuple(x.shape[1:])
+    models = task.build_models({"sample_shape": shape, "num_classes": int(y.max()) + 1})
+    D = models.discriminator
+    D.init_from_data(x)  # the data-dependent initialisation, from the labelled examples only
+    average = DiscriminatorAverage(D)
+    average.reset(D)
+    optim = config.optim
+    opt = torch.optim.Adam(D.parameters(), lr=optim.lr_d, betas=tuple(optim.betas), weight_decay=weight_decay)
+    batches = torch.Generator().manual_seed(config.seed)
+    batch = config.data.batch_size
+    for step in range(1, steps + 1):
+        index = torch.randint(0, len(x), (batch,), generator=batches)
+        loss = F.cross_entropy(D(x[index]).logits, y[index])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        average.update(D, float(task.options.d_ema))
+        if check is not None and (step % CHECK_EVERY == 0 or step == steps):
+            check(step, average.model.eval())
+    return average.model.eval()
+
+
+def _holdout(y: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+    """A fifth of each class's labelled examples (at least one) as ``(fit, held_out)`` indices."""
+    generator = torch.Generator().manual_seed(seed + 60_000)
+    fit, held = [], []
+    for k in range(int(y.max()) + 1):
+        members = torch.nonzero(y == k).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_held = max(1, len(members) // 5)
+        held.append(members[:n_held])
+        fit.append(members[n_held:])
+    return torch.cat(fit), torch.cat(held)
+
+
+@torch.no_grad()
+def _score(classifier: Any, x: Tensor, y: Tensor) -> tuple[int, float]:
+    """``(errors, mean cross-entropy)`` of ``classifier`` on ``(x, y)``."""
+    logits = classifier(x).logits
+    return int((logits.argmax(1) != y).sum()), float(F.cross_entropy(logits, y))
+
+
+def supervised_row(data: str, labels: int, seed: int, steps: int | None = None) -> dict[str, Any]:
+    """Row (a): the semi task's D on the labelled examples alone, its regularisation tuned on held-out labels.
+
+    Returns a summary like a run's (``metrics.test_error``, ``metrics.test_errors``) with the grid.
+    """
+    from featmatch.train.tasks.semi import SemiTask
+
+    start = time.perf_counter()
+    config = _semi_config(data, labels, seed, steps=steps)
+    task = SemiTask(config)
+    task.load_data("train", torch.device("cpu"))  # splits off the labelled examples, as the GAN rows'
+    assert task.labelled is not None and task.labelled.y is not None
+    x_lab, y_lab = task.labelled.x, task.labelled.y
+    fit, held = _holdout(y_lab, seed)
+    grid = []
+    for noise_scale, weight_decay in itertools.product(NOISE_SCALES, WEIGHT_DECAYS):
+        best = Candidate(noise_scale, weight_decay)
+
+        def check(step: int, classifier: Any, noise_scale: float = noise_scale, weight_decay: float = weight_decay) -> None:
+            nonlocal best
+            errors, nll = _score(classifier, x_lab[held], y_lab[held])
+            if (errors / len(held), nll) < (best.val_error, best.val_nll):
+                best = Candidate(noise_scale, weight_decay, errors / len(held), nll, step)
+
+        cfg = _semi_config(data, labels, seed, noise_scale, steps=steps)
+        _train_classifier(cfg, x_lab[fit], y_lab[fit], weight_decay, cfg.steps, check)
+        grid.append(best)
+    chosen = min(grid, key=lambda c: (c.val_error, c.val_nll))
+    final_config = _semi_config(data, labels, seed, chosen.noise_scale, steps=steps)
+    classifier = _train_classifier(final_config, x_lab, y_lab, chosen.weight_decay, chosen.step)
+    test = task.load_data("test", torch.device("cpu"))
+    assert test.y is not None
+    errors, _ = _score(classifier, test.x, test.y)
+    return {
+        "metrics": {"test_error": errors / len(test), "test_errors": float(errors)},
+        "selected": vars(chosen),
+        "grid": [vars(c) for c in grid],
+        "held_out": len(held),
+        "labelled": len(y_lab),
+        "config": {"task": "semi", "data": data, "labels": labels, "seed": seed, "steps": config.steps},
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def runs(out: Path, seeds: list[int], cells: list[tuple[str, int]], steps: int | None) -> list[SweepRun]:
@@ -39,6 +180,8 @@ def runs(out: Path, seeds: list[int], cells: list[tuple[str, int]], steps: int |
     result = []
     for data, labels in cells:
         for row, overrides in ROWS.items():
+            if row == "supervised":
+                continue  # supervised_row, in process
             for seed in seeds:
                 values = {"task": "semi", "data.name": data, "seed": seed, "task_options.labels": labels,
                           "task_options.sample_metrics": False, "log.sample_every": 0, "log.quiet": True,
@@ -83,6 +226,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cells = [(c.split(":")[0], int(c.split(":")[1])) for c in args.cells]
     if not args.tabulate:
+        torch.set_num_threads(1)
+        for data, labels in cells:
+            for seed in args.seeds:
+                path = args.out / f"{data}-{labels}" / "supervised" / f"seed{seed}" / "summary.json"
+                if path.is_file():
+                    continue
+                summary = supervised_row(data, labels, seed, steps=args.steps)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(summary, indent=2) + "\n")
+                chosen = summary["selected"]
+                print(f"supervised {data}-{labels} seed{seed}: test error {summary['metrics']['test_error']:.4f} "
+                      f"(noise x{chosen['noise_scale']:g}, weight decay {chosen['weight_decay']:g}, step "
+                      f"{chosen['step']}; {summary['seconds']:.0f} s)", flush=True)
         outcomes = train_runs(runs(args.out, args.seeds, cells, args.steps), jobs=args.jobs)
         failed = [o.run.name for o in outcomes if o.status == "failed"]
         if failed:

@@ -112,8 +112,26 @@ def test_table6_semi_runs_and_tabulates(tmp_path, capsys) -> None:
     text = (out / "table6.md").read_text(encoding="utf-8")
     for row in ("supervised", "fm", "adv"):
         assert f"| {row} | " in text and "(n=1)" in text.split(f"| {row} | ")[1].split("\n")[0]
-    config = json.loads((out / "digits-5" / "supervised" / "seed0" / "summary.json").read_text())["config"]
-    assert config["task_options"]["unsupervised_weight"] == 0.0 and config["task"] == "semi"
+    supervised = json.loads((out / "digits-5" / "supervised" / "seed0" / "summary.json").read_text())
+    assert supervised["config"] == {"task": "semi", "data": "digits", "labels": 5, "seed": 0, "steps": 2}
+    # The whole grid was tried on 4 of each class's 5 labels, the choice scored on the held-out one.
+    assert len(supervised["grid"]) == len(table6.NOISE_SCALES) * len(table6.WEIGHT_DECAYS)
+    assert supervised["labelled"] == 50 and supervised["held_out"] == 10
+    assert supervised["selected"] in supervised["grid"] and supervised["selected"]["step"] in (1, 2)
+    assert 0.0 <= supervised["metrics"]["test_error"] <= 1.0
+
+
+def test_table6_holdout_is_class_balanced_and_disjoint() -> None:
+    import torch
+
+    table6 = load_benchmark("table6_semi")
+    y = torch.arange(10).repeat_interleave(10)  # 10 labelled examples of each of 10 classes
+    fit, held = table6._holdout(y, seed=3)
+    assert sorted(torch.cat([fit, held]).tolist()) == list(range(100))
+    assert torch.bincount(y[held]).tolist() == [2] * 10
+    assert torch.equal(table6._holdout(y, seed=3)[1], held)  # seeded
+    _, held_one = table6._holdout(torch.arange(10).repeat_interleave(3), seed=0)  # 3 per class: one held out
+    assert len(held_one) == 10
 
 
 @pytest.mark.subprocess
