@@ -78,9 +78,7 @@ def _semi_config(data: str, labels: int, seed: int, noise_scale: float = 1.0, st
     return build_config(overrides, base=base)
 
 
-def _train_classifier(
-    config: Any, x: Tensor, y: Tensor, weight_decay: float, steps: int, check: Any = None
-) -> Any:
+def _train_classifier(config: Any, x: Tensor, y: Tensor, weight_decay: float, steps: int, check: Any = None) -> Any:
     """D of the semi task trained with cross-entropy on (x, y) alone; returns its moving average.
 
     ``check(step, classifier)`` runs every CHECK_EVERY steps and at the end (classifier in eval mode).
@@ -149,7 +147,9 @@ def supervised_row(data: str, labels: int, seed: int, steps: int | None = None) 
     for noise_scale, weight_decay in itertools.product(NOISE_SCALES, WEIGHT_DECAYS):
         best = Candidate(noise_scale, weight_decay)
 
-        def check(step: int, classifier: Any, noise_scale: float = noise_scale, weight_decay: float = weight_decay) -> None:
+        def check(
+            step: int, classifier: Any, noise_scale: float = noise_scale, weight_decay: float = weight_decay
+        ) -> None:
             nonlocal best
             errors, nll = _score(classifier, x_lab[held], y_lab[held])
             if (errors / len(held), nll) < (best.val_error, best.val_nll):
@@ -183,13 +183,23 @@ def runs(out: Path, seeds: list[int], cells: list[tuple[str, int]], steps: int |
             if row == "supervised":
                 continue  # supervised_row, in process
             for seed in seeds:
-                values = {"task": "semi", "data.name": data, "seed": seed, "task_options.labels": labels,
-                          "task_options.sample_metrics": False, "log.sample_every": 0, "log.quiet": True,
-                          **overrides}
+                values = {
+                    "task": "semi",
+                    "data.name": data,
+                    "seed": seed,
+                    "task_options.labels": labels,
+                    "task_options.sample_metrics": False,
+                    "log.sample_every": 0,
+                    "log.quiet": True,
+                    **overrides,
+                }
                 if steps is not None:
                     values["steps"] = steps
-                result.append(SweepRun(f"{data}-{labels}/{row}/seed{seed}", out / f"{data}-{labels}" / row /
-                                       f"seed{seed}", values))
+                result.append(
+                    SweepRun(
+                        f"{data}-{labels}/{row}/seed{seed}", out / f"{data}-{labels}" / row / f"seed{seed}", values
+                    )
+                )
     return result
 
 
@@ -218,8 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/table6"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--cells", nargs="+", default=[f"{d}:{k}" for d, k in CELLS],
-                        help="data:labels-per-class cells (default: all four)")
+    parser.add_argument(
+        "--cells",
+        nargs="+",
+        default=[f"{d}:{k}" for d, k in CELLS],
+        help="data:labels-per-class cells (default: all four)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="override every run's steps (default: the recipe's)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--tabulate", action="store_true", help="only print the table of finished runs")
@@ -236,9 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(summary, indent=2) + "\n")
                 chosen = summary["selected"]
-                print(f"supervised {data}-{labels} seed{seed}: test error {summary['metrics']['test_error']:.4f} "
-                      f"(noise x{chosen['noise_scale']:g}, weight decay {chosen['weight_decay']:g}, step "
-                      f"{chosen['step']}; {summary['seconds']:.0f} s)", flush=True)
+                print(
+                    f"supervised {data}-{labels} seed{seed}: test error {summary['metrics']['test_error']:.4f} "
+                    f"(noise x{chosen['noise_scale']:g}, weight decay {chosen['weight_decay']:g}, step "
+                    f"{chosen['step']}; {summary['seconds']:.0f} s)",
+                    flush=True,
+                )
         outcomes = train_runs(runs(args.out, args.seeds, cells, args.steps), jobs=args.jobs)
         failed = [o.run.name for o in outcomes if o.status == "failed"]
         if failed:
