@@ -87,3 +87,41 @@ def test_torchrun_trains_writes_once_and_resumes(tmp_path):
     assert not torch.equal(state["ranks"][0]["noise"], state["ranks"][1]["noise"])
     summary = json.loads((run / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 3
+
+
+def _tiny_pairs(path: Path) -> Path:
+    """A user's paired .npz without labels (so no domain classifier is trained): 64 pairs of 8x8 images."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    target = rng.uniform(-1, 1, size=(64, 1, 8, 8)).astype(np.float32)
+    np.savez(path, condition=target[:, :, ::2, ::2].copy(), target=target)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.parametrize("task", ["conditional", "semi"])
+def test_torchrun_trains_and_resumes_the_new_tasks(task, tmp_path):
+    """The conditional and semi-supervised tasks under DDP: rank 0 writes, both ranks resume, metrics land."""
+    run = tmp_path / "run"
+    common = ["--quiet", "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "2"]
+    if task == "conditional":
+        first_args = ["--data", str(_tiny_pairs(tmp_path / "pairs.npz")), "--fm-preset", "pix2pixhd",
+                      "--l1-weight", "10", "--model-width", "8", "--batch-size", "8"]
+        expected = {"reconstruction_l1"}
+    else:
+        first_args = ["--task", "semi", "--data", "digits", "--labels", "2", "--batch-size", "8",
+                      "--set", "task_options.sample_metrics=false"]
+        expected = {"test_error", "test_errors"}
+    first = _torchrun(*first_args, "--steps", "2", "--out", str(run), *common)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = _torchrun("--resume", str(run), "--steps", "3", *common)
+    assert second.returncode == 0, second.stderr[-3000:]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss/d" in r] == [1, 2, 3]  # rank 0 alone writes
+    state = load_checkpoint(list_checkpoints(run)[-1])
+    assert state["step"] == 3 and state["world_size"] == 2 and len(state["ranks"]) == 2
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 3 and summary["config"]["task"] == task
+    assert expected <= set(summary["metrics"]), summary["metrics"]

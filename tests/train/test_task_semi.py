@@ -155,6 +155,21 @@ def test_train_resume_eval_and_sample_on_digits(tmp_path, capsys):
     assert int(loaded.models.frozen["discriminator_ema"].updates) == 6
 
 
+def test_compare_runs_semi_variants_side_by_side(tmp_path):
+    """featmatch compare on the semi task: the paper's two generator losses, one table with test_error."""
+    out = tmp_path / "cmp"
+    train_args = f"--task semi --labels 2 --batch-size 20 --config {_config_file(tmp_path)}"
+    assert main(["compare", "--data", "digits", "--seeds", "0", "--steps", "2", "--out", str(out),
+                 "--variant", "fm=--objective fm", "--variant", "adv=--objective adv",
+                 "--train-args", train_args]) == 0
+    table = (out / "table.md").read_text()
+    assert "| fm | 1 |" in table and "| adv | 1 |" in table and "test_error" in table
+    for variant, kind in (("fm", "fm"), ("adv", "adv")):
+        summary = json.loads((out / variant / "seed0" / "summary.json").read_text())
+        assert summary["config"]["task"] == "semi" and summary["config"]["objective"]["kind"] == kind
+        assert 0.0 <= summary["metrics"]["test_error"] <= 1.0
+
+
 def test_users_npz_with_labels(tmp_path):
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 30)
