@@ -157,7 +157,9 @@ def test_table4_rows_are_valid_configs() -> None:
     table4 = load_benchmark("table4_conditional")
     for data in table4.DATA:
         names = [spec.partition("=")[0] for spec in table4.rows(data, 10.0)]
-        assert names[:5] == ["l1", "adv+l1", "adv+fm", "adv+fm+l1", "fm"]
+        assert names[:6] == ["l1", "adv+l1", "adv+fm", "adv+fm+l1", "fm", "adv+fm+l1x10"]
+        x10 = dict(spec.partition("=")[::2] for spec in table4.rows(data, 10.0))["adv+fm+l1x10"]
+        assert build_config({**train_overrides(x10.split()), "data.name": data}).task_options["l1_weight"] == 100
         assert ("article" in names) == (data == "mnist1d-complete")
         for spec in table4.rows(data, 10.0):
             build_config({**train_overrides(spec.partition("=")[2].split()), "data.name": data})
