@@ -19,6 +19,7 @@ Columns: digits at 5 and 10 labels per class, mnist1d at 10 and 50; each cell th
 Usage:
     python benchmarks/table6_semi.py --seeds 0 1 2 3 4 --jobs 2 --out runs/table6
     python benchmarks/table6_semi.py --out runs/table6 --tabulate   # the table of finished runs
+    python benchmarks/table6_semi.py --rows supervised --out runs/table6   # one row (here: in process)
     python benchmarks/table6_semi.py --steps 4 --seeds 0 --cells digits:5 --out /tmp/t6   # smoke
 """
 
@@ -235,13 +236,20 @@ def main(argv: list[str] | None = None) -> int:
         help="data:labels-per-class cells (default: all four)",
     )
     parser.add_argument("--steps", type=int, default=None, help="override every run's steps (default: the recipe's)")
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        default=list(ROWS),
+        choices=list(ROWS),
+        help="rows to train (default: all; e.g. the supervised row in one process, the GAN rows in another)",
+    )
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--tabulate", action="store_true", help="only print the table of finished runs")
     args = parser.parse_args(argv)
     cells = [(c.split(":")[0], int(c.split(":")[1])) for c in args.cells]
     if not args.tabulate:
         torch.set_num_threads(1)
-        for data, labels in cells:
+        for data, labels in cells if "supervised" in args.rows else []:
             for seed in args.seeds:
                 path = args.out / f"{data}-{labels}" / "supervised" / f"seed{seed}" / "summary.json"
                 if path.is_file():
@@ -256,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{chosen['step']}; {summary['seconds']:.0f} s)",
                     flush=True,
                 )
-        outcomes = train_runs(runs(args.out, args.seeds, cells, args.steps), jobs=args.jobs)
+        gan_runs = [r for r in runs(args.out, args.seeds, cells, args.steps) if r.name.split("/")[1] in args.rows]
+        outcomes = train_runs(gan_runs, jobs=args.jobs)
         failed = [o.run.name for o in outcomes if o.status == "failed"]
         if failed:
             print(f"failed: {failed}")

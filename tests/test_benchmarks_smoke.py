@@ -119,6 +119,10 @@ def test_table6_semi_runs_and_tabulates(tmp_path, capsys) -> None:
     assert supervised["labelled"] == 50 and supervised["held_out"] == 10
     assert supervised["selected"] in supervised["grid"] and supervised["selected"]["step"] in (1, 2)
     assert 0.0 <= supervised["metrics"]["test_error"] <= 1.0
+    # --rows trains only those rows.
+    only = tmp_path / "only_adv"
+    assert table6.main(["--out", str(only), "--seeds", "0", "--steps", "2", "--cells", "digits:5", "--rows", "adv"]) == 0
+    assert [p.name for p in (only / "digits-5").iterdir() if p.is_dir()] == ["adv"]
 
 
 def test_table6_holdout_is_class_balanced_and_disjoint() -> None:
