@@ -115,7 +115,7 @@ def test_table6_semi_runs_and_tabulates(tmp_path, capsys) -> None:
     supervised = json.loads((out / "digits-5" / "supervised" / "seed0" / "summary.json").read_text())
     assert supervised["config"] == {"task": "semi", "data": "digits", "labels": 5, "seed": 0, "steps": 2}
     # The whole grid was tried on 4 of each class's 5 labels, the choice scored on the held-out one.
-    assert len(supervised["grid"]) == len(table6.NOISE_SCALES) * len(table6.WEIGHT_DECAYS)
+    assert len(supervised["grid"]) == len(table6.NOISE_SCALES) * len(table6.WEIGHT_DECAYS) * len(table6.LEARNING_RATES)
     assert supervised["labelled"] == 50 and supervised["held_out"] == 10
     assert supervised["selected"] in supervised["grid"] and supervised["selected"]["step"] in (1, 2)
     assert 0.0 <= supervised["metrics"]["test_error"] <= 1.0
