@@ -110,7 +110,7 @@ def test_table6_semi_runs_and_tabulates(tmp_path, capsys) -> None:
     out = tmp_path / "t6"
     assert table6.main(["--out", str(out), "--seeds", "0", "--steps", "2", "--cells", "digits:5"]) == 0
     text = (out / "table6.md").read_text(encoding="utf-8")
-    for row in ("supervised", "fm", "adv"):
+    for row in ("supervised", "supervised_all", "fm", "adv"):
         assert f"| {row} | " in text and "(n=1)" in text.split(f"| {row} | ")[1].split("\n")[0]
     supervised = json.loads((out / "digits-5" / "supervised" / "seed0" / "summary.json").read_text())
     assert supervised["config"] == {"task": "semi", "data": "digits", "labels": 5, "seed": 0, "steps": 2}
@@ -119,6 +119,7 @@ def test_table6_semi_runs_and_tabulates(tmp_path, capsys) -> None:
     assert supervised["labelled"] == 50 and supervised["held_out"] == 10
     assert supervised["selected"] in supervised["grid"] and supervised["selected"]["step"] in (1, 2)
     assert 0.0 <= supervised["metrics"]["test_error"] <= 1.0
+    assert 0.0 <= supervised["retrained"]["test_error"] <= 1.0
     # --rows trains only those rows.
     only = tmp_path / "only_adv"
     assert table6.main(["--out", str(only), "--seeds", "0", "--steps", "2", "--cells", "digits:5", "--rows", "adv"]) == 0
