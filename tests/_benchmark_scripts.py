@@ -1,4 +1,4 @@
-"""Import a script of ``benchmarks/`` by name, for the tests that keep those scripts working.
+"""Import a script of ``benchmarks/`` (or ``examples/``) by name, for the tests that keep those scripts working.
 
 The scripts are not a package: they are run as ``python benchmarks/NAME.py`` and import their
 helpers (``_tables``) from their own folder.
@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def load_benchmark(name: str) -> ModuleType:
@@ -30,4 +31,13 @@ def load_benchmark(name: str) -> ModuleType:
         raise
     finally:
         sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def load_example(name: str) -> ModuleType:
+    """The module of ``examples/<name>.py``, freshly imported; its ``__main__`` guard keeps it from running."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "conditional_own_loop.py"
+from _benchmark_scripts import load_example
 
 
 def test_conditional_example_runs_and_beats_the_upsampled_condition(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("conditional_own_loop_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # defines main(); runs nothing (the __main__ guard)
+    module = load_example("conditional_own_loop")
     module.main(["--steps", "150", "--seed", "0"])
     out = capsys.readouterr().out
     found = re.search(r"test reconstruction_l1 ([\d.]+)  \(the upsampled condition: ([\d.]+)\)", out)

@@ -69,13 +69,10 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
 
 
-@pytest.mark.slow
-@pytest.mark.subprocess
-def test_torchrun_trains_writes_once_and_resumes(tmp_path):
-    run = tmp_path / "run"
+def _train_2_steps_then_resume_to_3(run: Path, *first_args: str) -> tuple[dict, dict]:
+    """torchrun 2 steps into ``run``, resume it to 3; checks rank 0 alone wrote; returns (last checkpoint, summary)."""
     common = ["--quiet", "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "2"]
-    first = _torchrun("--data", "ring8", "--data-size", "128", "--batch-size", "8", "--model", "mlp",
-                      "--model-width", "8", "--latent-dim", "4", "--steps", "2", "--out", str(run), *common)
+    first = _torchrun(*first_args, "--steps", "2", "--out", str(run), *common)
     assert first.returncode == 0, first.stderr[-3000:]
     second = _torchrun("--resume", str(run), "--steps", "3", *common)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -83,10 +80,20 @@ def test_torchrun_trains_writes_once_and_resumes(tmp_path):
     assert [r["step"] for r in rows if "loss/d" in r] == [1, 2, 3]  # rank 0 alone writes
     state = load_checkpoint(list_checkpoints(run)[-1])
     assert state["step"] == 3 and state["world_size"] == 2 and len(state["ranks"]) == 2
-    # Each rank drew its own batches (its own shard) and its own noise.
-    assert not torch.equal(state["ranks"][0]["noise"], state["ranks"][1]["noise"])
     summary = json.loads((run / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 3
+    return state, summary
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_torchrun_trains_writes_once_and_resumes(tmp_path):
+    state, _ = _train_2_steps_then_resume_to_3(
+        tmp_path / "run", "--data", "ring8", "--data-size", "128", "--batch-size", "8", "--model", "mlp",
+        "--model-width", "8", "--latent-dim", "4",
+    )
+    # Each rank drew its own batches (its own shard) and its own noise.
+    assert not torch.equal(state["ranks"][0]["noise"], state["ranks"][1]["noise"])
 
 
 def _tiny_pairs(path: Path) -> Path:
@@ -104,8 +111,6 @@ def _tiny_pairs(path: Path) -> Path:
 @pytest.mark.parametrize("task", ["conditional", "semi"])
 def test_torchrun_trains_and_resumes_the_new_tasks(task, tmp_path):
     """The conditional and semi-supervised tasks under DDP: rank 0 writes, both ranks resume, metrics land."""
-    run = tmp_path / "run"
-    common = ["--quiet", "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "2"]
     if task == "conditional":
         first_args = ["--data", str(_tiny_pairs(tmp_path / "pairs.npz")), "--fm-preset", "pix2pixhd",
                       "--l1-weight", "10", "--model-width", "8", "--batch-size", "8"]
@@ -114,14 +119,6 @@ def test_torchrun_trains_and_resumes_the_new_tasks(task, tmp_path):
         first_args = ["--task", "semi", "--data", "digits", "--labels", "2", "--batch-size", "8",
                       "--set", "task_options.sample_metrics=false"]
         expected = {"test_error", "test_errors"}
-    first = _torchrun(*first_args, "--steps", "2", "--out", str(run), *common)
-    assert first.returncode == 0, first.stderr[-3000:]
-    second = _torchrun("--resume", str(run), "--steps", "3", *common)
-    assert second.returncode == 0, second.stderr[-3000:]
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows if "loss/d" in r] == [1, 2, 3]  # rank 0 alone writes
-    state = load_checkpoint(list_checkpoints(run)[-1])
-    assert state["step"] == 3 and state["world_size"] == 2 and len(state["ranks"]) == 2
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["steps"] == 3 and summary["config"]["task"] == task
+    _, summary = _train_2_steps_then_resume_to_3(tmp_path / "run", *first_args)
+    assert summary["config"]["task"] == task
     assert expected <= set(summary["metrics"]), summary["metrics"]
