@@ -472,3 +472,24 @@ def test_negative_d_loss_of_wgan_is_not_read_as_near_zero() -> None:
     other = BalanceMonitor(cfg)
     flagged = run_trace(other, [{"loss/d": 0.01, "d/accuracy": 1.0, "d/fake_prob": 0.3}] * 20)
     assert [(step, a.kind) for step, a in flagged] == [(cfg.patience - 1, "d_dominates")]
+
+
+def test_a_task_replaces_the_suggestion_of_one_episode_kind() -> None:
+    """Semi-supervised training: D dominating is expected, so the task's suggestion replaces the general one."""
+    from featmatch.train.config import build_config
+    from featmatch.train.trainer import Trainer
+
+    trainer = Trainer(build_config({"task": "semi", "data.name": "digits", "task_options.labels": 2, "steps": 1,
+                                    "model.options": {"widths": [8], "generator_widths": [8]}}))
+    general = BalanceMonitor()
+    alerts = []
+    for monitor in (trainer.monitor, general):
+        for step, scalars in enumerate(imbalance_trace(PHASES)):
+            alerts += [a for a in monitor.update(step, scalars) if a.kind == "d_dominates"][:1]
+    semi_alert, general_alert = alerts[0], alerts[2]
+    assert semi_alert.suggestion.startswith("expected in semi-supervised training") and "test_error" in semi_alert.suggestion
+    assert general_alert.suggestion.startswith("the discriminator wins outright")
+    assert trainer.monitor.episodes[0]["suggestion"] == semi_alert.suggestion  # what report.md lists
+    # Only the kinds the task names change; an unknown kind is an error that names it.
+    with pytest.raises(ValueError, match=r"unknown episode kind\(s\) \['dominates'\]"):
+        BalanceMonitor(suggestions={"dominates": "x"})

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -118,6 +118,9 @@ class BalanceMonitor:
 
     Args:
         config: Thresholds; defaults to ``MonitorConfig()``.
+        suggestions: Replacements of the suggestion logged with an episode, by kind
+            (``"d_dominates"``, ``"collapse"``, ``"non_finite"``), for training where the
+            general advice does not apply (a task's ``monitor_suggestions``).
 
     Example:
         >>> monitor = BalanceMonitor()
@@ -127,7 +130,7 @@ class BalanceMonitor:
         'NaN/Inf'
     """
 
-    def __init__(self, config: MonitorConfig | None = None) -> None:
+    def __init__(self, config: MonitorConfig | None = None, *, suggestions: Mapping[str, str] | None = None) -> None:
         if config is None:
             config = MonitorConfig()
         if not isinstance(config, MonitorConfig):
@@ -135,6 +138,12 @@ class BalanceMonitor:
                 f"config must be a MonitorConfig or None, got {type(config).__name__}; "
                 "hint: BalanceMonitor(MonitorConfig(patience=100))"
             )
+        unknown = sorted(set(suggestions or {}) - set(_SUGGESTIONS))
+        if unknown:
+            raise ValueError(
+                f"suggestions: unknown episode kind(s) {unknown}; expected some of {sorted(_SUGGESTIONS)}."
+            )
+        self._suggestions = {**_SUGGESTIONS, **(suggestions or {})}
         self.config = config
         self._last_step: int | None = None
         self._ema: dict[str, float] = {}  # key -> smoothed value (window)
@@ -402,7 +411,7 @@ class BalanceMonitor:
         return text
 
     def _start(self, kind: str, step: int, since: int, message: str, peak: dict[str, float]) -> Alert:
-        suggestion = _SUGGESTIONS[kind]
+        suggestion = self._suggestions[kind]
         self._episodes.append(
             {
                 "kind": kind,

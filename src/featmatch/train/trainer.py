@@ -229,7 +229,7 @@ class Trainer:
             module.to(self.device)
         self.stepper = TrainStep(self.task, self.models, self.ctx, self.device)
         self.task.setup(self.models, self.data, distributed=self.ctx.enabled, device=self.device)
-        self.monitor = BalanceMonitor(config.monitor)
+        self.monitor = BalanceMonitor(config.monitor, suggestions=self.task.monitor_suggestions)
 
         self._batches_fn = batches
         self.data_seed = derive_seed(config.seed, STREAM_DATA, self.ctx.rank)

@@ -170,6 +170,9 @@ class Task:
     flags: ClassVar[tuple[Any, ...]] = ()
     #: Whether ``streams.next_batch()`` yields ``(x, y)`` (samples and their labels) rather than ``x``.
     batch_labels: ClassVar[bool] = False
+    #: The balance monitor's suggestion for an episode kind (``"d_dominates"``, ``"collapse"``,
+    #: ``"non_finite"``) where the general one would mislead for this task; the others stay.
+    monitor_suggestions: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config

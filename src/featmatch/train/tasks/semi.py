@@ -45,7 +45,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,7 @@ from featmatch.data import DataSet
 from featmatch.features import DiscriminatorOutput
 from featmatch.models.semi_mlp import SemiMLPDiscriminator
 from featmatch.train.config import Option, Recipe, register_recipe
+from featmatch.train.config.options import setting
 from featmatch.train.seeds import derive_seed, eval_seed
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
 
@@ -212,6 +213,14 @@ class SemiTask(Task):
 
     name = "semi"
     Options = SemiOptions
+    monitor_suggestions: ClassVar[Mapping[str, str]] = {
+        "d_dominates": (
+            "expected in semi-supervised training: D is also the classifier, and with feature matching "
+            "the generator helps it by matching its features, not by fooling it (Salimans et al. 2016 report "
+            "their best test errors this way). Judge the run by test_error (test_error.png); only if the "
+            f"test error rises while this lasts, lower the discriminator's learning rate ({setting('optim.lr_d')})"
+        )
+    }
     flags = (
         Option(
             "task_options.labels",
