@@ -10,11 +10,21 @@ every test.
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+# Real MNIST for the tests that need it: the offline copy beside the repository (../shared/data),
+# unless FEATMATCH_DATA already points elsewhere. No test may reach the internet: MNIST's mirrors
+# point at a closed loopback port unless a test serves files itself.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if "FEATMATCH_DATA" not in os.environ and (SHARED_DATA / "mnist").is_dir():
+    os.environ["FEATMATCH_DATA"] = str(SHARED_DATA)
+os.environ.setdefault("FEATMATCH_MNIST_MIRRORS", "http://127.0.0.1:9/")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

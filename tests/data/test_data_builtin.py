@@ -96,9 +96,9 @@ def test_mnist1d_is_fixed_and_copies_the_cache(mnist1d_splits):
 
 
 def test_load_dataset_rejects_unknown_names_splits_options():
-    assert DATASETS == ("ring8", "grid25", "digits", "mnist1d")
-    with pytest.raises(ValueError, match=r"unknown data set 'mnist'.*ring8.*grid25.*digits.*mnist1d"):
-        load_dataset("mnist")
+    assert DATASETS == ("ring8", "grid25", "digits", "mnist1d", "mnist")
+    with pytest.raises(ValueError, match=r"unknown data set 'mnst'.*ring8.*grid25.*digits.*mnist1d.*mnist"):
+        load_dataset("mnst")
     with pytest.raises(ValueError, match=r"split must be one of \('train', 'test'\), got 'valid'"):
         load_dataset("ring8", "valid")
     with pytest.raises(ValueError, match="takes no options"):

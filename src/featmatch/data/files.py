@@ -499,6 +499,20 @@ def read_idx(path: str | Path) -> np.ndarray:
         >>> read_idx("train-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
         (60000,)
     """
+    return parse_idx(idx_contents(path), str(path))
+
+
+def idx_contents(path: str | Path) -> bytes:
+    """The bytes of an IDX file, decompressed when it is a gzip (detected from its magic bytes).
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it is a damaged gzip file.
+
+    Example:
+        >>> idx_contents("train-labels-idx1-ubyte.gz")[:4]  # doctest: +SKIP
+        b'\\x00\\x00\\x08\\x01'
+    """
     path = _existing(path, "IDX file")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
@@ -506,25 +520,32 @@ def read_idx(path: str | Path) -> np.ndarray:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as error:
             raise ValueError(f"IDX file {str(path)!r} is a damaged gzip file: {error}") from error
+    return raw
+
+
+def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse the (uncompressed) bytes of an IDX file; ``name`` is used in error messages.
+
+    Example:
+        >>> parse_idx(bytes([0, 0, 8, 1, 0, 0, 0, 2, 7, 9])).tolist()
+        [7, 9]
+    """
     if len(raw) < 4:
-        raise ValueError(
-            f"IDX file {str(path)!r} is truncated: expected a 4-byte magic number, found {len(raw)} bytes."
-        )
+        raise ValueError(f"IDX file {name!r} is truncated: expected a 4-byte magic number, found {len(raw)} bytes.")
     if raw[0] != 0 or raw[1] != 0:
         raise ValueError(
-            f"{str(path)!r} is not an IDX file: its magic number starts with bytes {raw[:2].hex()}, expected 0000."
+            f"{name!r} is not an IDX file: its magic number starts with bytes {raw[:2].hex()}, expected 0000."
         )
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
-        raise ValueError(f"IDX file {str(path)!r} has unknown data type code 0x{code:02X}; expected one of {known}.")
+        raise ValueError(f"IDX file {name!r} has unknown data type code 0x{code:02X}; expected one of {known}.")
     if ndim == 0:
-        raise ValueError(f"IDX file {str(path)!r} declares 0 dimensions; expected at least 1.")
+        raise ValueError(f"IDX file {name!r} declares 0 dimensions; expected at least 1.")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise ValueError(
-            f"IDX file {str(path)!r} is truncated: its header needs {header} bytes "
-            f"for {ndim} dimensions, found {len(raw)}."
+            f"IDX file {name!r} is truncated: its header needs {header} bytes for {ndim} dimensions, found {len(raw)}."
         )
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_IDX_DTYPES[code])
@@ -533,7 +554,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if found != expected:
         problem = "is truncated" if found < expected else "has extra bytes"
         raise ValueError(
-            f"IDX file {str(path)!r} {problem}: the header says shape {shape} of "
+            f"IDX file {name!r} {problem}: the header says shape {shape} of "
             f"{dtype.name}, expected {expected} bytes of data, found {found}."
         )
     array = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=header)

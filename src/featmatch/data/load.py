@@ -8,10 +8,11 @@ from typing import Any
 from featmatch.data.dataset import SPLITS, DataSet, check_split_and_seed, reject_options  # noqa: F401 (SPLITS: the split names, re-exported)
 from featmatch.data.digits import load_digits
 from featmatch.data.files import load_file_dataset
+from featmatch.data.mnist import load_mnist
 from featmatch.data.mnist1d import load_mnist1d
 from featmatch.data.toy import load_mixture
 
-DATASETS: tuple[str, ...] = ("ring8", "grid25", "digits", "mnist1d")
+DATASETS: tuple[str, ...] = ("ring8", "grid25", "digits", "mnist1d", "mnist")
 
 
 def load_dataset(
@@ -26,7 +27,9 @@ def load_dataset(
 
     Built-in names: ``ring8`` and ``grid25`` (2-D Gaussian mixtures, sampled from
     `seed`), ``digits`` (scikit-learn's 8 x 8 digits, fixed 1,437/360 split) and
-    ``mnist1d`` (MNIST-1D, fixed 4,000/1,000 split). Anything else is taken as a path:
+    ``mnist1d`` (MNIST-1D, fixed 4,000/1,000 split) and ``mnist`` (MNIST, 60,000/10,000,
+    found in ``$FEATMATCH_DATA/mnist`` or the cache, or downloaded once and verified:
+    `featmatch.data.mnist`). Anything else is taken as a path:
     a folder of images, a ``.npy``/``.npz`` file or an IDX file (see
     `featmatch.data.files` for their options, scaling and splits).
 
@@ -59,6 +62,8 @@ def load_dataset(
             return load_mixture(name, split, seed=seed, size=size)
         if name == "digits":
             return load_digits(split, seed=seed, size=size)
+        if name == "mnist":
+            return load_mnist(split, seed=seed, size=size)
         return load_mnist1d(split, seed=seed, size=size)
     path = Path(name).expanduser()
     if not path.exists() and isinstance(name, str) and _looks_like_a_name(name):

@@ -14,7 +14,6 @@ of the training data, :data:`ARCH_VERSION`, the seed and the training settings.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from torch import Tensor, nn
 
 from featmatch._checks import renamed_keywords
 from featmatch._io import atomic_path
+from featmatch._paths import cache_dir
 
 __all__ = [
     "ARCH_VERSION",
@@ -239,9 +239,11 @@ def train_classifier(
 
 
 def default_cache_dir() -> Path:
-    """``$FEATMATCH_CACHE`` if set, else ``~/.cache/featmatch``."""
-    env = os.environ.get("FEATMATCH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "featmatch"
+    """``$FEATMATCH_CACHE`` if set, else the platform's cache folder (``~/.cache/featmatch`` on Linux).
+
+    See :func:`featmatch._paths.cache_dir`.
+    """
+    return cache_dir()
 
 
 def _data_hash(x: Tensor, y: Tensor) -> str:
