@@ -141,3 +141,84 @@ def test_freeze_fixes_the_teacher_but_lets_gradients_through() -> None:
     assert x.grad is not None and all(p.grad is None for p in teacher.parameters())
     with pytest.raises(TypeError, match="torch.nn.Module"):
         freeze(lambda v: v)  # type: ignore[arg-type]
+
+
+# --- ResNetEncoder (the early task's default) ---------------------------------------------------
+
+from featmatch.models import ENCODER_FAMILIES, ResNetEncoder, build_encoder, build_models  # noqa: E402
+
+
+def _reference_resnet(enc: ResNetEncoder, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder in eval mode written out with torch.nn.functional and the Keras "same" padding rule."""
+    import torch.nn.functional as F
+
+    def bn(module: torch.nn.BatchNorm1d, h: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(h, module.running_mean, module.running_var, module.weight, module.bias, False, 0.0,
+                            module.eps)
+
+    h = x
+    for index, block in enumerate(enc.blocks):
+        stride = 1 if index == 0 else enc.stride
+        convs = [m for m in block.body if isinstance(m, torch.nn.Conv1d) or hasattr(m, "conv")]
+        norms = [m for m in block.body if isinstance(m, torch.nn.BatchNorm1d)]
+        y = h
+        for j, (conv, norm) in enumerate(zip(convs, norms, strict=True)):
+            k = conv.conv.kernel_size[0]
+            y = F.conv1d(F.pad(y, ((k - 1) // 2, k // 2)), conv.conv.weight, stride=stride if j == 0 else 1)
+            y = bn(norm, y)
+            if j < len(convs) - 1:
+                y = F.relu(y)
+        if isinstance(block.shortcut, torch.nn.BatchNorm1d):
+            short = bn(block.shortcut, h)
+        else:
+            short = bn(block.shortcut[1], F.conv1d(h, block.shortcut[0].weight, stride=stride))
+        h = F.relu(y + short)
+    pooled = F.adaptive_avg_pool1d(h, enc.pool).flatten(1)
+    return h, F.linear(pooled, enc.head[2].weight, enc.head[2].bias)
+
+
+@pytest.mark.parametrize(("length", "stride", "depth", "pool"), [(40, 2, 3, 1), (427, 2, 3, 1), (37, 1, 2, 4),
+                                                                  (9, 3, 3, 2), (1, 2, 2, 1)])
+def test_resnet_encoder_equals_a_functional_reference(length: int, stride: int, depth: int, pool: int) -> None:
+    torch.manual_seed(0)
+    enc = ResNetEncoder(3, 5, width=4, depth=depth, stride=stride, pool=pool)
+    enc.train()
+    for _ in range(2):  # running statistics away from their start, so eval mode uses real ones
+        enc(torch.randn(6, 3, length) * 2 + 1)
+    enc.eval()
+    x = torch.randn(4, 3, length)
+    out = enc(x)
+    features, logits = _reference_resnet(enc, x)
+    expected_length = length
+    for _ in range(depth - 1):
+        expected_length = math.ceil(expected_length / stride)
+    assert out.features.shape == (4, 8 if depth > 1 else 4, expected_length)
+    assert enc.feature_shape(length) == tuple(out.features.shape[1:])
+    torch.testing.assert_close(out.features, features, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.logits, logits, rtol=1e-5, atol=1e-5)
+
+
+def test_resnet_teacher_and_student_share_a_feature_shape_and_train() -> None:
+    teacher, student = ResNetEncoder(6, 4, width=8), ResNetEncoder(7, 4, width=8)  # six channels, + the mask
+    x = torch.randn(5, 6, 100)
+    assert teacher(x).features.shape == student(observe(x, 0.3)).features.shape == (5, 16, 25)
+    loss = torch.nn.functional.cross_entropy(student(observe(x, 0.3)).logits, torch.tensor([0, 1, 2, 3, 0]))
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in student.parameters())
+
+
+def test_resnet_errors_and_the_encoder_families() -> None:
+    with pytest.raises(ValueError, match=r"ResNetEncoder expects x of shape \(N, 2, T\), got \(1, 1, 40\).*observe"):
+        ResNetEncoder(2, 10)(torch.randn(1, 1, 40))
+    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+        ResNetEncoder(1, 1)
+    with pytest.raises(ValueError, match="kernel_sizes must hold at least one"):
+        ResNetEncoder(1, 3, kernel_sizes=())
+    assert ENCODER_FAMILIES == ("early_resnet", "early_encoder")
+    assert isinstance(build_encoder("early_resnet", 1, 3), ResNetEncoder)
+    old = build_encoder("early_encoder", 1, 3)
+    assert isinstance(old, SequenceEncoder) and (old.depth, old.pool, old.width) == (2, 4, 32)
+    with pytest.raises(ValueError, match=r"encoder families \('early_resnet', 'early_encoder'\), got 'resnet'"):
+        build_encoder("resnet", 1, 3)
+    with pytest.raises(ValueError, match=r"encoder family of the early task.*--task early"):
+        build_models("early_resnet", (1, 40))

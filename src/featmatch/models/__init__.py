@@ -27,7 +27,17 @@ from featmatch.models.conditional import (
     resize_condition,
 )
 from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
-from featmatch.models.early import OBSERVE_MODES, EncoderOutput, SequenceEncoder, freeze, observe, observed_steps
+from featmatch.models.early import (
+    ENCODER_FAMILIES,
+    OBSERVE_MODES,
+    EncoderOutput,
+    ResNetEncoder,
+    SequenceEncoder,
+    build_encoder,
+    freeze,
+    observe,
+    observed_steps,
+)
 from featmatch.models.mlp import ACTIVATIONS, MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
 from featmatch.models.registry import MODEL_FAMILIES, build_models, default_family
@@ -37,6 +47,7 @@ from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator
 __all__ = [
     "ACTIVATIONS",
     "CONDITIONAL_FAMILIES",
+    "ENCODER_FAMILIES",
     "GENERATOR_OUTPUTS",
     "IMAGE_SIZES",
     "MODEL_FAMILIES",
@@ -51,12 +62,14 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "MultiScaleDiscriminator",
+    "ResNetEncoder",
     "SemiMLPDiscriminator",
     "SemiMLPGenerator",
     "SequenceDiscriminator",
     "SequenceEncoder",
     "SequenceGenerator",
     "build_conditional_models",
+    "build_encoder",
     "build_models",
     "default_conditional_family",
     "default_family",

@@ -39,7 +39,17 @@ from torch import Tensor, nn
 from featmatch._checks import check_positive_int
 from featmatch.models.conv import downsampling_blocks
 
-__all__ = ["OBSERVE_MODES", "EncoderOutput", "SequenceEncoder", "freeze", "observe", "observed_steps"]
+__all__ = [
+    "ENCODER_FAMILIES",
+    "OBSERVE_MODES",
+    "EncoderOutput",
+    "ResNetEncoder",
+    "SequenceEncoder",
+    "build_encoder",
+    "freeze",
+    "observe",
+    "observed_steps",
+]
 
 #: How :func:`observe` hides the unobserved steps: ``"mask"`` (zeros + a mask channel),
 #: ``"zero"`` (zeros, no extra channel: a full-sequence model such as the teacher given a
@@ -251,6 +261,186 @@ class SequenceEncoder(nn.Module):
         for block in self.blocks:
             h = block(h)  # (N, C_i, floor(L / 2))
         return EncoderOutput(h, self.head(h))
+
+
+class _SameConv1d(nn.Module):
+    """``Conv1d`` with Keras-style "same" padding (``k - 1`` zeros, the extra one on the right) and a stride:
+    length L -> ``ceil(L / stride)`` for any kernel size, even ones."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
+        super().__init__()
+        self.left = (kernel_size - 1) // 2
+        self.right = kernel_size - 1 - self.left
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(nn.functional.pad(x, (self.left, self.right)))  # (N, C_out, ceil(L / stride))
+
+
+class _ResidualBlock(nn.Module):
+    """One residual block of the time-series ResNet (Wang et al. 2017, as in Fawaz et al. 2019).
+
+    ``conv(k1, stride) -> BN -> ReLU -> conv(k2) -> BN -> ReLU -> conv(k3) -> BN``, plus a shortcut
+    (``1x1 conv(stride) -> BN`` where the channels or the length change, else ``BN``), then ReLU.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_sizes: tuple[int, ...], stride: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for index, kernel in enumerate(kernel_sizes):
+            layers.append(_SameConv1d(channels, out_channels, kernel, stride if index == 0 else 1))
+            layers.append(nn.BatchNorm1d(out_channels))
+            if index < len(kernel_sizes) - 1:
+                layers.append(nn.ReLU())
+            channels = out_channels
+        self.body = nn.Sequential(*layers)
+        if in_channels != out_channels or stride != 1:
+            self.shortcut: nn.Module = nn.Sequential(
+                nn.Conv1d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm1d(out_channels)
+            )
+        else:
+            self.shortcut = nn.BatchNorm1d(out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))  # (N, C_out, ceil(L / stride))
+
+
+class ResNetEncoder(nn.Module):
+    """Residual 1-D CNN encoder with a classifier head: the early task's default teacher and student.
+
+    The time-series ResNet of Wang et al. (2017), the strongest deep model in Fawaz et al.'s
+    comparison of deep time-series classifiers (2019): ``depth`` residual blocks of three
+    convolutions with kernels ``kernel_sizes`` (8, 5, 3), batch norm and ReLU, and a shortcut
+    (a 1x1 convolution where the shape changes). Block 1 has ``width`` channels and keeps the
+    length; blocks 2 ... ``depth`` have ``2 * width`` channels (Fawaz et al.'s 64, 128, 128 at
+    ``width=64``) and their first convolution has stride ``stride`` (default 2: the length halves
+    per block, which keeps long sequences affordable; 1 is the original ResNet). The features
+    ``(N, C_feat, T_feat)`` are the last block's output, ``C_feat = 2 * width`` (``width`` for
+    ``depth=1``) and ``T_feat = ceil(T / stride**(depth - 1))``. The head averages them over
+    ``pool`` equal spans of time (1: global average pooling, as the original) and maps them to
+    ``num_classes`` logits with one linear layer.
+
+    Every convolution pads "same", so any ``T >= 1`` is accepted; the teacher takes the data's C
+    channels, a student fed by :func:`observe` (``"mask"``) C + 1, and both give features of one
+    shape, as :class:`SequenceEncoder`'s.
+
+    Args:
+        in_channels: channels of the input sequences.
+        num_classes: number of classes K, >= 2.
+        width: channels of the first block (the others have twice as many).
+        depth: number of residual blocks.
+        pool: number of time spans the head averages over.
+        stride: stride of blocks 2 ... ``depth``.
+        kernel_sizes: kernel sizes of each block's convolutions.
+
+    Example:
+        >>> enc = ResNetEncoder(1, num_classes=6, width=16)
+        >>> out = enc(torch.randn(4, 1, 427))
+        >>> tuple(out.features.shape), tuple(out.logits.shape), enc.feature_shape(427)
+        ((4, 32, 107), (4, 6), (32, 107))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        width: int = 32,
+        depth: int = 3,
+        pool: int = 1,
+        stride: int = 2,
+        kernel_sizes: tuple[int, ...] = (8, 5, 3),
+    ) -> None:
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.num_classes = check_positive_int("num_classes", num_classes)
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}.")
+        self.width = check_positive_int("width", width)
+        self.depth = check_positive_int("depth", depth)
+        self.pool = check_positive_int("pool", pool)
+        self.stride = check_positive_int("stride", stride)
+        kernels = tuple(kernel_sizes)
+        if not kernels:
+            raise ValueError("kernel_sizes must hold at least one kernel size, got ().")
+        for kernel in kernels:
+            check_positive_int("kernel_sizes", kernel)
+        self.kernel_sizes = kernels
+        blocks = []
+        channels = in_channels
+        for index in range(depth):
+            out = width if index == 0 else 2 * width
+            blocks.append(_ResidualBlock(channels, out, kernels, 1 if index == 0 else stride))
+            channels = out
+        self.blocks = nn.ModuleList(blocks)
+        self.feature_channels = channels
+        self.head = nn.Sequential(nn.AdaptiveAvgPool1d(pool), nn.Flatten(), nn.Linear(channels * pool, num_classes))
+
+    @property
+    def min_length(self) -> int:
+        """The shortest sequence length T this encoder accepts: 1 (every convolution pads "same")."""
+        return 1
+
+    def feature_shape(self, length: int) -> tuple[int, int]:
+        """``(C_feat, T_feat)`` of the features for inputs of length ``length``.
+
+        Example:
+            >>> ResNetEncoder(1, 10, width=8).feature_shape(40), ResNetEncoder(1, 10, stride=1).feature_shape(40)
+            ((16, 10), (64, 40))
+        """
+        check_positive_int("length", length)
+        for _ in range(self.depth - 1):
+            length = -(-length // self.stride)  # ceil
+        return self.feature_channels, length
+
+    def forward(self, x: Tensor) -> EncoderOutput:
+        if x.ndim != 3 or x.shape[1] != self.in_channels:
+            hint = ""
+            if x.ndim == 3 and x.shape[1] == self.in_channels - 1:
+                hint = " Hint: this encoder takes a mask channel; pass observe(x, fraction)."
+            elif x.ndim == 3 and x.shape[1] == self.in_channels + 1:
+                hint = " Hint: this encoder takes no mask channel; pass observe(x, fraction, mode='zero')."
+            raise ValueError(
+                f"ResNetEncoder expects x of shape (N, {self.in_channels}, T), got {tuple(x.shape)}.{hint}"
+            )
+        h = x
+        for block in self.blocks:
+            h = block(h)  # (N, C_i, ceil(L / stride_i))
+        return EncoderOutput(h, self.head(h))
+
+
+#: Encoder families of the early task (``--model``): ``"early_resnet"`` (:class:`ResNetEncoder`,
+#: the default) and ``"early_encoder"`` (:class:`SequenceEncoder`, the encoder of Table 5's
+#: first measurement; checkpoints of that time record this name).
+ENCODER_FAMILIES: tuple[str, ...] = ("early_resnet", "early_encoder")
+
+
+def build_encoder(
+    family: str,
+    in_channels: int,
+    num_classes: int,
+    *,
+    width: int | None = None,
+    depth: int | None = None,
+    pool: int | None = None,
+) -> ResNetEncoder | SequenceEncoder:
+    """An encoder of ``family`` (one of :data:`ENCODER_FAMILIES`); None takes the family's default.
+
+    Defaults: ``"early_resnet"`` width 32, depth 3, pool 1; ``"early_encoder"`` width 32, depth 2, pool 4.
+
+    Example:
+        >>> type(build_encoder("early_resnet", 2, 5, width=8)).__name__
+        'ResNetEncoder'
+    """
+    if family not in ENCODER_FAMILIES:
+        raise ValueError(
+            f"family must be one of the early task's encoder families {ENCODER_FAMILIES}, got {family!r}. "
+            "Hint: leave --model out for the default, early_resnet."
+        )
+    if family == "early_resnet":
+        return ResNetEncoder(in_channels, num_classes, width=width or 32, depth=depth or 3, pool=pool or 1)
+    return SequenceEncoder(in_channels, num_classes, width=width or 32, depth=depth or 2, pool=pool or 4)
 
 
 def freeze(module: M) -> M:

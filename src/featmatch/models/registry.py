@@ -10,6 +10,7 @@ from torch import nn
 from featmatch._checks import check_int
 from featmatch.models.conditional import CONDITIONAL_FAMILIES, build_conditional_models
 from featmatch.models.conv import IMAGE_SIZES, ConvDiscriminator, ConvGenerator
+from featmatch.models.early import ENCODER_FAMILIES
 from featmatch.models.mlp import MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
 from featmatch.models.semi_mlp import SemiMLPDiscriminator, SemiMLPGenerator
@@ -27,6 +28,7 @@ MODEL_FAMILIES: tuple[str, ...] = (
     "multiscale_sequence",
     "semi_mlp",
     *CONDITIONAL_FAMILIES,  # cond_*: conditional pairs, built with condition_shape=...
+    *ENCODER_FAMILIES,  # early_*: the early task's encoders, built by featmatch.models.build_encoder
 )
 
 # Options each family accepts through build_models(**options); anything else is an error.
@@ -125,6 +127,12 @@ def build_models(family: str, sample_shape: Sequence[int], *, latent_dim: int | 
     """
     if family not in MODEL_FAMILIES:
         raise ValueError(f"family must be one of {MODEL_FAMILIES}, got {family!r}.")
+    if family in ENCODER_FAMILIES:
+        raise ValueError(
+            f"family {family!r} is an encoder family of the early task (a teacher and a student, not a generator "
+            "and a discriminator). Hint: train it with --task early, or build one with "
+            "featmatch.models.build_encoder."
+        )
     if family in CONDITIONAL_FAMILIES:  # cond_*: their own builder, which needs the condition's shape
         condition_shape = options.pop("condition_shape", None)
         return build_conditional_models(family, condition_shape, sample_shape, latent_dim=latent_dim, **options)
