@@ -175,7 +175,7 @@ def header(argv: Sequence[str]) -> str:
 def format_reference(reference: dict[str, float]) -> str:
     """One line: real training samples scored like generated ones (floor/ceiling of the metrics)."""
     parts = []
-    for key in ("frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy"):
+    for key in ("frechet_distance", "classes_covered", "class_kl", "precision", "recall", "metric_classifier_accuracy"):
         if key in reference and math.isfinite(reference[key]):
             parts.append(f"{key} {reference[key]:.4g}")
     return "Real training samples (1,000) scored the same way: " + ", ".join(parts) + "."

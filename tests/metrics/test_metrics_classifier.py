@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -151,7 +152,11 @@ def test_default_cache_dir_follows_environment(tmp_path, monkeypatch, counted_tr
     get_classifier("toy", x, y, settings=TINY)
     assert len(cache_files(tmp_path / "cache")) == 1
     monkeypatch.delenv("FEATMATCH_CACHE")
-    assert default_cache_dir() == type(tmp_path).home() / ".cache" / "featmatch"
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    if sys.platform.startswith("linux"):
+        assert default_cache_dir() == type(tmp_path).home() / ".cache" / "featmatch"
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert default_cache_dir() == tmp_path / "xdg" / "featmatch"
 
 
 def test_input_errors():

@@ -11,7 +11,16 @@ from featmatch.data import DataSet, load_dataset
 from featmatch.metrics import MissingTestSplitError, TrainSettings, evaluate_samples, frechet_distance
 
 TINY = TrainSettings(steps=60, batch_size=16, lr=1e-2, width=8, feature_dim=8)
-CLASS_KEYS = {"frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy"}
+CLASS_KEYS = {
+    "frechet_distance",
+    "frechet_distance_real",
+    "classes_covered",
+    "class_kl",
+    "precision",
+    "recall",
+    "metric_classifier_accuracy",
+    "classifier_accuracy",
+}
 
 
 def labelled(kind: str, name: str = "tiny", n: int = 40, seed: int = 0) -> DataSet:
@@ -44,7 +53,7 @@ def test_labelled_data_with_explicit_test_split(tmp_path, kind):
     # The real test split against itself: no distance, full precision and recall.
     assert m["frechet_distance"] == pytest.approx(0.0, abs=1e-6)
     assert (m["precision"], m["recall"]) == (1.0, 1.0)
-    assert m["classifier_accuracy"] == 1.0
+    assert m["metric_classifier_accuracy"] == m["classifier_accuracy"] == 1.0  # the old name, one release
     assert m["classes_covered"] == 2.0
     assert m["class_kl"] == pytest.approx(0.0, abs=1e-5)
     # Only class-1 samples: one class, KL(gen || real) = log 2, lower recall, larger distance.
@@ -68,6 +77,33 @@ def test_same_numbers_as_the_parts(tmp_path):
     assert m["frechet_distance"] == pytest.approx(frechet_distance(fake=fake_f, real=real_f).item())
     assert (m["precision"], m["recall"]) == tuple(v.item() for v in precision_recall(fake=fake_f, real=real_f))
     assert all(isinstance(v, float) for v in m.values())
+
+
+def test_the_real_floor_is_real_training_data_scored_like_the_samples(tmp_path):
+    from featmatch.metrics import classifier_cache_path, classify, get_classifier
+
+    train, test = labelled("image", n=80, seed=0), labelled("image", seed=1)
+    fake = test.x[:30] + 0.2
+    m = evaluate_samples(train, fake, real_test=test, cache_dir=tmp_path, classifier_settings=TINY)
+    model = get_classifier("tiny", train.x, train.y, cache_dir=tmp_path, settings=TINY)
+    real_f, _ = classify(model, test.x)
+    # As many real training samples as generated ones (30), drawn with the evaluation's seed (0).
+    index = torch.randperm(80, generator=torch.Generator().manual_seed(0))[:30].sort().values
+    expected = frechet_distance(fake=classify(model, train.x[index])[0], real=real_f).item()
+    assert m["frechet_distance_real"] == pytest.approx(expected)
+    # Cached beside the classifier, keyed by the sample count: computed once per data set.
+    where = classifier_cache_path("tiny", train.x, train.y, cache_dir=tmp_path, settings=TINY)
+    cached = list(tmp_path.glob(f"{where.stem}-fd_real-n30-*.json"))
+    assert len(cached) == 1
+    cached[0].write_text('{"frechet_distance_real": 123.0}')
+    again = evaluate_samples(train, fake, real_test=test, cache_dir=tmp_path, classifier_settings=TINY)
+    assert again["frechet_distance_real"] == 123.0
+    cached[0].write_text("damaged")  # a damaged file is computed again
+    assert evaluate_samples(train, fake, real_test=test, cache_dir=tmp_path, classifier_settings=TINY)[
+        "frechet_distance_real"
+    ] == pytest.approx(expected)
+    other = evaluate_samples(train, test.x[:20], real_test=test, cache_dir=tmp_path, classifier_settings=TINY)
+    assert other["frechet_distance_real"] != pytest.approx(expected)  # another sample count, another floor
 
 
 def test_without_loadable_test_split_is_an_error_not_a_silent_switch(tmp_path):

@@ -21,9 +21,11 @@ from featmatch.metrics.classifier import (
     FeatureClassifier,
     TrainSettings,
     class_metrics,
+    classifier_cache_path,
     classify,
     default_cache_dir,
     get_classifier,
+    real_frechet_distance,
     train_classifier,
 )
 from featmatch.metrics.early import EARLY_FRACTIONS, accuracy_by_fraction, fraction_metric_name
@@ -41,6 +43,7 @@ __all__ = [
     "TrainSettings",
     "accuracy_by_fraction",
     "class_metrics",
+    "classifier_cache_path",
     "classify",
     "default_cache_dir",
     "evaluate_samples",
@@ -48,6 +51,7 @@ __all__ = [
     "frechet_distance",
     "gaussian_frechet_distance",
     "get_classifier",
+    "real_frechet_distance",
     "knn_radii",
     "mode_metrics",
     "nearest_centre",

@@ -14,6 +14,7 @@ of the training data, :data:`ARCH_VERSION`, the seed and the training settings.
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import re
 from dataclasses import asdict, dataclass
@@ -24,17 +25,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from featmatch._checks import renamed_keywords
-from featmatch._io import atomic_path
+from featmatch._io import atomic_path, atomic_write_text
 from featmatch._paths import cache_dir
+from featmatch.metrics.frechet import frechet_distance
 
 __all__ = [
     "ARCH_VERSION",
     "FeatureClassifier",
     "TrainSettings",
     "class_metrics",
+    "classifier_cache_path",
     "classify",
     "default_cache_dir",
     "get_classifier",
+    "real_frechet_distance",
     "train_classifier",
 ]
 
@@ -296,6 +300,32 @@ def _save_atomic(model: FeatureClassifier, path: Path) -> None:
         torch.save({"state_dict": state, "arch_version": ARCH_VERSION}, tmp)
 
 
+def classifier_cache_path(
+    dataset_name: str,
+    x: Tensor,
+    y: Tensor,
+    *,
+    num_classes: int | None = None,
+    cache_dir: Path | str | None = None,
+    seed: int = 0,
+    settings: TrainSettings | None = None,
+) -> Path:
+    """Where :func:`get_classifier` caches the classifier of these arguments (files derived from
+    it, such as :func:`real_frechet_distance`'s cached value, sit beside it).
+
+    Example:
+        >>> x, y = torch.zeros(4, 1, 8, 8), torch.tensor([0, 1, 0, 1])
+        >>> classifier_cache_path("digits", x, y, cache_dir="/tmp/c").name.startswith("classifier-digits-v1-s0-")
+        True
+    """
+    if not isinstance(dataset_name, str) or not dataset_name:
+        raise ValueError(f"dataset_name must be a non-empty str, got {dataset_name!r}.")
+    settings = TrainSettings() if settings is None else settings
+    classes = _check_xy(x, y, num_classes)
+    root = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    return _cache_path(dataset_name, x, y, classes, seed, settings, root)
+
+
 def get_classifier(
     dataset_name: str,
     x: Tensor,
@@ -329,17 +359,80 @@ def get_classifier(
         >>> ds = featmatch.data.load_dataset("digits")  # doctest: +SKIP
         >>> net = get_classifier(ds.name, ds.x, ds.y)  # doctest: +SKIP
     """
-    if not isinstance(dataset_name, str) or not dataset_name:
-        raise ValueError(f"dataset_name must be a non-empty str, got {dataset_name!r}.")
     settings = TrainSettings() if settings is None else settings
+    path = classifier_cache_path(
+        dataset_name, x, y, num_classes=num_classes, cache_dir=cache_dir, seed=seed, settings=settings
+    )
     classes = _check_xy(x, y, num_classes)
-    root = default_cache_dir() if cache_dir is None else Path(cache_dir)
-    path = _cache_path(dataset_name, x, y, classes, seed, settings, root)
     model = _load(path, x, classes, settings)
     if model is None:
         model = train_classifier(x, y, num_classes=classes, seed=seed, **asdict(settings))
         _save_atomic(model, path)
     return model
+
+
+def real_frechet_distance(
+    model: FeatureClassifier,
+    train_x: Tensor,
+    test_features: Tensor,
+    *,
+    n: int,
+    seed: int = 0,
+    cache_path: Path | str | None = None,
+) -> float:
+    """The Frechet distance of real data against real data: the floor a perfect generator reaches.
+
+    ``n`` real training samples (a seeded random subset; all of them when there are no more) against
+    the test split's features, in the classifier's feature space: the same statistic, sample
+    size and features as the generated samples' ``frechet_distance``, so it gives that number
+    its scale (a generator whose samples were real training data would score about this).
+
+    Args:
+        model: the classifier whose features define the space (:func:`get_classifier`).
+        train_x: the real training inputs, (N, ...).
+        test_features: the test split's features, (M, F) (``classify(model, test_x)[0]``).
+        n: how many training samples to compare: the number of generated samples scored.
+        seed: seed of the subset.
+        cache_path: the classifier's cache file (:func:`classifier_cache_path`); the value is
+            cached in a small JSON file beside it, keyed by ``n``, ``seed`` and the test
+            features, so it is computed once per data set. ``None``: not cached.
+
+    Returns:
+        The distance, a Python float.
+
+    Example:
+        >>> net = FeatureClassifier((1, 8, 8), num_classes=2)
+        >>> x = torch.randn(50, 1, 8, 8)
+        >>> real_frechet_distance(net, x, classify(net, x)[0], n=50) < 1e-6
+        True
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n (real samples to compare) must be an integer >= 2, got {n!r}.")
+    n = min(n, int(train_x.shape[0]))
+    path = None
+    if cache_path is not None:
+        digest = hashlib.sha256(test_features.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:12]
+        base = Path(cache_path)
+        path = base.with_name(f"{base.stem}-fd_real-n{n}-s{seed}-{digest}.json")
+        cached = _read_cached_value(path)
+        if cached is not None:
+            return cached
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randperm(int(train_x.shape[0]), generator=generator)[:n].sort().values
+    train_features, _ = classify(model, train_x[index.to(train_x.device)])
+    value = float(frechet_distance(train_features, test_features))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({"frechet_distance_real": value, "n": n, "seed": seed}) + "\n")
+    return value
+
+
+def _read_cached_value(path: Path) -> float | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["frechet_distance_real"]
+    except (OSError, ValueError, KeyError, TypeError):  # missing or damaged: computed again
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 @torch.no_grad()

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor
 
-from featmatch.metrics.classifier import TrainSettings, class_metrics, classify, get_classifier
+from featmatch.metrics.classifier import (
+    TrainSettings,
+    class_metrics,
+    classifier_cache_path,
+    classify,
+    get_classifier,
+    real_frechet_distance,
+)
 from featmatch.metrics.frechet import frechet_distance
 from featmatch.metrics.modes import mode_metrics
 from featmatch.metrics.prdc import precision_recall
@@ -21,7 +28,16 @@ if TYPE_CHECKING:  # featmatch.data is only needed by this convenience, and only
 __all__ = ["MissingTestSplitError", "evaluate_samples"]
 
 _POINT_KEYS = ("high_quality", "modes_covered", "reverse_kl")
-_CLASS_KEYS = ("frechet_distance", "classes_covered", "class_kl", "precision", "recall", "classifier_accuracy")
+_CLASS_KEYS = (
+    "frechet_distance",
+    "frechet_distance_real",
+    "classes_covered",
+    "class_kl",
+    "precision",
+    "recall",
+    "metric_classifier_accuracy",
+    "classifier_accuracy",
+)
 
 
 def _load(name: str, split: str) -> DataSet:
@@ -82,9 +98,12 @@ def evaluate_samples(
     - ``"image"`` / ``"sequence"`` with labels: a classifier trained on the training
       split (cached, :func:`get_classifier`) gives features and class predictions ->
       ``frechet_distance`` and ``precision`` / ``recall`` (k-NN manifolds, against the
-      real test split's features), ``classes_covered`` and ``class_kl``
-      (:func:`class_metrics`, against the test labels), and ``classifier_accuracy`` (the
-      classifier's accuracy on the real test split, to judge how far to trust the rest).
+      real test split's features), ``frechet_distance_real`` (the same distance for as many
+      real training samples: the floor, :func:`real_frechet_distance`, cached beside the
+      classifier), ``classes_covered`` and ``class_kl`` (:func:`class_metrics`, against the
+      test labels), and ``metric_classifier_accuracy`` (the metric classifier's accuracy on
+      the real test split, to judge how far to trust the rest; also under its old name
+      ``classifier_accuracy``, deprecated, for one release).
     - Anything else (no centres, no labels): an empty dict, since there is no reference
       feature space.
 
@@ -162,6 +181,9 @@ def evaluate_samples(
             f"shape {test.sample_shape} and labels {'absent' if test.y is None else 'present'}."
         )
     num_classes = max(int(data.y.max()), int(test.y.max())) + 1
+    where = classifier_cache_path(
+        data.name, data.x, data.y, num_classes=num_classes, cache_dir=cache_dir, seed=seed, settings=classifier_settings
+    )
     model = get_classifier(
         data.name,
         data.x,
@@ -175,12 +197,15 @@ def evaluate_samples(
     fake_features, fake_logits = classify(model, fake)  # (M, F), (M, K)
     precision, recall = precision_recall(fake=fake_features, real=real_features, k=k)
     classes = class_metrics(fake_logits, test.y, num_classes, confidence=confidence)
-    accuracy = (real_logits.argmax(dim=1).cpu() == test.y.cpu()).double().mean()
+    accuracy = float((real_logits.argmax(dim=1).cpu() == test.y.cpu()).double().mean())
+    floor = real_frechet_distance(model, data.x, real_features, n=int(fake.shape[0]), seed=seed, cache_path=where)
     return {
         "frechet_distance": float(frechet_distance(fake_features, real_features)),
+        "frechet_distance_real": floor,
         "classes_covered": float(classes["classes_covered"]),
         "class_kl": float(classes["class_kl"]),
         "precision": float(precision),
         "recall": float(recall),
-        "classifier_accuracy": float(accuracy),
+        "metric_classifier_accuracy": accuracy,
+        "classifier_accuracy": accuracy,  # deprecated name of metric_classifier_accuracy (one release)
     }
