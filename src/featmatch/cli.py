@@ -60,6 +60,7 @@ examples:
   featmatch train
   featmatch train --data ring8 --objective adv+fm --fm-preset salimans2016 --fm-layers hidden2
   featmatch train --data mnist1d --objective fm --fm-preset layer_mse --d-loss hinge --steps 5000
+  featmatch train --task early --data seqs.npz    # x (N, C, T), y (N,); x_test, y_test: the test split
   featmatch train --config my.yaml --set monitor.patience=100 --lr-d 1e-4
   featmatch train --print-config > my.yaml        # a starting point for --config
   featmatch train --resume runs/digits-fm-20250101-120000 --steps 4000
@@ -203,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="FILE",
         help="output: .png (image grid, scatter or line plot) or .npy (raw array)",
+    )
+    sample.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="early runs: write the student's class probabilities at each of the stopping rule's R observed "
+        "fractions (1/R ... 1, R = task_options.stop_points, 20 by default) as an (N, R, K) float32 .npy",
     )
 
     evaluate = sub.add_parser(
@@ -455,7 +462,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         inputs = run.task.inputs_from_file(Path(args.condition), run.models)
     else:
         inputs = run.task.sample_inputs(run.models, args.n, torch.Generator().manual_seed(args.seed))
-    samples = run.task.sample(run.generator, inputs, device)
+    if getattr(args, "probabilities", False):
+        if suffix != ".npy":
+            raise ValueError(f"--probabilities writes an (N, R, K) array: --out must end in .npy; got {args.out!r}.")
+        if not hasattr(run.task, "probabilities"):
+            raise ValueError(
+                f"--probabilities applies to early-prediction runs (task 'early'); --checkpoint {args.checkpoint!r} "
+                f"is a {run.task.name!r} run. Hint: drop --probabilities."
+            )
+        samples = run.task.probabilities(run.generator, inputs, device)  # (N, R, K)
+    else:
+        samples = run.task.sample(run.generator, inputs, device)
     if not bool(torch.isfinite(samples).all()):
         raise ValueError(
             f"the generator of --checkpoint {args.checkpoint!r} (step {run.state.get('step')}) produced NaN/Inf "

@@ -23,8 +23,9 @@ from featmatch.train.tasks import Weights
 from featmatch.train.tasks.early import EarlyTask
 from featmatch.train.trainer import Trainer, load_run
 
-METRICS = [fraction_metric_name(r) for r in EARLY_FRACTIONS] + ["accuracy_auc"]
-assert METRICS[0] == "accuracy@0.1" and METRICS[9] == "accuracy@1.0"  # the contract's names
+CURVE = [fraction_metric_name(r) for r in EARLY_FRACTIONS] + ["accuracy_auc"]
+assert CURVE[0] == "accuracy@0.1" and CURVE[9] == "accuracy@1.0"  # the contract's names
+METRICS = [*CURVE, "earliness", "accuracy_at_stop", "harmonic_mean", "stop_threshold"]
 TINY = ["--task", "early", "--teacher-steps", "4", "--batch-size", "32", "--model-width", "8", "--quiet",
         "--set", "data.size=256", "--set", "log.log_every=2", "--set", "log.sample_every=3",
         "--set", "log.checkpoint_every=3"]
@@ -44,10 +45,13 @@ def test_train_eval_sample_end_to_end(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--data", "mnist1d", "--steps", "6", "--out", str(run), *TINY]) == 0
     summary = _summary(run)
-    assert summary["config"]["recipe"] == "early-mnist1d" and summary["family"] == "early_encoder"
+    assert summary["config"]["recipe"] == "early-mnist1d" and summary["family"] == "early_resnet"
     assert list(summary["metrics"]) == METRICS
     assert all(0.0 <= v <= 1.0 for v in summary["metrics"].values())
-    assert summary["metrics"]["accuracy_auc"] == pytest.approx(np.mean([summary["metrics"][m] for m in METRICS[:-1]]))
+    m = summary["metrics"]
+    assert m["accuracy_auc"] == pytest.approx(np.mean([m[k] for k in CURVE[:-1]]))
+    late = 1 - m["earliness"]
+    assert m["harmonic_mean"] == pytest.approx(2 * m["accuracy_at_stop"] * late / (m["accuracy_at_stop"] + late))
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"loss/d", "loss/ce", "loss/g_fm", "loss/g_adv", "loss/distill", "fm/block1", "d/real_prob"} <= set(rows[0])
     report = (run / "report.md").read_text()
@@ -62,6 +66,8 @@ def test_train_eval_sample_end_to_end(tmp_path):
     metrics = evaluated.get("metrics", evaluated)
     assert {k: metrics[k] for k in METRICS} == summary["metrics"]
     loaded = load_run(run)
+    n = len(loaded.task.test_split())
+    assert round(m["earliness"] * 20 * n) == pytest.approx(m["earliness"] * 20 * n)  # every stop is at some k/20
     torch.testing.assert_close(loaded.models.frozen["teacher"].state_dict(), state["frozen"]["teacher"],
                                rtol=0, atol=0)
 
@@ -69,6 +75,13 @@ def test_train_eval_sample_end_to_end(tmp_path):
     assert main(["sample", "--checkpoint", str(run), "--n", "5", "--out", str(tmp_path / "p.npy")]) == 0
     preds = np.load(tmp_path / "p.npy")
     assert preds.shape == (5, 10) and preds.dtype == np.int64 and ((preds >= 0) & (preds < 10)).all()
+    # ... or the class probabilities (N, R, K) at r = 0.05, 0.1, ... 1 of the same drawn sequences.
+    assert main(["sample", "--checkpoint", str(run), "--n", "5", "--probabilities", "--out",
+                 str(tmp_path / "proba.npy")]) == 0
+    proba = np.load(tmp_path / "proba.npy")
+    assert proba.shape == (5, 20, 10) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba[:, 1::2].argmax(-1), preds)  # r = 0.1, 0.2, ... are columns 1, 3, ...
     assert main(["sample", "--checkpoint", str(run), "--n", "3", "--out", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").stat().st_size > 0
     np.save(tmp_path / "mine.npy", np.zeros((2, 40), dtype=np.float32))
@@ -96,13 +109,87 @@ def test_users_npz_sequences(tmp_path):
     x = torch.randn(300, 2, 16, generator=gen) * 0.1 + y.view(-1, 1, 1).float()  # (N, C, T), class = level
     np.savez(tmp_path / "seq.npz", x=x.numpy(), y=y.numpy())
     run = tmp_path / "run"
-    args = ["train", "--data", str(tmp_path / "seq.npz"), "--steps", "4", "--out", str(run), *TINY,
-            "--set", "task_options.d_depth=2"]  # T = 16: features of length 4, so D has 2 blocks
-    assert main(args) == 0
+    args = ["train", "--data", str(tmp_path / "seq.npz"), "--steps", "4", "--out", str(run), *TINY]
+    assert main(args) == 0  # T = 16: features of length 4, so D has 2 blocks (d_depth follows T)
     summary = _summary(run)
     assert list(summary["metrics"]) == METRICS
-    assert summary["config"]["recipe"] is None  # users' files get no recipe
-    assert ckpt.load_checkpoint(ckpt.list_checkpoints(run)[-1])["data"]["sample_shape"] == [2, 16]
+    assert summary["config"]["recipe"] == "early-sequences"  # the early task's recipe for users' files
+    state = ckpt.load_checkpoint(ckpt.list_checkpoints(run)[-1])
+    assert state["data"]["sample_shape"] == [2, 16] and len(load_run(run).models.discriminator.blocks) == 2
+
+
+def test_a_small_ucr_style_npz_just_works(tmp_path, caplog):
+    """20 training series of 3 channels, a test split under x_test/y_test, the recipe's batch of 32."""
+    gen = torch.Generator().manual_seed(1)
+    y, y_test = torch.arange(20) % 2, torch.arange(7) % 2
+    x = torch.randn(20, 3, 24, generator=gen) + 3 * y.view(-1, 1, 1)  # (N, C, T)
+    x_test = torch.randn(7, 3, 24, generator=gen) + 3 * y_test.view(-1, 1, 1)
+    np.savez(tmp_path / "ucr.npz", x=x.numpy(), y=y.numpy(), x_test=x_test.numpy(), y_test=y_test.numpy())
+    run = tmp_path / "run"
+    caplog.set_level("INFO", logger="featmatch")
+    assert main(["train", "--task", "early", "--data", str(tmp_path / "ucr.npz"), "--steps", "3", "--teacher-steps",
+                 "2", "--model-width", "4", "--quiet", "--out", str(run)]) == 0
+    lowered = [r.getMessage() for r in caplog.records if "larger than the" in r.getMessage()]
+    assert lowered == ["data.batch_size=32 is larger than the 16 training samples; lowered to 16"]  # 4 held out
+    summary = _summary(run)
+    assert summary["config"]["data"]["batch_size"] == 16
+    m = summary["metrics"]
+    assert all(round(m[k] * 7) == pytest.approx(m[k] * 7) for k in CURVE[:-1])  # the 7 series of x_test
+    task = load_run(run).task
+    assert len(task.test_split()) == 7 and len(task.load_data("train", torch.device("cpu"))) == 16
+    held = task.holdout_split()
+    assert held is not None and sorted(held.y.tolist()) == [0, 0, 1, 1]  # stratified: 2 of each class's 10
+
+
+def test_holdout_is_stratified_and_a_fixed_threshold_needs_none(tmp_path):
+    task = EarlyTask(_tiny(**{"data.size": 200}))
+    train, held = task.load_data("train", torch.device("cpu")), task.holdout_split()
+    assert held is not None and len(train) + len(held) == 200 and abs(len(held) - 40) <= 5  # 20% of each class
+    everything = EarlyTask(_tiny(**{"data.size": 200, "task_options": {"stop_threshold": 0.0}}))
+    whole = everything.load_data("train", torch.device("cpu"))
+    assert len(whole) == 200 and everything.holdout_split() is None
+    # The held-out and training series are disjoint and together the whole training split.
+    rows = {tuple(r.flatten().tolist()) for r in whole.x}
+    assert {tuple(r.flatten().tolist()) for r in train.x} | {tuple(r.flatten().tolist()) for r in held.x} == rows
+    assert len({tuple(r.flatten().tolist()) for r in train.x} & {tuple(r.flatten().tolist()) for r in held.x}) == 0
+    per_class = torch.bincount(held.y, minlength=10).float()
+    assert torch.allclose(per_class, torch.bincount(whole.y, minlength=10).float() * 0.2, atol=0.5)
+
+
+def test_a_fixed_threshold_of_zero_stops_at_the_first_fraction():
+    trainer = Trainer(_tiny(task_options={"teacher_steps": 4, "stop_threshold": 0.0}))
+    metrics = trainer.task.evaluate(trainer.G, trainer.models, trainer.data, torch.device("cpu"))
+    assert metrics["earliness"] == pytest.approx(0.05) and metrics["stop_threshold"] == 0.0
+    test = trainer.task.test_split()
+    probabilities = EarlyTask.predict_proba(trainer.G, test.x, (0.05,), torch.device("cpu"))  # (N, 1, K)
+    assert metrics["accuracy_at_stop"] == pytest.approx(float((probabilities[:, 0].argmax(1) == test.y).double().mean()))
+
+
+def test_normalize_series_and_its_errors(tmp_path):
+    from featmatch.train.tasks.early import zscore
+
+    task = EarlyTask(_tiny(task_options={"normalize": "series", "stop_threshold": 0.5}))
+    x = task.load_data("train", torch.device("cpu")).x
+    torch.testing.assert_close(x.mean(-1), torch.zeros(x.shape[:2]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(x.std(-1, unbiased=False), torch.ones(x.shape[:2]), atol=1e-4, rtol=0)
+    raw = torch.tensor([[[2.0, 4.0, 6.0, 8.0]]])
+    ref = (raw - 5.0) / np.sqrt(5.0)
+    torch.testing.assert_close(zscore(raw), ref)
+    with pytest.raises(ValueError, match=r"normalize must be one of \('none', 'series'\); got 'minmax'"):
+        EarlyTask(_tiny(task_options={"normalize": "minmax"}))
+    with pytest.raises(ValueError, match="holdout=0 leaves no held-out training data.*--stop-threshold"):
+        EarlyTask(_tiny(task_options={"holdout": 0.0}))
+    with pytest.raises(ValueError, match=r"stop_threshold must lie in \[0, 1\].*got 1.5"):
+        EarlyTask(_tiny(task_options={"stop_threshold": 1.5}))
+
+
+def test_probabilities_of_a_run_of_another_task_are_refused(tmp_path, capsys):
+    run = tmp_path / "ring"
+    assert main(["train", "--data", "ring8", "--steps", "2", "--quiet", "--out", str(run),
+                 "--set", "data.size=64", "--batch-size", "16", "--set", "log.checkpoint_every=2"]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", str(run), "--probabilities", "--out", str(tmp_path / "p.npy")]) == 2
+    assert "--probabilities applies to early-prediction runs (task 'early')" in capsys.readouterr().err
 
 
 def test_unlabelled_or_non_sequence_data_is_refused(tmp_path):
@@ -188,9 +275,11 @@ def test_objective_kinds_and_options():
 def test_student_can_start_from_the_teacher():
     trainer = Trainer(_tiny(task_options={"teacher_steps": 4, "student_init": "teacher"}))
     teacher, student = trainer.models.frozen["teacher"], trainer.models.generator
-    stem_t, stem_s = teacher.stem[0].weight, student.stem[0].weight  # (width, C, k), (width, C + 1, k)
-    torch.testing.assert_close(stem_s[:, :-1], stem_t, rtol=0, atol=0)
-    assert stem_s[:, -1].abs().sum() == 0
+    first_t, first_s = teacher.blocks[0], student.blocks[0]  # the input's convolution and shortcut
+    for conv_t, conv_s in [(first_t.body[0].conv, first_s.body[0].conv), (first_t.shortcut[0], first_s.shortcut[0])]:
+        stem_t, stem_s = conv_t.weight, conv_s.weight  # (width, C, k), (width, C + 1, k)
+        torch.testing.assert_close(stem_s[:, :-1], stem_t, rtol=0, atol=0)
+        assert stem_s[:, -1].abs().sum() == 0
     torch.testing.assert_close(student.head[-1].weight, teacher.head[-1].weight, rtol=0, atol=0)
 
 
@@ -205,4 +294,4 @@ def test_run_sweep_with_two_variants(tmp_path):
     assert {r["variant"] for r in result.summary["rows"]} == {"ce", "fm"}
     assert set(METRICS) <= set(result.summary["metrics"])
     assert (tmp_path / "cmp" / "comparison.png").is_file()  # with the accuracy@r curves of both variants
-    assert [name for _, name in metric_curves(result.summary["metrics"])["accuracy@"]] == METRICS[:-1]
+    assert [name for _, name in metric_curves(result.summary["metrics"])["accuracy@"]] == CURVE[:-1]

@@ -221,6 +221,18 @@ class Trainer:
         seed_everything(config.seed)
         # Data: this rank's shard, on the training device (data sets here are small).
         self.data: DataSet = self.task.load_data("train", self.device)
+        smallest_shard = len(self.data) // self.ctx.world_size
+        if config.data.batch_size > smallest_shard >= 1:  # a user's small data set: a batch is all of it
+            if self.ctx.is_main:
+                log.info(
+                    "data.batch_size=%d is larger than the %d training samples%s; lowered to %d",
+                    config.data.batch_size,
+                    smallest_shard,
+                    f" of each of {self.ctx.world_size} processes" if self.ctx.world_size > 1 else "",
+                    smallest_shard,
+                )
+            config = replace(config, data=replace(config.data, batch_size=smallest_shard))
+            self.config = self.task.config = config
         self.data_description = self.task.describe_data(self.data)  # what checkpoints record
         self.models = self.task.build_models(self.data_description)
         self.models.generator.to(self.device)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from types import MappingProxyType
 from typing import Any
 
@@ -176,16 +177,27 @@ def register_recipe(recipe: Recipe) -> Recipe:
     return recipe
 
 
+#: ``Recipe.data`` of a task's recipe for users' own files: ``--data PATH``, a name with a suffix
+#: (``seqs.npz``) or a ``/``, gets it when no recipe names that path.
+USER_FILES = "<file>"
+
+
 def default_recipe(task: str, data: Any) -> Recipe | None:
     """The recipe a run of ``task`` on data set ``data`` gets without ``--recipe``, or ``None``.
+
+    A user's file gets the task's recipe for :data:`USER_FILES`, if the task has one.
 
     Example:
         >>> default_recipe("generation", "ring8").name, default_recipe("generation", "my.npy")
         ('ring8', None)
+        >>> default_recipe("early", "runs/seqs.npz").name
+        'early-sequences'
     """
     for recipe in _RECIPES.values():
         if recipe.task == task and recipe.data == data:
             return recipe
+    if isinstance(data, str) and data != USER_FILES and ("/" in data or "\\" in data or PurePath(data).suffix):
+        return default_recipe(task, USER_FILES)
     return None
 
 
