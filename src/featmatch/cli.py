@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from featmatch.errors import InputError
 
@@ -29,32 +29,27 @@ log = logging.getLogger("featmatch")
 
 _DESCRIPTION = """\
 Train GANs whose generator matches the discriminator's features (feature matching),
-and look at what they learned.
-
-Commands:
-  train    train a GAN; writes a run directory with metrics, samples, checkpoints and report.md
-  sample   draw samples from a checkpoint (PNG grid / plot, or .npy)
-  eval     compute the evaluation metrics of a checkpoint's generator
-  compare  train several set-ups x seeds with the same budget; a mean +- std table and plots
+and look at what they learned. Each command has its own --help.
 """
 
 _EXAMPLES = """\
 examples:
-  featmatch train                                 # digits, feature matching, a few minutes on a CPU
+  featmatch train                                 # digits, adversarial + feature matching, about a minute on a CPU
   featmatch train --data ring8 --steps 5000 --out runs/ring8
   featmatch train --resume runs/ring8 --steps 10000  # continue a run to a later step
   featmatch sample --checkpoint runs/ring8 --n 1000 --out ring8.png
   featmatch eval --checkpoint runs/ring8
-  featmatch compare --data ring8 --seeds 0,1,2 --variant "gan=--objective adv" \
+  featmatch compare --data ring8 --seeds 0,1,2 --variant "gan=--objective adv" \\
       --variant "fm=--objective fm" --out runs/cmp --jobs 2
   torchrun --nproc_per_node=2 -m featmatch train --data mnist1d --out runs/ddp
 """
 
 _TRAIN_EXAMPLES = """\
 Precedence: built-in defaults < recipe < --config FILE < flags (--set last). The recipe is the
---data set's own (digits, ring8, grid25, mnist1d; none for your data), or --recipe NAME|none; its
+task's own for the --data set (see --recipe; none for your data), or --recipe NAME|none; its
 adversarial schedule is dropped whole when you pick another --objective or set --adv-weight.
-See the full, effective configuration (and the recipe) with --print-config.
+See the full, effective configuration (and the recipe) with --print-config. Flags of one task
+(the sections "task ...") need that task: --task NAME, or data that picks it.
 
 examples:
   featmatch train
@@ -95,29 +90,80 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=34, width=100)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Takes no abbreviated flags (a flag in a script must not change meaning when a new flag is
+    added: ``--step`` is not ``--steps``), and reports a usage error in one line with a hint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}. Hint: {self.prog} --help lists every flag and its values.\n")
+
+
+def _tasks_text() -> str:
+    """The kinds of training for ``featmatch --help``, from the task registry."""
+    from featmatch.train.tasks import TASKS
+
+    width = max(len(name) for name in TASKS)
+    lines = [
+        f"  {name:<{width}}  {cls.summary or (cls.__doc__ or '').strip().splitlines()[0]}"
+        for name, cls in TASKS.items()
+    ]
+    return "kinds of training (featmatch train --task NAME; see featmatch train --help):\n" + "\n".join(lines) + "\n\n"
+
+
 def _csv(item_type: type) -> Any:
     from featmatch.train.config.options import csv
 
     return csv(item_type)
 
 
+def _recipe_value(values: Any, key: str) -> Any:
+    """A recipe's value of dotted ``key``, also inside a mapping it sets whole (``task_options``); else a marker."""
+    if key in values:
+        return values[key]
+    section, _, name = key.rpartition(".")
+    if section in values and isinstance(values[section], dict) and name in values[section]:
+        return values[section][name]
+    return _MISSING
+
+
+_MISSING = object()
+
+
 def _defaults_text() -> dict[str, str]:
     """Each config key's default as the help shows it, naming the recipes whose own default differs.
 
+    Task options (``task_options.<field>``) show their task's default and that task's recipes'.
+
     Example: ``{"objective.kind": "digits, ring8, grid25, ...: adv+fm; mnist1d, ..., your data: fm", "seed": "0"}``.
     """
+    import dataclasses
+
     from featmatch.train.config import KEY_ALIASES, RECIPES, TrainConfig, config_to_dict
     from featmatch.train.config import flatten as _flatten
+    from featmatch.train.tasks import TASKS
 
-    base = {k: str(v) for k, v in _flatten(config_to_dict(TrainConfig())).items()}
-    texts = dict(base)
-    for key, value in base.items():
+    base: dict[str, tuple[str, str | None]] = {  # key -> (default, the task it belongs to)
+        k: (str(v), None) for k, v in _flatten(config_to_dict(TrainConfig())).items()
+    }
+    for task_name, cls in TASKS.items():
+        if cls.Options is not None:  # every field has a default (the Task contract)
+            for option, value in dataclasses.asdict(cls.Options()).items():
+                base[f"task_options.{option}"] = (str(value), task_name)
+    texts = {key: value for key, (value, _) in base.items()}
+    for key, (value, task) in base.items():
         field_key = KEY_ALIASES.get(key, key)
         by_value: dict[str, list[str]] = {}  # shown value -> recipes, in registration order
         for name, recipe in RECIPES.items():
-            shown = str(recipe.values[field_key]) if field_key in recipe.values else value
+            if task is not None and recipe.task != task:
+                continue  # a task option: only its own task's recipes set it
+            own = _recipe_value(recipe.values, field_key)
+            shown = value if own is _MISSING else str(own)
             by_value.setdefault(shown, []).append(name)
-        if set(by_value) != {value}:  # some recipe's default differs from the dataclass's
+        if set(by_value) - {value}:  # some recipe's default differs from the dataclass's
             by_value.setdefault(value, []).append("your data")
             texts[key] = "; ".join(f"{', '.join(names)}: {shown}" for shown, names in by_value.items())
     return texts
@@ -127,9 +173,17 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train`` flags: the config's table (featmatch.train.config.OPTIONS), and those that are no setting."""
     from featmatch.train.config import all_options
     from featmatch.train.config.options import GROUPS
+    from featmatch.train.tasks import TASKS
 
     d = _defaults_text()
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    # Each task's own flags in a section of their own, after the shared ones.
+    task_groups = {
+        name: parser.add_argument_group(f"task {name} (--task {name})", cls.summary or None)
+        for name, cls in TASKS.items()
+        if cls.flags
+    }
+    owner = {row.key: name for name, cls in TASKS.items() for row in cls.flags}
     run = groups["run"]
     run.add_argument("--config", metavar="FILE", help="YAML or TOML config file (keys as in --print-config)")
     run.add_argument(
@@ -153,7 +207,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for row in all_options():  # the table's rows and the registered tasks' own flags
         default = ""
-        if row.show_default and row.key in d:
+        if row.show_default and row.key in d and "(default:" not in row.help:  # a help may say its own
             default = f" (default: {d[row.key].replace('None', row.unset)})"
         kw: dict[str, Any] = {"dest": row.key, "default": argparse.SUPPRESS, "help": row.help + default}
         # Unset flags stay absent (SUPPRESS), so they never override the config file.
@@ -161,13 +215,14 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
             kw.update(action="store_const", const=True)
         else:
             kw.update(type=row.parse, choices=row.choices, metavar=row.metavar)
-        groups[row.group].add_argument(row.flag, **kw)
+        group = task_groups[owner[row.key]] if row.key in owner else groups[row.group]
+        group.add_argument(row.flag, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``featmatch`` argument parser with its ``train``, ``sample``, ``eval`` and ``compare`` subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="featmatch", description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=_Formatter
+    parser = _Parser(
+        prog="featmatch", description=_DESCRIPTION, epilog=_tasks_text() + _EXAMPLES, formatter_class=_Formatter
     )
     from featmatch import __version__
 
@@ -176,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train a GAN (defaults: digits, feature matching)",
+        help="train a GAN (default: digits, adversarial + feature matching; --task for other kinds)",
         formatter_class=_Formatter,
         description="Train a GAN with a feature-matching generator loss (or adversarial, or both).",
         epilog=_TRAIN_EXAMPLES,
@@ -522,7 +577,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-class _RaisingParser(argparse.ArgumentParser):
+class _RaisingParser(_Parser):
     """An argument parser that raises ``ValueError`` instead of printing usage and exiting."""
 
     def error(self, message: str) -> Any:
@@ -534,6 +589,22 @@ def _close_flags(text: str, parser: argparse.ArgumentParser) -> str:
 
     flags = [s for a in parser._actions for s in a.option_strings]  # argparse has no public list
     return " or ".join(difflib.get_close_matches(text.split("=", 1)[0], flags, n=2))
+
+
+def _unknown_flags_message(parser: argparse.ArgumentParser, command: str | None, unknown: list[str]) -> str:
+    """One line for flags (or stray values) no parser took, naming the closest flags of the command."""
+    prog = "featmatch" if command is None else f"featmatch {command}"
+    target = parser
+    if command is not None:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        target = subparsers.choices[command]
+    flag = next((u for u in unknown if u.startswith("-")), unknown[0])
+    close = _close_flags(flag, target) if flag.startswith("-") else ""
+    hint = f"did you mean {close}? " if close else ""
+    return (
+        f"{prog}: error: unrecognized arguments: {' '.join(unknown)}. Hint: {hint}{prog} --help lists every flag "
+        "(flags are never abbreviated)."
+    )
 
 
 def train_overrides(flags: Sequence[str]) -> dict[str, Any]:
@@ -727,9 +798,12 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors: argparse has printed them
         return int(exit_.code) if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+    if unknown:
+        sys.stderr.write(_unknown_flags_message(parser, args.command, unknown) + "\n")
+        return 2
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -171,9 +171,11 @@ def test_npy_points_images_sequences(tmp_path):
     rows = sorted(map(tuple, torch.cat([train.x, test.x]).tolist()))
     assert rows == sorted(map(tuple, torch.from_numpy(points).float().tolist()))  # floats as is
 
-    images = _gray_images(10)
+    images = _gray_images(10)  # (10, 4, 5): 4 x 5 images, or 4-channel sequences of 5 steps
     np.save(tmp_path / "i.npy", images)
-    data = load_dataset(str(tmp_path / "i.npy"))
+    with pytest.raises(ValueError, match=r"shape \(10, 4, 5\).*--data-kind image or --data-kind sequence"):
+        load_dataset(str(tmp_path / "i.npy"))
+    data = load_dataset(str(tmp_path / "i.npy"), kind="image")
     assert data.x.shape == (9, 1, 4, 5) and data.x.min() >= -1 and data.x.max() <= 1
     ids = (data.x[:, 0, 0, 0] + 1) * 127.5
     assert torch.allclose(data.x[:, 0], _to_unit(images[(ids.round() / 10).long().numpy()]))

@@ -85,7 +85,7 @@ def test_wrong_type_names_field_flag_and_value():
         ({"optim.precision": "fp8"}, r"'optim.precision'.*'fp32', 'bf16', 'fp16'; got 'fp8'"),
         ({"optim.betas": [0.5]}, r"'optim.betas'.*two numbers"),
         ({"optim.lr_g": 0.0}, r"'optim.lr_g' \(flag --lr-g\) must be a number in \(0.0, 1.0\]; got 0.0"),
-        ({"data.name": "ring9"}, r"'data.name' \(flag --data\).*'ring8'.*got 'ring9'"),
+        ({"data.name": "ring9"}, r"'data.name' \(flag --data\).*got 'ring9'.*did you mean 'ring8'"),
         ({"model.family": "resnet"}, r"'model.family' \(flag --model\).*'conv'.*got 'resnet'"),
         ({"objective.fm_preset": "nope"}, r"'objective.fm_preset'.*'salimans2016'.*got 'nope'"),
         ({"objective.fm_statistic": "median"}, r"feature-matching options.*statistic.*'median'"),

@@ -68,6 +68,7 @@ def _effective(cfg: TrainConfig) -> dict:
     flat["optim.ema"] = flat.pop("optim.ema_decay")
     assert flat.pop("task", "generation") == "generation"  # the trainer's task, added by the task split
     assert flat.pop("task_options", {}) == {}  # the task's own settings, added with tasks' options
+    assert flat.pop("data.kind") is None  # chosen from the data's shape, added with --data-kind
     flat.pop("recipe")
     return flat
 

@@ -62,8 +62,13 @@ def test_unknown_and_bad_task_options_are_named(labelled_task):
         build_config({"data.name": "ring8", "task": "labelled-toy", "task_options.per_clas": 3})
     with pytest.raises(ValueError, match="per_class must be >= 1; got 0"):
         build_config({"data.name": "ring8", "task": "labelled-toy", "task_options.per_class": 0})
-    with pytest.raises(ValueError, match="must be empty for task 'generation'"):
+    # Another task's option names its flag and its task, not the config key of this one.
+    with pytest.raises(ValueError, match=r"--toy-labels \(task_options.per_class\) is an option of task "
+                                         r"'labelled-toy', but this run's task is 'generation' on 'ring8'.*"
+                                         r"Hint: pass --task labelled-toy"):
         build_config({"data.name": "ring8", "task_options.per_class": 3})
+    with pytest.raises(ValueError, match="must be empty for task 'generation'"):  # nobody's option
+        build_config({"data.name": "ring8", "task_options.nobodys": 3})
 
 
 def test_task_flags_join_the_parser_and_the_flag_names(labelled_task):

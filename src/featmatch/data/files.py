@@ -14,10 +14,13 @@ Formats, chosen by the path:
 * **``.npy``**: one array. **``.npz``**: arrays by key; the samples are under key
   ``x`` (option ``key``; if there is no ``x`` and the file holds a single array, that
   one), labels under ``y`` if present (option ``label_key``).
-  Layout by number of dimensions: ``(N, D)`` points, ``(N, H, W)`` images (a channel
-  axis is added), ``(N, C, H, W)`` images. Option ``kind="sequence"`` reads ``(N, T)``
-  as ``(N, 1, T)`` and ``(N, C, T)`` as sequences. Option ``labels``: a ``.npy`` or IDX
-  file of ``(N,)`` integer labels, or False for no labels (also for IDX).
+  Layout from the shape (`featmatch.data.kinds.infer_kind`): ``(N, D)`` vectors,
+  ``(N, C, H, W)`` images, ``(N, 1, T)`` one-channel sequences, ``(N, S, S)`` square
+  images (a channel axis is added); any other ``(N, A, B)`` could be either and needs the
+  option ``kind`` (``"image"``, ``"sequence"`` or ``"vector"``; flag ``--data-kind``).
+  ``kind="sequence"`` reads ``(N, T)`` as ``(N, 1, T)`` and ``(N, C, T)`` as sequences;
+  ``kind="image"`` reads ``(N, H, W)`` as one-channel images. Option ``labels``: a ``.npy``
+  or IDX file of ``(N,)`` integer labels, or False for no labels (also for IDX).
 * **IDX** (the MNIST format; names ending in ``-ubyte`` or containing ``.idx``, raw or
   gzip-compressed, e.g. ``train-images-idx3-ubyte.gz``). The header's magic number
   gives the element type and the number of dimensions; the sizes follow. Labels are
@@ -64,6 +67,7 @@ import torch
 
 from featmatch._checks import check_int
 from featmatch.data.dataset import SPLITS, DataSet, subset
+from featmatch.data.kinds import KIND_OPTIONS, dataset_kind, infer_kind
 from featmatch.errors import UnknownOptionError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -204,8 +208,8 @@ def _check_options(fmt: str, path: Path, options: Mapping[str, Any]) -> None:
             )
     if options.get("scale") not in (None, *SCALES):
         raise ValueError(f"scale must be one of {SCALES}, got {options['scale']!r}.")
-    if options.get("kind") not in (None, "points", "image", "sequence"):
-        raise ValueError(f"kind must be 'points', 'image' or 'sequence', got {options['kind']!r}.")
+    if options.get("kind") not in (None, *KIND_OPTIONS):
+        raise ValueError(f"kind must be 'image', 'sequence' or 'vector' (or 'points'), got {options['kind']!r}.")
     if options.get("channels") not in (None, 1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {options['channels']!r}.")
     if options.get("test_labels") is not None and options.get("test_path") is None:
@@ -365,7 +369,9 @@ def _read_npz(
         if key + suffix not in keys:
             raise ValueError(
                 f".npz file {str(path)!r} has no array {key + suffix!r}; it holds {keys}. "
-                f"Hint: pass key=<name of the samples array>."
+                f"Hint: pass key=<name of the samples array> (featmatch train --set data.options.key=NAME); "
+                f"pairs (task conditional) are read from arrays named condition and target, or those "
+                f"data.options.condition_key and target_key name."
             )
         try:
             array = archive[key + suffix]
@@ -410,7 +416,8 @@ def _to_dataset(
             f"data {name!r} has shape {array.shape}; expected (N, D) points, (N, H, W) or "
             f"(N, C, H, W) images, or (N, C, T) sequences with N >= 1."
         )
-    kind: str | None = options.get("kind") or {2: "points", 3: "image", 4: "image"}.get(array.ndim)
+    # The kind given, else the one the shape says (an ambiguous shape asks for --data-kind).
+    kind = dataset_kind(options["kind"]) if options.get("kind") else infer_kind([array.shape], name)
     layouts = {
         ("points", 2): None,
         ("image", 3): 1,  # (N, H, W) -> add a channel axis at 1

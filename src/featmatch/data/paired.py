@@ -28,10 +28,11 @@ Built-in pairs (offline, labels kept, the fixed train/test splits of their sourc
 
 Users' pairs (`load_paired_dataset` with a path; an option given as None means its default):
 
-* **``.npz``** with arrays ``condition`` and ``target`` (the same N; any layout and scaling of
-  `featmatch.data.files`, options ``kind`` and ``scale`` applied to both sides; ``minmax``
-  maps each side by its own range); labels under ``y`` or ``labels`` if present (option
-  ``label_key``).
+* **``.npz``** with arrays ``condition`` and ``target`` (other names: options ``condition_key``
+  and ``target_key``; the same N; any layout and scaling of `featmatch.data.files`, options
+  ``kind`` and ``scale`` applied to both sides, the kind read from both shapes together when not
+  given; ``minmax`` maps each side by its own range); labels under ``y`` or ``labels`` if
+  present (option ``label_key``).
 * **Two folders of images with matching file names** (the suffix may differ: ``A/1.png``
   pairs with ``B/1.jpg``): ``A/`` and ``B/`` inside the given folder, or the given folder
   (condition) and the option ``target_path`` (target).
@@ -78,6 +79,7 @@ from featmatch.data.files import (
     read_images,
     split_index,
 )
+from featmatch.data.kinds import KIND_OPTIONS, infer_kind
 from featmatch.data.mnist1d import load_mnist1d
 from featmatch.errors import UnknownOptionError
 
@@ -98,7 +100,7 @@ DIRECTIONS: tuple[str, ...] = ("AtoB", "BtoA")
 
 # Options each format of users' pairs accepts.
 _FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
-    "npz": ("kind", "scale", "label_key", "test_path"),
+    "npz": ("kind", "scale", "condition_key", "target_key", "label_key", "test_path"),
     "folder": ("image_size", "channels", "direction", "target_path", "test_path"),
 }
 #: Every option of users' paired files.
@@ -169,13 +171,14 @@ def _load_builtin(name: str, split: str) -> PairedDataSet:
 # --------------------------------------------------------------------------- dispatch
 
 
-def is_paired_source(name: str | Path) -> bool:
+def is_paired_source(name: str | Path, options: Mapping[str, Any] | None = None) -> bool:
     """Whether `name` is paired data: a name in `PAIRED_DATASETS`, or a ``.npz`` holding ``condition`` and ``target``.
 
     Folders are never guessed to be pairs (``A/`` and ``B/`` could be two classes; a
     side-by-side image is also just an image): load them with `load_paired_dataset` on
     purpose. A path that does not exist or cannot be read is not paired (the unpaired
-    loader then reports what is wrong with it).
+    loader then reports what is wrong with it). `options` (the loader's): a
+    ``condition_key`` or ``target_key`` in them names the arrays, which makes the file pairs.
 
     Example:
         >>> is_paired_source("digits-inpaint"), is_paired_source("digits")
@@ -183,6 +186,9 @@ def is_paired_source(name: str | Path) -> bool:
     """
     if isinstance(name, str) and name in PAIRED_DATASETS:
         return True
+    options = options or {}
+    if options.get("condition_key") is not None or options.get("target_key") is not None:
+        return True  # the user named a pair's arrays: paired data, whatever the file holds
     path = Path(name).expanduser()
     if path.suffix.lower() != ".npz" or not path.is_file():
         return False
@@ -213,7 +219,8 @@ def load_paired_dataset(
         seed: Seed, ``>= 0``; only used to choose the subset when `size` is given (the same
             rows as the unpaired loader's subset of the same length).
         size: Keep a random subset of this many pairs (None keeps the whole split).
-        **options: Options of users' pairs: ``kind``, ``scale``, ``label_key`` (``.npz``);
+        **options: Options of users' pairs: ``kind``, ``scale``, ``condition_key``,
+            ``target_key``, ``label_key`` (``.npz``);
             ``image_size``, ``channels``, ``direction``, ``target_path`` (folders);
             ``test_path`` (both). Built-in data sets take none.
 
@@ -285,8 +292,8 @@ def _check_options(fmt: str, path: Path, options: Mapping[str, Any]) -> dict[str
     given = {k: v for k, v in options.items() if v is not None}
     if given.get("scale", "auto") not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {given['scale']!r}.")
-    if given.get("kind", "image") not in ("points", "image", "sequence"):
-        raise ValueError(f"kind must be 'points', 'image' or 'sequence', got {given['kind']!r}.")
+    if given.get("kind", "image") not in KIND_OPTIONS:
+        raise ValueError(f"kind must be 'image', 'sequence' or 'vector' (or 'points'), got {given['kind']!r}.")
     if given.get("channels", 1) not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {given['channels']!r}.")
     if given.get("direction", "AtoB") not in DIRECTIONS:
@@ -311,16 +318,32 @@ def _check_options(fmt: str, path: Path, options: Mapping[str, Any]) -> dict[str
 # --------------------------------------------------------------------------- .npz pairs
 
 
+def _pair_keys(options: Mapping[str, Any]) -> tuple[str, str]:
+    """The names of the condition and target arrays of a paired ``.npz`` (options, else the defaults)."""
+    names = (options.get("condition_key", "condition"), options.get("target_key", "target"))
+    for option, value in zip(("condition_key", "target_key"), names, strict=True):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{option} must be the name of an array in the .npz file; got {value!r}.")
+    return names
+
+
 def _npz_arrays(
     path: Path, options: Mapping[str, Any], suffix: str
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, str] | None]:
+    names = _pair_keys(options)
     with _open_npz(path) as archive:
         keys = list(archive.files)
-        missing = [k + suffix for k in ("condition", "target") if k + suffix not in keys]
+        missing = [k + suffix for k in names if k + suffix not in keys]
         if missing:
+            named = (
+                " (as named by condition_key / target_key)" if set(options) & {"condition_key", "target_key"} else ""
+            )
             raise ValueError(
-                f"paired .npz file {str(path)!r} has no array(s) {missing}; it holds {keys}. "
-                f"Hint: save the pairs with np.savez(path, condition=..., target=...)."
+                f"paired .npz file {str(path)!r} has no array(s) {missing}; it holds {keys}. Pairs are read from "
+                f"the arrays {names[0] + suffix!r} (conditions) and {names[1] + suffix!r} (targets){named}. Hint: "
+                f"save the pairs with np.savez(path, condition=..., target=...), or name your arrays: --set "
+                f"data.options.condition_key=NAME --set data.options.target_key=NAME (loader options "
+                f"condition_key, target_key)."
             )
         if "label_key" in options:
             label_keys = [options["label_key"] + suffix]
@@ -337,7 +360,7 @@ def _npz_arrays(
                     f"which are the labels? Hint: pass label_key='y' or label_key='labels'."
                 )
         labels = (archive[label_keys[0]], f"{path}[{label_keys[0]}]") if label_keys else None
-        return archive["condition" + suffix], archive["target" + suffix], labels
+        return archive[names[0] + suffix], archive[names[1] + suffix], labels
 
 
 def _npz_pairs(
@@ -355,8 +378,15 @@ def _npz_pairs(
             f"target{suffix} holds {n_target}; row i of each must be one pair, so the counts must match."
         )
     side_options = {k: v for k, v in options.items() if k in ("kind", "scale")}
-    cond = _to_dataset(f"{path}[condition{suffix}]", condition, None, side_options, reference[0])
-    tgt = _to_dataset(f"{path}[target{suffix}]", target, labels, side_options, reference[1])
+    if "kind" not in side_options:
+        # Both sides read alike where the shapes allow one kind for both: (N, 2, 40) conditions
+        # with (N, 1, 40) targets are sequences, though (N, 2, 40) alone could be images.
+        kind = infer_kind([condition.shape, target.shape], str(path))
+        if kind is not None:
+            side_options["kind"] = kind
+    keys = _pair_keys(options)
+    cond = _to_dataset(f"{path}[{keys[0]}{suffix}]", condition, None, side_options, reference[0])
+    tgt = _to_dataset(f"{path}[{keys[1]}{suffix}]", target, labels, side_options, reference[1])
     name = str(path) if not suffix else f"{path}[{suffix[1:]}]"
     pairs = PairedDataSet(name, cond.data.x, tgt.data.x, cond.data.kind, tgt.data.kind, y=tgt.data.y)
     return pairs, (cond.scale_range, tgt.scale_range)
@@ -367,11 +397,12 @@ def _load_npz(path: Path, split: str, options: Mapping[str, Any]) -> PairedDataS
     main_options = {k: v for k, v in options.items() if k != "test_path"}
     with _open_npz(path) as archive:
         keys = set(archive.files)
-    separate = {"condition_test", "target_test"} & keys
-    if separate and separate != {"condition_test", "target_test"}:
+    test_keys = {f"{k}_test" for k in _pair_keys(options)}
+    separate = test_keys & keys
+    if separate and separate != test_keys:
         raise ValueError(
             f"paired .npz file {str(path)!r} holds {min(separate)!r} without its partner; a "
-            f"separate test set needs both condition_test and target_test."
+            f"separate test set needs both {' and '.join(sorted(test_keys))}."
         )
     if test_path is None and not separate:
         pairs, _ = _npz_pairs(path, main_options, "")

@@ -32,9 +32,9 @@ from torch import Tensor
 
 # MonitorConfig is declared with the rest of the configuration; importable here as before.
 from featmatch.train.config.options import setting
-from featmatch.train.config.schema import MonitorConfig
+from featmatch.train.config.schema import MonitorConfig, TrainConfig
 
-__all__ = ["Alert", "BalanceMonitor", "MonitorConfig"]
+__all__ = ["EPISODE_KINDS", "Alert", "BalanceMonitor", "MonitorConfig", "either", "run_suggestions"]
 
 # Kinds of episode, in the order of priority used by ``BalanceMonitor.status``.
 _KINDS = ("non_finite", "d_dominates", "collapse")
@@ -51,19 +51,19 @@ _SLOW_WINDOWS = 4
 _RISING_MARGIN = 0.02
 
 # What to change, by config key; the flag comes from the CLI's table (featmatch.train.config.options).
+# The advice of a monitor used on its own (no run config to fit it to); a training run gets
+# run_suggestions(config) instead, which names only changes the run has not made.
 _SUGGESTIONS = {
     "d_dominates": (
-        "the discriminator wins outright and the generator gets little signal: raise the "
-        f"feature-matching weight ({setting('objective.fm_weight')}), lower the discriminator's "
-        f"learning rate ({setting('optim.lr_d')}) or its steps per generator step "
-        f"({setting('optim.d_steps')}), train with feature matching only "
-        f"({setting('objective.kind', 'fm')}), or switch the discriminator loss to hinge "
+        "the discriminator wins outright and the generator gets little signal: use feature matching or "
+        f"raise its weight ({setting('objective.kind')}; {setting('objective.fm_weight')}), lower the "
+        f"discriminator's learning rate ({setting('optim.lr_d')}) or its steps per generator step "
+        f"({setting('optim.d_steps')}), or switch the discriminator loss to hinge "
         f"({setting('objective.d_loss', 'hinge')})"
     ),
     "collapse": (
-        "generated samples are far less spread than real ones (mode collapse): add feature "
-        f"matching ({setting('objective.kind', 'adv+fm')}, or fm) on batch statistics "
-        f"({setting('objective.fm_preset', 'salimans2016')}, or "
+        "generated samples are far less spread than real ones (mode collapse): match batch statistics "
+        f"of the discriminator's features ({setting('objective.fm_preset', 'salimans2016')}, or "
         f"{setting('objective.fm_statistic', 'mean_std')}), or lower the generator's learning "
         f"rate ({setting('optim.lr_g')})"
     ),
@@ -73,6 +73,101 @@ _SUGGESTIONS = {
         "or resume from the last good checkpoint (featmatch train --resume RUN_DIR)"
     ),
 }
+#: The kinds of episode, for a task's ``monitor_suggestions``.
+EPISODE_KINDS: tuple[str, ...] = tuple(_SUGGESTIONS)
+
+# Feature-matching statistics that compare batches as wholes (the others: "paired").
+_BATCH_STATISTICS = ("mean", "mean_std", "rff", "mmd")
+
+
+def _now(key: str, value: Any) -> str:
+    """A setting and its current value, for advice that says "raise" or "lower" it."""
+    return f"{setting(key)}, now {value:g}" if isinstance(value, float) else f"{setting(key)}, now {value}"
+
+
+def either(moves: list[str]) -> str:
+    """Alternatives as one phrase: ``"a, b, or c"``.
+
+    Example:
+        >>> either(["raise x", "lower y"])
+        'raise x, or lower y'
+    """
+    return moves[0] if len(moves) == 1 else ", ".join(moves[:-1]) + ", or " + moves[-1]
+
+
+def run_suggestions(config: TrainConfig) -> dict[str, str]:
+    """The monitor's advice for each episode kind, fitted to a run's config.
+
+    It names only changes the run has not made: no "add feature matching" to a run that uses
+    it, no "feature matching only" to an ``fm`` run, no "hinge" to a hinge run, no batch
+    statistics to a run that matches them; "raise" and "lower" quote the current value.
+    Tasks replace the kinds whose meaning differs for them (``Task.monitor_suggestions``).
+
+    Example:
+        >>> from featmatch.train.config import build_config
+        >>> text = run_suggestions(build_config({"objective.kind": "fm"}))["d_dominates"]
+        >>> "objective.kind: fm" in text, "feature matching still gives the generator a gradient" in text
+        (False, True)
+    """
+    obj, opt = config.objective, config.optim
+    uses_fm, uses_adv = "fm" in obj.kind, "adv" in obj.kind
+    statistic = config.fm_loss_options().get("statistic", "paired") if uses_fm else None
+
+    if uses_adv:
+        intro = "the discriminator wins outright, so the adversarial term gives the generator little signal"
+    else:
+        intro = (
+            "the discriminator wins outright; feature matching still gives the generator a gradient, so act "
+            "only if the run's samples or metrics stop improving"
+        )
+    moves = []
+    if uses_fm:
+        moves.append(f"raise the feature-matching weight ({_now('objective.fm_weight', obj.fm_weight)})")
+        if not config.monitor.act:
+            moves.append(f"let the monitor raise it while this lasts ({setting('monitor.act')})")
+    else:
+        moves.append(f"add feature matching ({setting('objective.kind', 'adv+fm')})")
+    if uses_adv:
+        moves.append(f"train with feature matching only ({setting('objective.kind', 'fm')})")
+    moves.append(f"lower the discriminator's learning rate ({_now('optim.lr_d', opt.lr_d)})")
+    if opt.d_steps > 1:
+        moves.append(f"lower its updates per generator update ({_now('optim.d_steps', opt.d_steps)})")
+    if obj.d_loss != "hinge":
+        moves.append(f"switch the discriminator loss to hinge ({setting('objective.d_loss', 'hinge')})")
+    dominates = f"{intro}: {either(moves)}"
+
+    moves = []
+    if not uses_fm:
+        preset = obj.fm_preset
+        batch = preset is not None and config.fm_loss_options().get("statistic") in _BATCH_STATISTICS
+        how = "" if batch else f" with {setting('objective.fm_preset', 'salimans2016')}"
+        moves.append(f"add feature matching on batch statistics ({setting('objective.kind', 'adv+fm')}{how})")
+    elif statistic == "paired":
+        moves.append(
+            f"match batch statistics instead of paired features ({setting('objective.fm_statistic', 'mean_std')})"
+        )
+    elif statistic == "mean":
+        moves.append(
+            f"match the features' spread too ({setting('objective.fm_statistic', 'mean_std')}) or their whole "
+            f"distribution ({setting('objective.fm_statistic', 'rff')})"
+        )
+    elif statistic == "mean_std":
+        moves.append(f"match the features' whole distribution ({setting('objective.fm_statistic', 'rff')})")
+    else:
+        moves.append(f"raise the feature-matching weight ({_now('objective.fm_weight', obj.fm_weight)})")
+    moves.append(f"lower the generator's learning rate ({_now('optim.lr_g', opt.lr_g)})")
+    collapse = f"generated samples are far less spread than real ones (mode collapse): {either(moves)}"
+
+    moves = [f"lower the learning rates ({_now('optim.lr_g', opt.lr_g)}; {_now('optim.lr_d', opt.lr_d)})"]
+    if opt.precision == "fp16":
+        moves.append(f"train in bf16 or fp32 instead of fp16 ({setting('optim.precision', 'bf16')})")
+    if opt.on_nonfinite != "rollback":
+        moves.append(
+            f"let the run roll back to its last finite checkpoint ({setting('optim.on_nonfinite', 'rollback')})"
+        )
+    moves.append("resume from the last good checkpoint (featmatch train --resume RUN_DIR)")
+    non_finite = f"a logged value is NaN or infinite: {either(moves)}"
+    return {"d_dominates": dominates, "collapse": collapse, "non_finite": non_finite}
 
 
 @dataclass
@@ -118,9 +213,10 @@ class BalanceMonitor:
 
     Args:
         config: Thresholds; defaults to ``MonitorConfig()``.
-        suggestions: Replacements of the suggestion logged with an episode, by kind
-            (``"d_dominates"``, ``"collapse"``, ``"non_finite"``), for training where the
-            general advice does not apply (a task's ``monitor_suggestions``).
+        suggestions: The suggestion logged with an episode, by kind (``"d_dominates"``,
+            ``"collapse"``, ``"non_finite"``), replacing the general advice (a run passes
+            its task's ``monitor_suggestions()``, fitted to its config); ``None`` for a kind
+            that does not matter for this training: its episodes are not watched.
 
     Example:
         >>> monitor = BalanceMonitor()
@@ -130,7 +226,9 @@ class BalanceMonitor:
         'NaN/Inf'
     """
 
-    def __init__(self, config: MonitorConfig | None = None, *, suggestions: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: MonitorConfig | None = None, *, suggestions: Mapping[str, str | None] | None = None
+    ) -> None:
         if config is None:
             config = MonitorConfig()
         if not isinstance(config, MonitorConfig):
@@ -143,7 +241,9 @@ class BalanceMonitor:
             raise ValueError(
                 f"suggestions: unknown episode kind(s) {unknown}; expected some of {sorted(_SUGGESTIONS)}."
             )
-        self._suggestions = {**_SUGGESTIONS, **(suggestions or {})}
+        given = dict(suggestions or {})
+        self._suggestions = {**_SUGGESTIONS, **{k: v for k, v in given.items() if v is not None}}
+        self._ignored = {k for k, v in given.items() if v is None}  # kinds that do not matter here
         self.config = config
         self._last_step: int | None = None
         self._ema: dict[str, float] = {}  # key -> smoothed value (window)
@@ -209,7 +309,8 @@ class BalanceMonitor:
         for name, batch in (("real_batch", real_batch), ("fake_batch", fake_batch)):
             if batch is not None and not bool(torch.isfinite(batch.detach()).all()):
                 bad.append(name)
-        alerts += self._update_non_finite(step, bad, values)
+        if "non_finite" not in self._ignored:
+            alerts += self._update_non_finite(step, bad, values)
 
         for key, value in values.items():
             if math.isfinite(value):
@@ -219,8 +320,10 @@ class BalanceMonitor:
         if "grad/g" in self._ema:
             self._grad_g_ref = max(self._grad_g_ref, self._ema["grad/g"])
 
-        alerts += self._update_dominance(step)
-        alerts += self._update_collapse(step, real_batch, fake_batch)
+        if "d_dominates" not in self._ignored:
+            alerts += self._update_dominance(step)
+        if "collapse" not in self._ignored:
+            alerts += self._update_collapse(step, real_batch, fake_batch)
         self._update_multiplier(dt)
         return alerts
 
@@ -381,24 +484,24 @@ class BalanceMonitor:
         return numbers
 
     def _dominance_message(self, step: int, since: int) -> str:
+        # Only the signals that hold: a value quoted beside its threshold must be past it.
         cfg, ema = self.config, self._ema
-        _, supporting = self._signals(1.0)
+        primary, supporting = self._signals(1.0)
         parts = []
-        if "loss/d" in ema:
-            note = "unbounded loss, not used" if self._loss_d_signed else f"near zero below {cfg.d_loss_low:g}"
-            parts.append(f"loss/d {ema['loss/d']:.4g} ({note})")
-        if "d/accuracy" in ema:
+        if primary.get("loss/d"):
+            parts.append(f"loss/d {ema['loss/d']:.4g} (near zero below {cfg.d_loss_low:g})")
+        if primary.get("d/accuracy"):
             parts.append(f"d/accuracy {ema['d/accuracy']:.4g} (near one above {cfg.d_accuracy_high:g})")
-        if "d/fake_prob" in ema:
+        if primary.get("d/fake_prob"):
             parts.append(f"D(G(z)) {ema['d/fake_prob']:.4g} (near zero below {cfg.fake_prob_low:g})")
-        if "d/real_prob" in ema:
-            parts.append(f"D(x) {ema['d/real_prob']:.4g}")
-        if "loss/g_adv" in ema:
-            trend = "rising" if supporting.get("loss/g_adv") else "not rising"
-            parts.append(f"loss/g_adv {ema['loss/g_adv']:.4g} ({trend})")
-        if "grad/g" in ema and self._grad_g_ref > 0:
+        if supporting.get("loss/g_adv"):
+            parts.append(f"loss/g_adv {ema['loss/g_adv']:.4g} (rising)")
+        if supporting.get("grad/g"):
             ratio = ema["grad/g"] / self._grad_g_ref
-            parts.append(f"grad/g {ema['grad/g']:.3g} = {100 * ratio:.3g}% of its peak {self._grad_g_ref:.3g}")
+            parts.append(
+                f"grad/g {ema['grad/g']:.3g} = {100 * ratio:.3g}% of its peak {self._grad_g_ref:.3g} "
+                f"(vanishing below {100 * cfg.grad_g_low:g}%)"
+            )
         text = (
             f"the discriminator dominates since step {since} (flagged at step {step}, "
             f"smoothed over {cfg.window} steps): " + ", ".join(parts)

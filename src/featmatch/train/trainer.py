@@ -100,7 +100,7 @@ def load_test_split(config: TrainConfig) -> DataSet:
     """
     from featmatch.data import load_dataset
 
-    return load_dataset(config.data.name, "test", seed=config.seed, **config.data.options)
+    return load_dataset(config.data.name, "test", seed=config.seed, **config.data.load_options())
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -241,7 +241,7 @@ class Trainer:
             module.to(self.device)
         self.stepper = TrainStep(self.task, self.models, self.ctx, self.device)
         self.task.setup(self.models, self.data, distributed=self.ctx.enabled, device=self.device)
-        self.monitor = BalanceMonitor(config.monitor, suggestions=self.task.monitor_suggestions)
+        self.monitor = BalanceMonitor(config.monitor, suggestions=self.task.monitor_suggestions())
 
         self._batches_fn = batches
         self.data_seed = derive_seed(config.seed, STREAM_DATA, self.ctx.rank)

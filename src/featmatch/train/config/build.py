@@ -42,6 +42,25 @@ def _user_values(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
     return merged
 
 
+def _data_options(user: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's ``data.options``, given whole or key by key (``--set data.options.key=x``)."""
+    options = dict(user.get("data.options") or {})
+    prefix = "data.options."
+    options.update({k[len(prefix) :]: v for k, v in user.items() if k.startswith(prefix)})
+    return options
+
+
+def _with_task(user: dict[str, Any]) -> dict[str, Any]:
+    """``user`` with the task the data means (``task_for_data``) when the user named none."""
+    if "task" not in user:
+        from featmatch.train.tasks import task_for_data  # tasks register recipes here: config sits below them
+
+        task = task_for_data(user.get("data.name", "digits"), _data_options(user))
+        if task != "generation":  # e.g. a paired data set: the task that claims it
+            user["task"] = task
+    return user
+
+
 def explain_recipe(
     overrides: Mapping[str, Any] | None = None, *, file: str | Path | Mapping[str, Any] | None = None
 ) -> RecipePlan:
@@ -52,9 +71,11 @@ def explain_recipe(
         >>> print(plan.notes()[1])  # doctest: +NORMALIZE_WHITESPACE
         its adversarial schedule (objective.adv_weight, objective.adv_weight_end, objective.adv_ramp_start)
         was dropped: you chose objective.kind 'adv'
+        >>> explain_recipe({"data.name": "digits-superres"}).name  # the task the data means, as build_config
+        'digits-superres'
     """
     file_values, _ = _read(file)
-    return plan_recipe(_user_values(file_values, overrides or {}))
+    return plan_recipe(_with_task(_user_values(file_values, overrides or {})))
 
 
 def build_config(
@@ -88,11 +109,9 @@ def build_config(
     file_values, source = _read(file)
     user = _user_values(file_values, overrides)
     if base is None and "task" not in user:
-        from featmatch.train.tasks import task_for_data
-
-        task = task_for_data(user.get("data.name", "digits"))
-        if task != "generation":  # e.g. a paired data set: the task that claims it
-            overrides["task"] = user["task"] = task
+        _with_task(user)
+        if "task" in user:
+            overrides["task"] = user["task"]
     if base is None:
         # Type errors in the user's values first, named by their source, before the recipe.
         config_from_dict(overrides, source="command-line flags", base=config_from_dict(file_values, source=source))

@@ -105,30 +105,116 @@ def validate(cfg: TrainConfig) -> None:
 
 
 def _check_task(cfg: TrainConfig) -> None:
-    from featmatch.train.tasks import TASKS, get_task
+    from featmatch.train.tasks import TASKS, foreign_options_error, get_task
 
     _one_of("task", cfg.task, sorted(TASKS))
+    # Another task's option (--labels on a generation run) is named with its flag and task first.
+    foreign = foreign_options_error(cfg.task, cfg.task_options, cfg.data.name)
+    if foreign is not None:
+        raise foreign
     get_task(cfg.task).parse_options(cfg.task_options)
 
 
 def _task_claims(cfg: TrainConfig) -> bool:
-    # A task's own data sets (e.g. the conditional task's paired ones) are valid names for it.
-    from featmatch.train.tasks import TASKS
+    # A task's own data (e.g. the conditional task's paired files) is valid for it.
+    from featmatch.train.tasks import TASKS, claims
 
-    return cfg.task in TASKS and TASKS[cfg.task].claims_data(cfg.data.name)
+    return cfg.task in TASKS and claims(TASKS[cfg.task], cfg.data.name, cfg.data.options)
+
+
+def _looks_like_a_path(name: str) -> bool:
+    # "runs/x.npz", "x.npy", "train-images-idx3-ubyte": a file the user meant; "digits-superes": a name.
+    return any(c in name for c in "/\\.~") or name.endswith("ubyte")
+
+
+def _listed(names: Iterable[str]) -> str:
+    return ", ".join(names) or "none built in"
+
+
+def _check_data_name(cfg: TrainConfig) -> None:
+    """A built-in data set of the run's task, another task's (saying why it does not fit), an
+    existing path, or an error listing every task's names, with "did you mean" or "not found"."""
+    from featmatch.train.tasks import TASKS, Task, data_names
+
+    name = cfg.data.name
+    if not isinstance(name, str) or not name:
+        raise _field_error("data.name", "a data set name or a path", name)
+    names = data_names()
+    mine = names.get(cfg.task, ())
+    if name in mine or _task_claims(cfg):
+        return
+    task = TASKS[cfg.task]
+    owners = [t for t, ns in names.items() if name in ns]
+    if owners:  # a built-in data set, of another task
+        from featmatch.data.kinds import BUILTIN_KINDS
+
+        owner = TASKS[owners[0]]
+        if owner.data_needs != Task.data_needs:  # data of a kind only that task trains on
+            what = f"is {owner.data_needs}, the data of task {owner.name!r}"
+        else:
+            what = f"holds {BUILTIN_KINDS.get(name, 'sample')}s"
+        raise ValueError(
+            f"data set {name!r} (flag --data) does not fit task {cfg.task!r}: the task trains on {task.data_needs}, "
+            f"and {name!r} {what}. Hint: --task {owner.name} trains on it, or give task {cfg.task!r} one of its data "
+            f"sets ({_listed(mine)}) or your own data's path."
+        )
+    path = Path(name).expanduser()
+    if path.exists():
+        return
+    everything = {n: t for t, ns in reversed(list(names.items())) for n in ns}  # name -> first task listing it
+    others = "; ".join(
+        f"task {t}: {_listed(n for n in ns if n not in mine)}"
+        for t, ns in names.items()
+        if t != cfg.task and any(n not in mine for n in ns)
+    )
+    listing = f"data sets of task {cfg.task!r}: {_listed(mine)}" + (f" (other tasks': {others})" if others else "")
+    if _looks_like_a_path(name):
+        raise ValueError(
+            f"config field 'data.name' (flag --data): data file or folder {name!r} not found (looked for "
+            f"{str(path.absolute())!r}). Hint: check the path; or name a built-in data set, {listing}."
+        )
+    close = difflib.get_close_matches(name, list(everything), n=1)
+    hint = ""
+    if close:
+        other_task = everything[close[0]]
+        hint = f"did you mean {close[0]!r}" + (f" (task {other_task})?" if close[0] not in mine else "?") + " "
+    raise ValueError(
+        f"config field 'data.name' (flag --data) must be a built-in data set or the path of your data "
+        f"(a folder of images, a .npy/.npz or an IDX file); got {name!r}, which is neither. Hint: {hint}"
+        f"The {listing}."
+    )
+
+
+def _check_data_kind(cfg: TrainConfig) -> None:
+    from featmatch.data.kinds import BUILTIN_KINDS, DATA_KINDS
+
+    kind = cfg.data.kind
+    if kind is None:
+        return
+    _one_of("data.kind", kind, DATA_KINDS, hint="leave it out to choose it from the data's shape.")
+    own = BUILTIN_KINDS.get(cfg.data.name)
+    if own is not None and own != kind:
+        raise _field_error(
+            "data.kind",
+            f"{own!r} for the built-in data set {cfg.data.name!r} (its samples are {own}s)",
+            kind,
+            "leave --data-kind out for built-in data sets; it is for your files.",
+        )
+    given = cfg.data.options.get("kind")
+    if given is not None and given != kind and not {given, kind} <= {"vector", "points"}:
+        raise _field_error(
+            "data.kind",
+            f"the same as data.options.kind ({given!r}), which also sets it",
+            kind,
+            "set one of them (data.kind, flag --data-kind).",
+        )
 
 
 def _check_data_and_model(cfg: TrainConfig) -> None:
-    from featmatch.data import DATASETS
     from featmatch.models import MODEL_FAMILIES
 
-    if cfg.data.name not in DATASETS and not Path(cfg.data.name).exists() and not _task_claims(cfg):
-        _one_of(
-            "data.name",
-            cfg.data.name,
-            list(DATASETS),
-            hint="name a built-in data set or an existing file or folder of your data.",
-        )
+    _check_data_name(cfg)
+    _check_data_kind(cfg)
     if cfg.data.size is not None:
         _int_at_least("data.size", cfg.data.size, 1)
     _int_at_least("data.batch_size", cfg.data.batch_size, 1)

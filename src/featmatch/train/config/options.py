@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from featmatch.data.kinds import DATA_KINDS
 from featmatch.losses import DISTANCES, PRESETS, STATISTICS
 from featmatch.train.config.schema import (
     D_LOSSES,
@@ -132,10 +133,20 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "data.name",
         "--data",
-        "ring8, grid25, digits, mnist1d, or a path to your data "
-        "(image folder, .npy/.npz, IDX); also picks the recipe of that name",
+        "a built-in data set of the task (DATA_NAMES) or the path of your data (image folder, .npy/.npz, "
+        "IDX); also picks the task's recipe for that data set",
         _DATA,
-        metavar="NAME",
+        metavar="NAME|PATH",
+    ),
+    Option(
+        "data.kind",
+        "--data-kind",
+        "what a sample of your data is: " + ", ".join(DATA_KINDS) + " (config key data.kind; default: chosen "
+        "from the arrays' shape: (N, D) vector, (N, C, H, W) and (N, S, S) image, (N, 1, T) sequence; another "
+        "shape such as (N, 3, 32) asks for this flag; built-in data sets have their own)",
+        _DATA,
+        choices=DATA_KINDS,
+        show_default=False,
     ),
     Option(
         "data.size",
@@ -150,11 +161,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "model.family",
         "--model",
-        "model family (config key model.family): mlp, mlp2d_benchmark, conv, "
-        "sequence, multiscale_conv, multiscale_sequence",
+        "model family (config key model.family), by task: FAMILIES",
         _DATA,
         metavar="FAMILY",
-        unset="chosen from the sample shape",
+        unset="chosen from the task and the sample shape",
     ),
     Option(
         "model.width", "--model-width", "base width of the models", _DATA, parse=int, metavar="N", unset="the family's"
@@ -362,14 +372,26 @@ def all_options() -> tuple[Option, ...]:
         >>> option("--task").key in {row.key for row in all_options()}
         True
     """
-    from featmatch.train.tasks import TASKS, task_flags
+    from featmatch.models import MODEL_FAMILIES
+    from featmatch.train.tasks import TASKS, data_names, task_flags
 
     rows = []
     for row in OPTIONS:
-        if row.key == "task":  # the registered names, read when the parser is built
+        # The registries' names, read when the parser is built (tasks add data sets, families, recipes).
+        if row.key == "task":
             row = replace(row, help="kind of training: " + ", ".join(TASKS) + " (config key task)")
-        elif row.key == "recipe":  # likewise: tasks register recipes of their own
+        elif row.key == "recipe":
             row = replace(row, help=row.help.replace("RECIPES", _recipe_names()))
+        elif row.key == "data.name":
+            by_task = "; ".join(f"{task}: {', '.join(names)}" for task, names in data_names().items() if names)
+            row = replace(row, help=row.help.replace("DATA_NAMES", by_task))
+        elif row.key == "model.family":
+            own = {name: cls.model_families() for name, cls in TASKS.items()}
+            claimed = {f for families in own.values() for f in families}
+            # The families no task declares are the generation task's (the plain G/D pairs).
+            own["generation"] = (*own.get("generation", ()), *(f for f in MODEL_FAMILIES if f not in claimed))
+            text = "; ".join(f"{task}: {', '.join(families)}" for task, families in own.items() if families)
+            row = replace(row, help=row.help.replace("FAMILIES", text))
         rows.append(row)
     return (*rows, *task_flags())
 

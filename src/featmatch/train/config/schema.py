@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from featmatch.data import DATASETS, PAIRED_DATASETS
 from featmatch.train.schedule import LR_SCHEDULES
 
 __all__ = [
@@ -49,17 +50,41 @@ class DataConfig:
     """Which data to train on.
 
     Attributes:
-        name: a built-in data set (``featmatch.data.DATASETS``), e.g. ``digits``, ``ring8``.
+        name: a built-in data set of the run's task (``featmatch.data.DATASETS``, e.g. ``digits``,
+            ``ring8``; ``featmatch.data.PAIRED_DATASETS`` for ``conditional``), or the path of
+            the user's data.
+        kind: what a sample of the user's data is: ``image``, ``sequence`` or ``vector``
+            (``featmatch.data.DATA_KINDS``); ``None`` chooses it from the arrays' shape where
+            that is unambiguous (``featmatch.data.kinds.infer_kind``; an ambiguous shape stops
+            with an error naming the flag). Flag ``--data-kind``. A built-in data set has its
+            own kind; set, it must agree.
         size: number of training examples to generate/keep; ``None`` uses the data set's default.
         batch_size: examples per step *per process* (under DDP the global batch is
             ``batch_size * world_size``).
-        options: extra keyword arguments for ``featmatch.data.load_dataset``.
+        options: extra keyword arguments for ``featmatch.data.load_dataset`` (or
+            ``load_paired_dataset``); :meth:`load_options` adds ``kind``.
     """
 
     name: str = "digits"
+    kind: str | None = None
     size: int | None = None
     batch_size: int = 64
     options: dict[str, Any] = field(default_factory=dict)
+
+    def load_options(self) -> dict[str, Any]:
+        """The keyword arguments of the data loaders: :attr:`options`, with :attr:`kind` as the
+        option ``kind`` for the user's files (built-in data sets take no options).
+
+        Example:
+            >>> DataConfig(name="seq.npy", kind="sequence").load_options()
+            {'kind': 'sequence'}
+            >>> DataConfig(name="digits", kind="image").load_options()
+            {}
+        """
+        options = dict(self.options)
+        if self.kind is not None and self.name not in (*DATASETS, *PAIRED_DATASETS):
+            options["kind"] = self.kind
+        return options
 
 
 @dataclass

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from featmatch.data import DATASETS
 from featmatch.errors import InputError
+from featmatch.train.monitor import run_suggestions
 
 if TYPE_CHECKING:
     from featmatch.data import DataSet
@@ -47,7 +50,11 @@ __all__ = [
     "TaskModels",
     "UnknownTaskError",
     "Weights",
+    "claims",
+    "data_names",
+    "foreign_options_error",
     "get_task",
+    "option_owners",
     "register_task",
     "task_flags",
     "task_for_data",
@@ -162,6 +169,10 @@ class Task:
     """
 
     name: ClassVar[str] = ""
+    #: What the task trains, in one line (``featmatch --help`` lists the tasks with it).
+    summary: ClassVar[str] = ""
+    #: What data the task trains on, for messages: "... trains on {data_needs}".
+    data_needs: ClassVar[str] = "samples (images, sequences or vectors)"
     #: The task's own settings: a dataclass whose fields all have defaults, filled from
     #: ``config.task_options`` (``None``: the task has none). Available as ``self.options``.
     Options: ClassVar[type | None] = None
@@ -170,18 +181,45 @@ class Task:
     flags: ClassVar[tuple[Any, ...]] = ()
     #: Whether ``streams.next_batch()`` yields ``(x, y)`` (samples and their labels) rather than ``x``.
     batch_labels: ClassVar[bool] = False
-    #: The balance monitor's suggestion for an episode kind (``"d_dominates"``, ``"collapse"``,
-    #: ``"non_finite"``) where the general one would mislead for this task; the others stay.
-    monitor_suggestions: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.options = self.parse_options(config.task_options)
 
     @classmethod
-    def claims_data(cls, name: Any) -> bool:
-        """Whether ``featmatch train --data NAME`` without ``--task`` means this task (default: no)."""
+    def claims_data(cls, name: Any, options: Mapping[str, Any] | None = None) -> bool:
+        """Whether ``featmatch train --data NAME`` without ``--task`` means this task (default: no).
+
+        ``options`` are the run's data options (``data.options``), for data that they mark as
+        this task's (e.g. a paired file's array names).
+        """
         return False
+
+    @classmethod
+    def data_names(cls) -> tuple[str, ...]:
+        """The built-in data sets this task trains on (``--data NAME``; users' files are checked
+        when loaded). Default: every unpaired built-in set (``featmatch.data.DATASETS``).
+
+        Example:
+            >>> "digits" in get_task("generation").data_names()
+            True
+        """
+        return tuple(DATASETS)
+
+    @classmethod
+    def model_families(cls) -> tuple[str, ...]:
+        """The model families (``--model``) this task builds, for the help; default: none listed."""
+        return ()
+
+    def monitor_suggestions(self) -> dict[str, str | None]:
+        """What the balance monitor advises for each episode kind of this run (``"d_dominates"``,
+        ``"collapse"``, ``"non_finite"``); ``None``: the episode does not matter here (not watched).
+
+        The default fits the advice to the run's objective and optimiser
+        (:func:`featmatch.train.monitor.run_suggestions`): it never recommends what the run
+        already does. A task overrides the kinds whose meaning differs for it.
+        """
+        return dict(run_suggestions(self.config))
 
     @classmethod
     def parse_options(cls, values: Mapping[str, Any]) -> Any:
@@ -192,6 +230,9 @@ class Task:
                 that ``Options`` rejects.
         """
         values = dict(values or {})
+        foreign = foreign_options_error(cls.name, values)
+        if foreign is not None:
+            raise foreign
         if cls.Options is None:
             if values:
                 raise ValueError(
@@ -221,10 +262,11 @@ class Task:
         from featmatch.data import load_dataset
 
         cfg = self.config
+        options = cfg.data.load_options()  # data.options, and data.kind for the user's files
         if split == "train":
-            data = load_dataset(cfg.data.name, split, seed=cfg.seed, size=cfg.data.size, **cfg.data.options)
+            data = load_dataset(cfg.data.name, split, seed=cfg.seed, size=cfg.data.size, **options)
         else:  # the whole test split (as load_test_split)
-            data = load_dataset(cfg.data.name, split, seed=cfg.seed, **cfg.data.options)
+            data = load_dataset(cfg.data.name, split, seed=cfg.seed, **options)
         if device.type != "cpu":
             data = replace(data, x=data.x.to(device))
         return data
@@ -386,18 +428,18 @@ def get_task(name: str) -> type[Task]:
     raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}. Hint: {hint}")
 
 
-def task_for_data(name: Any) -> str:
+def task_for_data(name: Any, options: Mapping[str, Any] | None = None) -> str:
     """The task that ``featmatch train --data NAME`` means without ``--task``.
 
-    The first registered task that claims the data set (:meth:`Task.claims_data`), else
-    ``"generation"``.
+    The first registered task that claims the data set (:meth:`Task.claims_data`, given the
+    run's data ``options``), else ``"generation"``.
 
     Example:
-        >>> task_for_data("ring8")
-        'generation'
+        >>> task_for_data("ring8"), task_for_data("digits-superres")
+        ('generation', 'conditional')
     """
     for task_name, cls in TASKS.items():
-        if cls.claims_data(name):
+        if claims(cls, name, options):
             return task_name
     return "generation"
 
@@ -405,6 +447,78 @@ def task_for_data(name: Any) -> str:
 def task_flags() -> list[Any]:
     """Every registered task's flags (rows of the CLI's table), in registration order."""
     return [row for cls in TASKS.values() for row in cls.flags]
+
+
+def claims(cls: type[Task], name: Any, options: Mapping[str, Any] | None = None) -> bool:
+    """``cls.claims_data(name, options)``; a task whose ``claims_data`` takes the name alone (written
+    before data options were passed) is asked about the name.
+
+    Example:
+        >>> claims(get_task("conditional"), "digits-superres")
+        True
+    """
+    if "options" in inspect.signature(cls.claims_data).parameters:
+        return bool(cls.claims_data(name, options))
+    return bool(cls.claims_data(name))
+
+
+def data_names() -> dict[str, tuple[str, ...]]:
+    """Each registered task's built-in data sets (:meth:`Task.data_names`), in registration order.
+
+    Example:
+        >>> data_names()["conditional"][:1]
+        ('digits-superres',)
+    """
+    return {name: cls.data_names() for name, cls in TASKS.items()}
+
+
+def option_owners(option: str) -> list[str]:
+    """The registered tasks that have ``option`` (a field of their ``Options``).
+
+    Example:
+        >>> option_owners("labels")
+        ['semi']
+    """
+    return [
+        name
+        for name, cls in TASKS.items()
+        if cls.Options is not None and option in {f.name for f in dataclasses.fields(cls.Options)}
+    ]
+
+
+def _option_flag(task: str, option: str) -> str:
+    """How users set ``option`` of ``task``: its flag, else the ``--set`` key."""
+    key = f"task_options.{option}"
+    flag = next((row.flag for row in TASKS[task].flags if row.key == key), None)
+    return f"{flag} ({key})" if flag else f"--set {key}=..."
+
+
+def foreign_options_error(task: str, values: Mapping[str, Any], data: Any = None) -> ValueError | None:
+    """The error for task options that belong to another task (``--labels`` on a generation run),
+    naming the option's flag, its task and what that task trains on; ``None`` when there are none.
+
+    ``data`` (the run's ``data.name``) is named in the message when given.
+
+    Example:
+        >>> print(foreign_options_error("generation", {"labels": 10}))  # doctest: +ELLIPSIS
+        --labels (task_options.labels) is an option of task 'semi', but this run's task is 'generation'...
+    """
+    own = TASKS[task].Options if task in TASKS else None
+    known = set() if own is None else {f.name for f in dataclasses.fields(own)}
+    for option in values:
+        owners = [o for o in option_owners(option) if o != task]
+        if option in known or not owners:
+            continue
+        owner = owners[0]
+        on = "" if data is None else f" on {str(data)!r}"
+        builtin = ", ".join(TASKS[owner].data_names())
+        examples = f": {builtin}, or your own" if builtin else ""
+        return ValueError(
+            f"{_option_flag(owner, option)} is an option of task {owner!r}, but this run's task is "
+            f"{task!r}{on}. Task {owner!r} trains on {TASKS[owner].data_needs}{examples}. Hint: pass --task "
+            f"{owner} (or --data of that kind) for that training, or drop {_option_flag(owner, option).split(' ')[0]}."
+        )
+    return None
 
 
 from featmatch.train.tasks import conditional as _conditional  # noqa: E402, F401  (registers "conditional")

@@ -46,7 +46,8 @@ import torch
 from torch import Tensor, nn
 
 from featmatch.data import PairedDataSet
-from featmatch.train.config import Option, Recipe, register_recipe
+from featmatch.train.config import Option, Recipe, register_recipe, setting
+from featmatch.train.monitor import either
 from featmatch.train.seeds import eval_seed
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
 from featmatch.train.tasks.generation import adversarial_d_objective, logits_of
@@ -119,6 +120,8 @@ class ConditionalTask(Task):
     """Conditional GANs on paired data: paired feature matching, adversarial and L1 terms."""
 
     name = "conditional"
+    summary = "conditional GANs on paired data (condition -> target, pix2pix style); chosen by paired --data"
+    data_needs = "paired data (condition, target)"
     Options = ConditionalOptions
     flags = (
         Option(
@@ -148,11 +151,51 @@ class ConditionalTask(Task):
         self._test: PairedDataSet | None = None
 
     @classmethod
-    def claims_data(cls, name: Any) -> bool:
-        """Paired data (``featmatch.data.is_paired_source``): a built-in paired set or a paired ``.npz``."""
+    def claims_data(cls, name: Any, options: Mapping[str, Any] | None = None) -> bool:
+        """Paired data (``featmatch.data.is_paired_source``): a built-in paired set, a paired ``.npz``,
+        or a file whose pair arrays the options name."""
         from featmatch.data import is_paired_source
 
-        return isinstance(name, (str, Path)) and is_paired_source(name)
+        return isinstance(name, (str, Path)) and is_paired_source(name, options)
+
+    @classmethod
+    def data_names(cls) -> tuple[str, ...]:
+        """The built-in paired data sets (``featmatch.data.PAIRED_DATASETS``)."""
+        from featmatch.data import PAIRED_DATASETS
+
+        return tuple(PAIRED_DATASETS)
+
+    @classmethod
+    def model_families(cls) -> tuple[str, ...]:
+        from featmatch.models import CONDITIONAL_FAMILIES
+
+        return tuple(CONDITIONAL_FAMILIES)
+
+    def monitor_suggestions(self) -> dict[str, str | None]:
+        """Paired matching is right here (no batch-statistics advice), and with the L1 term alone
+        (``reconstruction_only``) G has no term through D, so D's dominance does not matter."""
+        general = super().monitor_suggestions()
+        obj, opt, l1 = self.config.objective, self.config.optim, self.options.l1_weight
+        if self.options.reconstruction_only:
+            collapse = (
+                "expected with the L1 term alone: it pulls each output towards the middle of the targets of its "
+                "condition (a blur); the adversarial and feature-matching terms restore the spread (drop "
+                "--reconstruction-only)"
+            )
+            return {**general, "d_dominates": None, "collapse": collapse}
+        moves = []
+        if self.use_fm:
+            moves.append(f"raise the feature-matching weight ({setting('objective.fm_weight')}, now {obj.fm_weight:g})")
+        else:
+            moves.append(f"add paired feature matching ({setting('objective.kind', 'adv+fm')})")
+        if l1 > 0:
+            moves.append(
+                f"lower the L1 weight, which pulls outputs towards the middle of their condition's targets "
+                f"({setting('task_options.l1_weight')}, now {l1:g})"
+            )
+        moves.append(f"lower the generator's learning rate ({setting('optim.lr_g')}, now {opt.lr_g:g})")
+        collapse = "generated targets are far less spread than real ones: " + either(moves)
+        return {**general, "collapse": collapse}
 
     # --- data and models ---------------------------------------------------------------
 
@@ -161,7 +204,8 @@ class ConditionalTask(Task):
 
         cfg = self.config
         size = cfg.data.size if split == "train" else None  # the whole test split
-        pairs = load_paired_dataset(cfg.data.name, split, seed=cfg.seed, size=size, **cfg.data.options)
+        options = cfg.data.load_options()  # data.options, and data.kind for the user's files
+        pairs = load_paired_dataset(cfg.data.name, split, seed=cfg.seed, size=size, **options)
         return pairs if device.type == "cpu" else pairs.to(device)
 
     def test_pairs(self) -> PairedDataSet:

@@ -94,6 +94,7 @@ class GenerationTask(Task):
     """Today's unconditional GAN training with a feature-matching generator loss."""
 
     name = "generation"
+    summary = "unconditional GANs: G(z) against real samples (the default)"
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

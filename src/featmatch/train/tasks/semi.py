@@ -45,7 +45,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -128,12 +128,16 @@ def labelled_split(y: Tensor, per_class: int, seed: int) -> tuple[Tensor, Tensor
     """
     y = y.cpu()
     counts = torch.bincount(y)
-    short = [(k, int(c)) for k, c in enumerate(counts.tolist()) if c <= per_class]
-    if short:
-        k, c = short[0]
+    if int(counts.min()) <= per_class:
+        # The class with the fewest samples sets the limit (the first short class need not be it).
+        k = int(torch.argmin(counts))
+        c = int(counts[k])
+        short = int((counts <= per_class).sum())
+        others = f" ({short} classes have too few)" if short > 1 else ""
         raise ValueError(
-            f"labels={per_class} labelled examples per class needs more than {per_class} training samples of "
-            f"every class; class {k} has {c}. Hint: use --labels {max(int(counts.min()) - 1, 1)} or fewer."
+            f"labels={per_class} (flag --labels) labelled examples per class needs more than {per_class} training "
+            f"samples of every class (one at least stays unlabelled); class {k} has {c}, the fewest{others}. "
+            f"Hint: use --labels {max(c - 1, 1)} or fewer."
         )
     generator = torch.Generator().manual_seed(seed)
     chosen = []
@@ -212,15 +216,9 @@ class SemiTask(Task):
     """Semi-supervised GAN: D classifies K classes and tells real from generated; G matches its features."""
 
     name = "semi"
+    summary = "semi-supervised classification (Improved GAN): D classifies K classes from a few labels"
+    data_needs = "labelled samples (class labels y)"
     Options = SemiOptions
-    monitor_suggestions: ClassVar[Mapping[str, str]] = {
-        "d_dominates": (
-            "expected in semi-supervised training: D is also the classifier, and with feature matching "
-            "the generator helps it by matching its features, not by fooling it (Salimans et al. 2016 report "
-            "their best test errors this way). Judge the run by test_error (test_error.png); only if the "
-            f"test error rises while this lasts, lower the discriminator's learning rate ({setting('optim.lr_d')})"
-        )
-    }
     flags = (
         Option(
             "task_options.labels",
@@ -256,6 +254,34 @@ class SemiTask(Task):
         self.fm_loss: nn.Module | None = None
         self.labelled: DataSet | None = None  # the labelled examples (set by load_data("train"))
         self._perms: dict[int, Tensor] = {}
+
+    def monitor_suggestions(self) -> dict[str, str | None]:
+        """D dominance is expected here (D is also the classifier); the run is judged by test_error."""
+        lr_d = f"{setting('optim.lr_d')}, now {self.config.optim.lr_d:g}"
+        judge = "Judge the run by test_error (test_error.png)"
+        if self.use_fm:
+            dominates = (
+                "expected in semi-supervised training: D is also the classifier, and with feature matching the "
+                "generator helps it by matching its features, not by fooling it (Salimans et al. 2016 report their "
+                f"best test errors this way). {judge}; only if the test error rises while this lasts, lower the "
+                f"discriminator's learning rate ({lr_d})"
+            )
+        else:
+            dominates = (
+                "D is also the classifier, so it wins the real/generated game easily; with the adversarial term "
+                f"alone (the paper's ablation) the generator then gets little signal. {judge}; feature matching "
+                f"({setting('objective.kind', 'fm')}) is the paper's remedy"
+            )
+        collapse = (
+            "generated samples are far less spread than real ones; here they matter only as far as they help D "
+            f"classify. {judge}; only if the test error rises while this lasts, lower the generator's learning "
+            f"rate ({setting('optim.lr_g')}, now {self.config.optim.lr_g:g})"
+        )
+        return {**super().monitor_suggestions(), "d_dominates": dominates, "collapse": collapse}
+
+    @classmethod
+    def model_families(cls) -> tuple[str, ...]:
+        return ("semi_mlp",)
 
     # --- data and models ---------------------------------------------------------------
 
