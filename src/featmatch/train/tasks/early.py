@@ -2,7 +2,9 @@
 
 A student classifies a sequence ``(C, T)`` from its first fraction ``r`` only. The parts:
 
-- the *teacher*: a :class:`~featmatch.models.SequenceEncoder` with a classifier head, trained on
+- the *teacher*: an encoder with a classifier head (family ``model.family``: ``early_resnet``, a
+  :class:`~featmatch.models.ResNetEncoder`, by default; ``early_encoder``, the smaller
+  :class:`~featmatch.models.SequenceEncoder` of Table 5's first measurement), trained on
   whole sequences in :meth:`EarlyTask.setup` (``task_options.teacher_steps``), then frozen
   (``TaskModels.frozen["teacher"]``; checkpoints hold it, so resume and ``featmatch eval`` use
   the very weights the run trained, and a resumed run never depends on re-training it);
@@ -33,7 +35,21 @@ Fractions: ``r`` is drawn per sample, uniformly from ``[min_fraction, max_fracti
 Metrics: ``accuracy@0.1`` ... ``accuracy@1.0`` and ``accuracy_auc`` of the student on the whole
 test split (:func:`featmatch.metrics.accuracy_by_fraction`); the report adds the frozen teacher's
 curve on the same prefixes (zero-filled). ``featmatch sample --out P.npy`` writes the student's
-predicted class of each drawn test sequence at each of those ten fractions, ``(N, 10)`` int64.
+predicted class of each drawn test sequence at each of those ten fractions, ``(N, 10)`` int64;
+``--probabilities`` its class probabilities at the stopping rule's fractions, ``(N, R, K)`` float32.
+
+Early decisions: the student's probabilities at ``r = 1/R, 2/R, ..., 1`` (``stop_points`` R, 20 by
+default); the rule stops at the first fraction whose largest probability reaches a threshold
+(:mod:`featmatch.metrics.early`). The threshold is ``stop_threshold`` when given; otherwise a
+stratified share ``holdout`` of the training split is kept out of training (teacher and student)
+and the threshold that maximises the harmonic mean of accuracy and 1 - earliness on it is chosen.
+``summary.json["metrics"]`` adds ``earliness``, ``accuracy_at_stop``, ``harmonic_mean`` (on the
+test split) and ``stop_threshold``.
+
+Scaling: ``normalize="series"`` z-normalises every sequence, channel by channel, by its own mean
+and standard deviation over the whole sequence (as the UCR archive's files already are). The
+default, ``"none"``, takes the data as given: a whole series' statistics include the steps an
+early classifier has not seen yet, and the encoders' batch norm handles the scale of the data.
 
 Example:
     >>> from featmatch.train.config import build_config
@@ -57,17 +73,24 @@ from torch import Tensor, nn
 
 from featmatch.data import DataSet
 from featmatch.train.config import Option, Recipe, register_recipe, setting
+from featmatch.train.config.recipes import USER_FILES
 from featmatch.train.monitor import either
 from featmatch.train.seeds import derive_seed
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
 
-__all__ = ["FRACTION_SAMPLING", "EarlyBatch", "EarlyInputs", "EarlyOptions", "EarlyTask"]
+__all__ = ["FRACTION_SAMPLING", "NORMALIZE", "EarlyBatch", "EarlyInputs", "EarlyOptions", "EarlyTask"]
 
 #: How training draws each sample's observed fraction: ``"uniform"`` in the range, or ``"grid"``
 #: (the evaluation fractions 0.1 ... 1.0 that lie in the range).
 FRACTION_SAMPLING: tuple[str, ...] = ("uniform", "grid")
+#: How the task scales sequences: ``"none"`` (as given) or ``"series"`` (each sequence z-normalised).
+NORMALIZE: tuple[str, ...] = ("none", "series")
 # The teacher's batches come from a random stream of their own (not the run's data or noise).
 _STREAM_TEACHER = 16
+# The held-out share of the training split is drawn from another stream.
+_STREAM_HOLDOUT = 17
+# The discriminator over features gets at most this many blocks (fewer where T_feat is short).
+_MAX_D_DEPTH = 3
 # Fractions shown in the sample picture.
 _PICTURE_FRACTIONS = (0.2, 0.5, 1.0)
 
@@ -89,8 +112,15 @@ class EarlyOptions:
             alone, or with ``distill_weight`` distillation without a discriminator.
         student_init: ``"random"``, or ``"teacher"``: the student starts from the teacher's
             weights (the mask channel's input weights at zero).
-        depth, pool: the encoders' strided blocks and head spans (``model.width``: their width).
-        d_width, d_depth: the discriminator over features (``2**d_depth <= T_feat``).
+        depth, pool: the encoders' blocks and head spans (``model.width``: their width); None: the
+            family's (:func:`featmatch.models.build_encoder`).
+        d_width, d_depth: the discriminator over features; ``d_depth`` None: as deep as the
+            features' length allows, at most 3 (``2**d_depth <= T_feat``).
+        stop_threshold: the stopping rule's confidence, fixed; None: chosen on held-out data.
+        holdout: the share of the training split (per class) held out to choose the threshold
+            (not used when ``stop_threshold`` is given).
+        stop_points: R: the rule may stop at ``1/R, 2/R, ..., 1`` (and ``--probabilities`` gives R columns).
+        normalize: one of :data:`NORMALIZE`.
     """
 
     teacher_steps: int = 1000
@@ -102,10 +132,14 @@ class EarlyOptions:
     distill_weight: float = 0.0
     use_discriminator: bool = True
     student_init: str = "random"
-    depth: int = 2
-    pool: int = 4
+    depth: int | None = None
+    pool: int | None = None
     d_width: int = 32
-    d_depth: int = 3
+    d_depth: int | None = None
+    stop_threshold: float | None = None
+    holdout: float = 0.2
+    stop_points: int = 20
+    normalize: str = "none"
 
     def __post_init__(self) -> None:
         if not 0 < self.min_fraction <= self.max_fraction <= 1:
@@ -120,9 +154,26 @@ class EarlyOptions:
         for name in ("teacher_steps",):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be an integer >= 0; got {getattr(self, name)!r}.")
-        for name in ("depth", "pool", "d_width", "d_depth"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an integer >= 1; got {getattr(self, name)!r}.")
+        for name in ("depth", "pool", "d_width", "d_depth", "stop_points"):
+            value = getattr(self, name)
+            if value is None and name in ("depth", "pool", "d_depth"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+        if self.normalize not in NORMALIZE:
+            raise ValueError(f"normalize must be one of {NORMALIZE}; got {self.normalize!r}.")
+        if self.stop_threshold is not None and not 0 <= self.stop_threshold <= 1:
+            raise ValueError(
+                f"stop_threshold must lie in [0, 1] (a class probability); got {self.stop_threshold!r}. "
+                "Hint: leave it out to choose it on held-out training data."
+            )
+        if not 0 <= self.holdout < 1:
+            raise ValueError(f"holdout must lie in [0, 1) (a share of the training split); got {self.holdout!r}.")
+        if self.stop_threshold is None and self.holdout == 0:
+            raise ValueError(
+                "holdout=0 leaves no held-out training data to choose the stopping threshold on. Hint: give "
+                "--stop-threshold P to fix it, or a holdout share such as 0.2."
+            )
         for name in ("teacher_lr", "ce_weight", "distill_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}.")
@@ -161,6 +212,49 @@ class EarlyInputs:
 
 def _as_list(out: Any) -> list[Any]:
     return out if isinstance(out, list) else [out]
+
+
+def zscore(x: Tensor) -> Tensor:
+    """Each sequence of ``x`` (N, C, T), channel by channel, minus its mean over T, over its standard
+    deviation (population; a constant channel is only centred).
+
+    Example:
+        >>> zscore(torch.tensor([[[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]]]))
+        tensor([[[-1.2247,  0.0000,  1.2247],
+                 [ 0.0000,  0.0000,  0.0000]]])
+    """
+    mean = x.mean(dim=-1, keepdim=True)  # (N, C, 1)
+    std = x.std(dim=-1, keepdim=True, unbiased=False)
+    return (x - mean) / torch.where(std > 1e-8, std, torch.ones_like(std))
+
+
+def holdout_index(y: Tensor, share: float, seed: int, name: str = "data") -> Tensor:
+    """Sorted indices of a stratified held-out share of labelled samples ``y`` (N,).
+
+    Of each class's n samples, ``round(share * n)`` are held out, at most n - 1 (one always
+    stays for training), chosen by a permutation from ``seed``.
+
+    Raises:
+        ValueError: the share holds no sample (too few samples per class).
+
+    Example:
+        >>> holdout_index(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]), 0.25, seed=0).tolist()
+        [2, 8]
+    """
+    gen = torch.Generator().manual_seed(seed)
+    held = []
+    for label in torch.unique(y).tolist():
+        members = torch.nonzero(y.cpu() == label).squeeze(1)
+        count = min(round(share * len(members)), len(members) - 1)
+        held.append(members[torch.randperm(len(members), generator=gen)[:count]])
+    index = torch.cat(held).sort().values if held else torch.zeros(0, dtype=torch.int64)
+    if len(index) == 0:
+        raise ValueError(
+            f"task_options.holdout={share} holds out no training series of {name!r} ({len(y)} series, "
+            f"{len(torch.unique(y))} classes), so the stopping threshold has nothing to be chosen on. Hint: "
+            "a larger --holdout, or --stop-threshold P to fix it."
+        )
+    return index
 
 
 class EarlyTask(Task):
@@ -226,6 +320,29 @@ class EarlyTask(Task):
             "objective",
             choices=("random", "teacher"),
         ),
+        Option(
+            "task_options.stop_threshold",
+            "--stop-threshold",
+            "early: fix the stopping rule's confidence (default: chosen on held-out training data)",
+            "objective",
+            parse=float,
+            metavar="P",
+        ),
+        Option(
+            "task_options.holdout",
+            "--holdout",
+            "early: share of the training split held out to choose the stopping threshold",
+            "objective",
+            parse=float,
+            metavar="R",
+        ),
+        Option(
+            "task_options.normalize",
+            "--normalize",
+            "early: 'series' z-normalises each sequence by its own mean and std; 'none' keeps the data as given",
+            "data and models",
+            choices=NORMALIZE,
+        ),
     )
 
     def __init__(self, config: Any) -> None:
@@ -235,7 +352,9 @@ class EarlyTask(Task):
         self.use_adv = "adv" in kind and self.options.use_discriminator
         self.fm_loss: nn.Module | None = None
         self.teacher_curve: dict[str, float] = {}  # set by evaluate(), drawn by report_sections()
+        self.stop_counts: list[int] = []  # test sequences stopped at each stop fraction, set by evaluate()
         self._test: DataSet | None = None
+        self._holdout: DataSet | None = None
 
     @classmethod
     def data_names(cls) -> tuple[str, ...]:
@@ -278,7 +397,11 @@ class EarlyTask(Task):
     # --- data and models ---------------------------------------------------------------
 
     def load_data(self, split: str, device: torch.device) -> DataSet:
-        """A split of labelled sequences (N, C, T); a user's file is read as sequences (``kind="sequence"``)."""
+        """A split of labelled sequences (N, C, T); a user's file is read as sequences (``kind="sequence"``).
+
+        ``"train"`` is the training split less the held-out share (:meth:`holdout_split`) when
+        the stopping threshold is chosen on held-out data; ``"holdout"`` is that share.
+        """
         from dataclasses import replace
 
         from featmatch.data import DATASETS, load_dataset
@@ -287,42 +410,63 @@ class EarlyTask(Task):
         options = cfg.data.load_options()
         if cfg.data.name not in DATASETS:
             options.setdefault("kind", "sequence")  # (N, C, T) arrays would otherwise read as images
-        size = cfg.data.size if split == "train" else None
-        data = load_dataset(cfg.data.name, split, seed=cfg.seed, size=size, **options)
+        size = cfg.data.size if split in ("train", "holdout") else None
+        data = load_dataset(cfg.data.name, "test" if split == "test" else "train", seed=cfg.seed, size=size, **options)
         if data.kind != "sequence" or data.y is None:
             raise ValueError(
                 f"task 'early' needs labelled sequences (N, C, T) with labels y; data {cfg.data.name!r} gives "
                 f"kind {data.kind!r} {'without' if data.y is None else 'with'} labels. Hint: use --data mnist1d, "
                 "or an .npz with x of shape (N, C, T) and y of shape (N,)."
             )
-        if device.type != "cpu":
-            data = replace(data, x=data.x.to(device), y=data.y.to(device))
-        return data
+        x, y = data.x, data.y  # (N, C, T), (N,)
+        if self.options.normalize == "series":
+            x = zscore(x)
+        if split != "test" and self.options.stop_threshold is None:
+            held = holdout_index(y, self.options.holdout, derive_seed(cfg.seed, _STREAM_HOLDOUT), data.name)
+            keep = torch.ones(len(y), dtype=torch.bool)
+            keep[held] = False
+            index = held if split == "holdout" else torch.nonzero(keep).squeeze(1)
+            x, y = x[index], y[index]
+        return replace(data, x=x.to(device), y=y.to(device))
 
     def describe_data(self, data: DataSet) -> dict[str, Any]:
         return {**super().describe_data(data), "num_classes": data.num_classes}
 
     def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
-        from featmatch.models import SequenceDiscriminator, SequenceEncoder
+        """Teacher and student of encoder family ``family`` (default ``model.family``, else
+        ``early_resnet``) and the discriminator over their features (its depth follows T_feat)."""
+        from featmatch.models import ENCODER_FAMILIES, SequenceDiscriminator, build_encoder
 
         opts = self.options
+        family = family or self.config.model.family or ENCODER_FAMILIES[0]
+        if family not in ENCODER_FAMILIES:
+            raise ValueError(
+                f"config field 'model.family' (flag --model) must be an encoder family {ENCODER_FAMILIES} for task "
+                f"'early'; got {family!r}. Hint: leave --model out for early_resnet."
+            )
         channels, length = (int(v) for v in data["sample_shape"])
         classes = int(data["num_classes"])
-        width = self.config.model.width or 32
-        teacher = SequenceEncoder(channels, classes, width=width, depth=opts.depth, pool=opts.pool)
-        student = SequenceEncoder(channels + 1, classes, width=width, depth=opts.depth, pool=opts.pool)
-        feat_channels, feat_length = teacher.feature_shape(length)
-        if 2**opts.d_depth > feat_length:
+        shape = {"width": self.config.model.width, "depth": opts.depth, "pool": opts.pool}
+        teacher = build_encoder(family, channels, classes, **shape)
+        student = build_encoder(family, channels + 1, classes, **shape)
+        if length < teacher.min_length:
             raise ValueError(
-                f"task_options.d_depth={opts.d_depth} needs features of length >= {2**opts.d_depth}; the encoders "
-                f"give {feat_length} (T={length}, depth={opts.depth}). Hint: lower d_depth or depth."
+                f"sequences of length T={length} are too short for the {family} encoder of depth {teacher.depth}, "
+                f"which needs T >= {teacher.min_length}. Hint: --set task_options.depth=1, or the default early_resnet."
             )
-        discriminator = SequenceDiscriminator(feat_channels, width=opts.d_width, depth=opts.d_depth)
+        feat_channels, feat_length = teacher.feature_shape(length)
+        d_depth = opts.d_depth if opts.d_depth is not None else min(_MAX_D_DEPTH, feat_length.bit_length() - 1)
+        if d_depth < 1 or 2**d_depth > feat_length:
+            raise ValueError(
+                f"task_options.d_depth={d_depth} needs features of length >= {2 ** max(d_depth, 1)}; the encoders "
+                f"give {feat_length} (T={length}, depth={teacher.depth}). Hint: lower d_depth or depth."
+            )
+        discriminator = SequenceDiscriminator(feat_channels, width=opts.d_width, depth=d_depth)
         teacher.requires_grad_(False).eval()
         return TaskModels(
             generator=student,
             discriminator=discriminator,
-            family="early_encoder",
+            family=family,
             latent_dim=None,
             frozen={"teacher": teacher},
         )
@@ -439,6 +583,20 @@ class EarlyTask(Task):
             self._test = self.load_data("test", torch.device("cpu"))
         return self._test
 
+    def holdout_split(self) -> DataSet | None:
+        """The held-out share of the training split on the CPU (loaded once); None with ``stop_threshold``."""
+        if self.options.stop_threshold is not None:
+            return None
+        if self._holdout is None:
+            self._holdout = self.load_data("holdout", torch.device("cpu"))
+        return self._holdout
+
+    def stop_fractions(self) -> tuple[float, ...]:
+        """Where the stopping rule may stop: ``1/R, 2/R, ..., 1`` (R = ``stop_points``)."""
+        from featmatch.metrics.early import stop_fractions
+
+        return stop_fractions(self.options.stop_points)
+
     def sample_inputs(self, models: TaskModels, n: int, generator: torch.Generator) -> EarlyInputs:
         """``n`` test sequences drawn (with their labels) by ``generator``."""
         test = self.test_split()
@@ -452,6 +610,29 @@ class EarlyTask(Task):
         from featmatch.metrics.early import EARLY_FRACTIONS
 
         return self.predict(G, inputs.x, EARLY_FRACTIONS, device)
+
+    @torch.no_grad()
+    def probabilities(self, G: nn.Module, inputs: EarlyInputs, device: torch.device) -> Tensor:
+        """The student's class probabilities at the stop fractions: ``(N, R, K)`` float32 on the CPU
+        (``featmatch sample --probabilities``)."""
+        return self.predict_proba(G, inputs.x, self.stop_fractions(), device)
+
+    @staticmethod
+    @torch.no_grad()
+    def predict_proba(G: nn.Module, x: Tensor, fractions: tuple[float, ...], device: torch.device) -> Tensor:
+        """Class probabilities of sequences ``x`` (N, C, T) observed up to each fraction: ``(N, F, K)`` float32."""
+        from featmatch.models import observe
+
+        was_training = G.training
+        G.eval()
+        try:
+            out = []
+            for r in fractions:
+                chunks = [G(observe(c.to(device), r)).logits.float().softmax(1).cpu() for c in x.split(512)]
+                out.append(torch.cat(chunks))  # (N, K)
+        finally:
+            G.train(was_training)
+        return torch.stack(out, dim=1)  # (N, F, K)
 
     @staticmethod
     @torch.no_grad()
@@ -515,14 +696,28 @@ class EarlyTask(Task):
         seed: int | None = None,
     ) -> dict[str, float]:
         """``accuracy@0.1`` ... ``accuracy@1.0`` and ``accuracy_auc`` of the student on the whole test
-        split (deterministic: ``n`` and ``seed`` do not apply); the teacher's curve on the same
-        prefixes goes to :attr:`teacher_curve` for the report."""
+        split (deterministic: ``n`` and ``seed`` do not apply), then the stopping rule's
+        ``earliness``, ``accuracy_at_stop``, ``harmonic_mean`` on it and its ``stop_threshold``
+        (fixed, or chosen on the held-out share); the teacher's curve on the same prefixes goes to
+        :attr:`teacher_curve` for the report."""
         from featmatch.metrics import accuracy_by_fraction
+        from featmatch.metrics.early import choose_threshold, decision_metrics, stopping_point
 
         test = self.test_split()
         assert test.y is not None
         x, y = test.x.to(device), test.y.to(device)
         metrics = {k: float(v) for k, v in accuracy_by_fraction(G, x, y, mode="mask").items()}
+        fractions = self.stop_fractions()
+        threshold = self.options.stop_threshold
+        if threshold is None:
+            held = self.holdout_split()
+            assert held is not None and held.y is not None
+            threshold = choose_threshold(self.predict_proba(G, held.x, fractions, device), held.y, fractions)
+        probabilities = self.predict_proba(G, test.x, fractions, device)  # (N, R, K)
+        metrics.update({k: float(v) for k, v in decision_metrics(probabilities, test.y, fractions, threshold).items()})
+        metrics["stop_threshold"] = float(threshold)
+        index, _ = stopping_point(probabilities, threshold)
+        self.stop_counts = torch.bincount(index, minlength=len(fractions)).tolist()
         teacher = models.frozen.get("teacher")
         if teacher is not None:
             curve = accuracy_by_fraction(teacher, x, y, mode="zero")
@@ -538,8 +733,9 @@ class EarlyTask(Task):
         points = sorted((float(k.split("@")[1]), v) for k, v in metrics.items() if k.startswith("accuracy@"))
         if not points:
             return []
-        figure = new_figure(5.0, 3.4)
-        ax = figure.add_subplot()
+        stop = metrics.get("earliness"), metrics.get("accuracy_at_stop")
+        figure = new_figure(9.0 if self.stop_counts else 5.0, 3.4)
+        ax = figure.add_subplot(1, 2 if self.stop_counts else 1, 1)
         ax.plot([p for p, _ in points], [v for _, v in points], marker="o", label="student (prefix + mask)")
         teacher = sorted(
             (float(k.split("@")[1]), v) for k, v in self.teacher_curve.items() if k.startswith("accuracy@")
@@ -553,11 +749,31 @@ class EarlyTask(Task):
                 color="0.4",
                 label="teacher (zero-filled prefix)",
             )
+        if stop[0] is not None and stop[1] is not None:
+            ax.plot(
+                [stop[0]],
+                [stop[1]],
+                marker="*",
+                markersize=13,
+                color="tab:red",
+                linestyle="none",
+                label="stopping rule (mean stop, accuracy at stop)",
+            )
         ax.set_xlabel("observed fraction r")
         ax.set_ylabel("test accuracy")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        if self.stop_counts:
+            fractions = self.stop_fractions()
+            hist = figure.add_subplot(1, 2, 2)
+            total = max(sum(self.stop_counts), 1)
+            hist.bar(fractions, [c / total for c in self.stop_counts], width=0.8 / len(fractions), color="tab:red")
+            hist.set_xlabel("observed fraction at the stop")
+            hist.set_ylabel("share of test sequences")
+            hist.set_xlim(0, 1.05)
+            hist.grid(alpha=0.3)
+            hist.set_title("where the stopping rule stops", fontsize=9)
         figure.tight_layout()
         save_figure(figure, run_dir / "accuracy_by_fraction.png")
         rows = "\n".join(
@@ -575,6 +791,23 @@ class EarlyTask(Task):
             if "accuracy_auc" in self.teacher_curve:
                 text += f"; teacher's: {self.teacher_curve['accuracy_auc']:.3f}"
             text += ".\n"
+        if "harmonic_mean" in metrics:
+            fractions = self.stop_fractions()
+            how = (
+                "fixed by --stop-threshold"
+                if self.options.stop_threshold is not None
+                else f"chosen on a held-out {self.options.holdout:g} of the training split to maximise the "
+                "harmonic mean"
+            )
+            text += (
+                "\n## Early decisions: the stopping rule\n\n"
+                f"Observe r = {fractions[0]:g}, {fractions[1] if len(fractions) > 1 else 1:g}, ... 1 and stop at the "
+                f"first r where the student's largest class probability reaches {metrics['stop_threshold']:.3f} "
+                f"({how}). On the test split it stops at a mean fraction of {metrics['earliness']:.3f} (earliness) "
+                f"with accuracy {metrics['accuracy_at_stop']:.3f} at the stop: harmonic mean of accuracy and "
+                f"1 - earliness {metrics['harmonic_mean']:.3f} (the red star above; the right panel shows where "
+                "it stops).\n"
+            )
         return [text]
 
     def inputs_from_file(self, path: Path, models: TaskModels) -> EarlyInputs:
@@ -618,5 +851,31 @@ register_recipe(
         },
         task="early",
         data="mnist1d",
+    )
+)
+
+register_recipe(
+    Recipe(
+        "early-sequences",
+        "Early prediction on a user's labelled sequences (--data FILE.npz: x (N, C, T), y (N,), x_test/y_test): "
+        "the early_resnet encoders at width 16, teacher 300 steps, student 400 steps at lr 1e-3, paired layer_mse "
+        "feature matching through D; tuned on OSULeaf, BasicMotions and ACSF1 only (BENCHMARKS.md, Table 5b).",
+        {
+            "steps": 400,
+            "data.batch_size": 32,
+            "model.width": 16,
+            "task_options.teacher_steps": 300,
+            "objective.kind": "fm",
+            "objective.fm_preset": "layer_mse",
+            "objective.fm_weight": 1.0,
+            "objective.adv_weight": 0.0,
+            "optim.lr_g": 1e-3,
+            "optim.lr_d": 2e-4,
+            "optim.betas": [0.9, 0.999],
+            "log.sample_every": 200,
+            "log.checkpoint_every": 200,
+        },
+        task="early",
+        data=USER_FILES,
     )
 )
