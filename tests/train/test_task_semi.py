@@ -15,6 +15,7 @@ from featmatch.cli import main
 from featmatch.losses import semi_supervised_discriminator_loss
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import build_config
+from featmatch.data import load_dataset
 from featmatch.train.tasks.semi import DiscriminatorAverage, SemiTask, labelled_split
 from featmatch.train.trainer import Trainer, load_run
 
@@ -143,6 +144,14 @@ def test_train_resume_eval_and_sample_on_digits(tmp_path, capsys):
     assert {"loss/d_sup", "loss/d_unsup", "d/real_prob", "loss/g_fm"} <= set(rows[0])
     report = (whole / "report.md").read_text()
     assert "## Semi-supervised classification" in report and (whole / "test_error.png").is_file()
+    # The labelled examples, written down: 2 per class, indices into the training split.
+    labelled = np.load(whole / "labelled.npy")
+    assert labelled.dtype == np.int64 and "labelled.npy" in report
+    train = load_dataset("digits")
+    assert np.bincount(train.y[torch.from_numpy(labelled)].numpy()).tolist() == [2] * 10
+    expected, _ = labelled_split(train.y, 2, SemiTask(load_run(whole).config).split_seed)
+    assert labelled.tolist() == expected.tolist()
+    assert np.array_equal(np.load(split / "labelled.npy"), labelled)  # the resumed run wrote the same
 
     capsys.readouterr()
     assert main(["eval", "--checkpoint", str(whole)]) == 0

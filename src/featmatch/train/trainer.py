@@ -822,6 +822,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_orphans(self.run_dir)
             atomic_write_text(self.run_dir / "config.yaml", to_yaml(cfg))
+            self.task.write_run_files(self.run_dir)
             file_handler = logging.FileHandler(self.run_dir / "train.log", encoding="utf-8")
             file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             log.addHandler(file_handler)

@@ -365,6 +365,11 @@ class Task:
         """
         return []
 
+    def write_run_files(self, run_dir: Path) -> list[Path]:
+        """Write files of this task's own into a new or resumed run directory (the main process
+        only, after ``config.yaml``), atomically; return their paths. Default: none."""
+        return []
+
     def after_step(self, models: TaskModels, step: int) -> None:
         """Called at the end of every training step ``step`` (from 0), after the G update; default:
         nothing. For state that follows the trained models, e.g. a moving average of D (kept in

@@ -47,10 +47,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from featmatch._io import atomic_path
 from featmatch.data import DataSet
 from featmatch.features import DiscriminatorOutput
 from featmatch.models.semi_mlp import SemiMLPDiscriminator
@@ -59,7 +61,10 @@ from featmatch.train.config.options import setting
 from featmatch.train.seeds import derive_seed, eval_seed
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
 
-__all__ = ["DiscriminatorAverage", "SemiBatch", "SemiOptions", "SemiTask", "labelled_split"]
+__all__ = ["LABELLED_FILE", "DiscriminatorAverage", "SemiBatch", "SemiOptions", "SemiTask", "labelled_split"]
+
+#: The run directory's file of the labelled examples' indices into the training split.
+LABELLED_FILE = "labelled.npy"
 
 # Random streams of this task (beside featmatch.train.seeds' 0..3): the split, the labelled batches.
 _STREAM_SPLIT = 18_001
@@ -253,6 +258,7 @@ class SemiTask(Task):
         self.use_adv = "adv" in kind
         self.fm_loss: nn.Module | None = None
         self.labelled: DataSet | None = None  # the labelled examples (set by load_data("train"))
+        self.labelled_index: Tensor | None = None  # their indices in the training split (int64)
         self._perms: dict[int, Tensor] = {}
 
     def monitor_suggestions(self) -> dict[str, str | None]:
@@ -298,6 +304,7 @@ class SemiTask(Task):
         if split != "train":
             return data
         lab, unl = labelled_split(data.y, self.options.labels, self.split_seed)
+        self.labelled_index = lab
         self.labelled = replace(data, x=data.x[lab.to(data.x.device)], y=data.y[lab.to(data.y.device)])
         # The unlabelled set keeps its labels for the sample metrics' reference only: the batch
         # stream yields x alone (batch_labels is False).
@@ -307,6 +314,16 @@ class SemiTask(Task):
     def split_seed(self) -> int:
         """The seed of the labelled split (from ``config.seed``)."""
         return derive_seed(self.config.seed, _STREAM_SPLIT)
+
+    def write_run_files(self, run_dir: Path) -> list[Path]:
+        """``labelled.npy``: the labelled examples' indices into the training split (int64, sorted),
+        so that another method can be trained on exactly the same labels."""
+        if self.labelled_index is None:
+            raise RuntimeError("call load_data('train') first: it chooses the labelled examples.")
+        path = run_dir / LABELLED_FILE
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, self.labelled_index.cpu().numpy().astype(np.int64))
+        return [path]
 
     def describe_data(self, data: DataSet) -> dict[str, Any]:
         labelled = self.labelled
@@ -513,7 +530,8 @@ class SemiTask(Task):
             "",
             f"{self.options.labels} labelled examples per class (split seed {self.split_seed}, from seed "
             f"{self.config.seed}); the rest of the training split unlabelled. Classifier: D's moving "
-            f"average (rate {self.options.d_ema}).",
+            f"average (rate {self.options.d_ema}). The labelled examples are in `{LABELLED_FILE}` (int64 "
+            "indices into the training split, as loaded), so another method can use exactly the same labels.",
         ]
         if "test_error" in metrics:
             lines += ["", f"Test error: **{metrics['test_error']:.4f}** ({int(metrics['test_errors'])} errors)."]
