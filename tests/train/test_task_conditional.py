@@ -20,7 +20,7 @@ from featmatch.train.tasks import TASKS, Weights, task_for_data
 from featmatch.train.tasks.conditional import ConditionalBatch, ConditionalTask
 from featmatch.train.trainer import Trainer, load_run
 
-METRICS = {"reconstruction_l1", "frechet_distance", "class_accuracy"}
+METRICS = {"reconstruction_l1", "frechet_distance", "frechet_distance_real", "class_accuracy"}
 PAIRED = ("digits-superres", "digits-inpaint", "mnist1d-complete")
 TINY = ["--data-size", "64", "--batch-size", "16", "--model-width", "8", "--quiet", "--log-every", "1",
         "--sample-every", "2", "--checkpoint-every", "2", "--set", "log.eval_samples=40", "--set", "log.n_samples=6"]

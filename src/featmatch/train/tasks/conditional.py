@@ -374,12 +374,19 @@ class ConditionalTask(Task):
         inputs = ConditionalInputs(test.condition, test.target, test.y, self._noise(models, len(test), gen))
         fake = self.sample(G, inputs, device)  # (n, *target_shape)
         if not bool(torch.isfinite(fake).all()):
-            keys = ["reconstruction_l1"] + ([] if test.y is None else ["frechet_distance", "class_accuracy"])
+            keys = ["reconstruction_l1"]
+            keys += [] if test.y is None else ["frechet_distance", "frechet_distance_real", "class_accuracy"]
             return dict.fromkeys(keys, math.nan)
         metrics = {"reconstruction_l1": float((fake - test.target).abs().mean())}
         if test.y is None:  # no labels, no classifier: no feature space to compare in
             return metrics
-        from featmatch.metrics import classify, frechet_distance, get_classifier
+        from featmatch.metrics import (
+            classifier_cache_path,
+            classify,
+            frechet_distance,
+            get_classifier,
+            real_frechet_distance,
+        )
 
         train = (
             data
@@ -394,6 +401,11 @@ class ConditionalTask(Task):
         real_features, _ = classify(classifier, test.target)
         fake_features, fake_logits = classify(classifier, fake)
         metrics["frechet_distance"] = float(frechet_distance(fake_features, real_features))
+        # Its scale: as many real training targets against the same test targets.
+        where = classifier_cache_path(name, train.target.cpu(), train.y.cpu(), num_classes=classes)
+        metrics["frechet_distance_real"] = real_frechet_distance(
+            classifier, train.target.cpu(), real_features, n=len(test), cache_path=where
+        )
         metrics["class_accuracy"] = float((fake_logits.argmax(dim=1).cpu() == test.y.cpu()).double().mean())
         return metrics
 
@@ -418,8 +430,9 @@ class ConditionalTask(Task):
                 "",
                 f"`class_accuracy` {metrics['class_accuracy']:.3f}: the domain classifier recognises "
                 "the pair's class in that share of generated targets (the output keeps the input's "
-                f"identity); `frechet_distance` {metrics['frechet_distance']:.2f} in its feature space, "
-                "generated vs real test targets.",
+                f"identity); `frechet_distance` {_with_floor(metrics)} in its feature space, "
+                "generated vs real test targets (real data: as many real training targets against the same "
+                "test targets, the floor a perfect generator reaches).",
             ]
         lines += ["", "Samples (`samples/`): rows condition | generated | real, the same test pairs at every step."]
         return ["\n".join(lines) + "\n"]
@@ -450,6 +463,13 @@ class ConditionalTask(Task):
             raise ValueError(f"--condition {str(path)!r} must hold numbers; got dtype {array.dtype}.")
         condition = torch.from_numpy(np.ascontiguousarray(array)).float()
         return ConditionalInputs(condition, z=self._noise(models, len(condition), torch.Generator().manual_seed(0)))
+
+
+def _with_floor(metrics: Mapping[str, Any]) -> str:
+    """``frechet_distance`` with its real-data floor beside it, e.g. ``"7.26 (real data: 3.1)"``."""
+    text = f"{metrics['frechet_distance']:.2f}"
+    floor = metrics.get("frechet_distance_real")
+    return text + (f" (real data: {floor:.2f})" if isinstance(floor, (int, float)) else "")
 
 
 def _shown_condition(condition: Tensor, size: tuple[int, ...], channels: int) -> Tensor:
