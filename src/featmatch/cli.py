@@ -473,12 +473,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     elif ctx.is_main:
         final = summary.get("final", {})
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k.startswith("loss/") and isinstance(v, float))
         log.info(
-            "done: %d steps in %.1f s; loss/d %s, loss/g_fm %s; run directory %s (see report.md)",
+            "done: %d steps in %.1f s; %s; run directory %s (see report.md)",
             summary["steps"],
             summary["wall_time_sec"],
-            final.get("loss/d"),
-            final.get("loss/g_fm"),
+            losses or "no losses measured",
             summary["run_dir"],
         )
     if summary.get("stopped"):

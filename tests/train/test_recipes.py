@@ -69,6 +69,7 @@ def _effective(cfg: TrainConfig) -> dict:
     assert flat.pop("task", "generation") == "generation"  # the trainer's task, added by the task split
     assert flat.pop("task_options", {}) == {}  # the task's own settings, added with tasks' options
     assert flat.pop("data.kind") is None  # chosen from the data's shape, added with --data-kind
+    assert flat.pop("log.progress_every") == 30.0  # progress lines without a terminal, added since
     flat.pop("recipe")
     return flat
 

@@ -842,6 +842,9 @@ class Trainer:
         last_checkpoint = -1
         session_start = time.perf_counter()
         tick_time, tick_step = session_start, self.step
+        # Without a terminal (a log file, CI, a cluster's job) the bar is off: progress lines instead.
+        lines = self.ctx.is_main and not cfg.log.quiet and (bar is None or bar.disable)
+        self._line_time, self._line_step = session_start, self.step
         try:
             with _SignalFlag() as flag:
                 while self.step < cfg.steps:
@@ -855,6 +858,8 @@ class Trainer:
                         scalars["steps_per_sec"] = (step - tick_step) / max(now - tick_time, 1e-9)
                         tick_time, tick_step = now, step
                         self._after_measure(step, scalars, bar)
+                        if lines and now - self._line_time >= cfg.log.progress_every:
+                            self._progress_line(step, scalars, now)
                         # The scalars are on the host already: checking them costs no device sync.
                         bad = self._nonfinite_scalars(scalars)
                         action = "continue"
@@ -966,6 +971,24 @@ class Trainer:
                 refresh=False,
             )
 
+    def _progress_line(self, step: int, scalars: dict[str, float], now: float) -> None:
+        """One log line of progress: step, speed since the last line, ETA, the main losses, the monitor."""
+        rate = (step - self._line_step) / max(now - self._line_time, 1e-9)
+        self._line_time, self._line_step = now, step
+        total = self.config.steps
+        eta = (total - step) / rate if rate > 0 else float("inf")
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
+        log.info(
+            "step %d/%d (%d%%), %.3g steps/s, ETA %s; %s [%s]",
+            step,
+            total,
+            100 * step // total,
+            rate,
+            _duration(eta),
+            losses,
+            self.monitor.status,
+        )
+
     def _evaluate_and_log(self) -> None:
         if not self.ctx.is_main:
             return
@@ -1002,6 +1025,18 @@ class Trainer:
             "samples": [str(p.relative_to(self.run_dir)) if self.run_dir else str(p) for p in self.sample_paths],
             "config": config_to_dict(self.config),
         }
+
+
+def _duration(seconds: float) -> str:
+    """``"1 h 02 min"``, ``"3 min 05 s"``, ``"42 s"`` (``"?"`` when unknown)."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
 
 
 def load_frozen(models: TaskModels, state: dict[str, Any]) -> None:

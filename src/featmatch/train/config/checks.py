@@ -98,6 +98,7 @@ def validate(cfg: TrainConfig) -> None:
     _int_at_least("log.eval_every", log.eval_every, 0)
     _int_at_least("log.n_samples", log.n_samples, 1)
     _int_at_least("log.eval_samples", log.eval_samples, 1)
+    _number_in("log.progress_every", log.progress_every, 0.0, float("inf"), high_open=True)
     try:  # MonitorConfig checks itself on construction; fields set later are checked here
         MonitorConfig(**dataclasses.asdict(cfg.monitor))
     except (ValueError, TypeError) as err:

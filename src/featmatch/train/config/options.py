@@ -348,6 +348,15 @@ OPTIONS: tuple[Option, ...] = (
         show_default=False,
     ),
     Option("log.quiet", "--quiet", "no progress bar, warnings only", _LOG, switch=True, show_default=False),
+    Option(
+        "log.progress_every",
+        "--progress-every",
+        "seconds between progress lines (step, steps/s, ETA, losses) when the output is no terminal "
+        "(a log file, CI), which gets no progress bar; 0 = every --log-every steps",
+        _LOG,
+        parse=float,
+        metavar="SECONDS",
+    ),
 )
 
 #: Which flag sets which config key (users' spelling, and the field name where it differs).

@@ -205,7 +205,10 @@ class LogConfig:
         eval_every: steps between metric evaluations (0 = only at the end).
         n_samples: samples per image grid / scatter plot.
         eval_samples: generated samples used by the evaluation metrics.
-        quiet: no progress bar.
+        quiet: no progress bar (and no progress lines), warnings only.
+        progress_every: seconds between progress lines (step, steps/s, ETA, the losses) when the
+            output is no terminal (a log file, CI), where no progress bar is drawn; 0: at every
+            ``log_every`` step.
         tensorboard: write TensorBoard event files: ``None`` (default) when the ``tensorboard``
             package is installed, ``True`` always (a warning names the extra when it is missing),
             ``False`` never.
@@ -220,6 +223,7 @@ class LogConfig:
     n_samples: int = 64
     eval_samples: int = 1000
     quiet: bool = False
+    progress_every: float = 30.0
     tensorboard: bool | None = None
 
 

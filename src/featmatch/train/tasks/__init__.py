@@ -449,11 +449,6 @@ def task_for_data(name: Any, options: Mapping[str, Any] | None = None) -> str:
     return "generation"
 
 
-def task_flags() -> list[Any]:
-    """Every registered task's flags (rows of the CLI's table), in registration order."""
-    return [row for cls in TASKS.values() for row in cls.flags]
-
-
 def claims(cls: type[Task], name: Any, options: Mapping[str, Any] | None = None) -> bool:
     """``cls.claims_data(name, options)``; a task whose ``claims_data`` takes the name alone (written
     before data options were passed) is asked about the name.
@@ -524,6 +519,11 @@ def foreign_options_error(task: str, values: Mapping[str, Any], data: Any = None
             f"{owner} (or --data of that kind) for that training, or drop {_option_flag(owner, option).split(' ')[0]}."
         )
     return None
+
+
+def task_flags() -> list[Any]:
+    """Every registered task's flags (rows of the CLI's table), in registration order."""
+    return [row for cls in TASKS.values() for row in cls.flags]
 
 
 from featmatch.train.tasks import conditional as _conditional  # noqa: E402, F401  (registers "conditional")
