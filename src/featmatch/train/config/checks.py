@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from featmatch.augment import POLICIES as AUGMENT_POLICIES
+from featmatch.augment import check_policies
 from featmatch.train.config.options import FIELD_FLAGS
 from featmatch.train.config.schema import (
     D_LOSSES,
@@ -264,6 +266,11 @@ def _check_objective(cfg: TrainConfig) -> None:
                 "use --objective adv+fm to ramp the adversarial term.",
             )
     _number_in("objective.adv_ramp_start", obj.adv_ramp_start, 0.0, 1.0, high_open=True)
+    _number_in("objective.r1_weight", obj.r1_weight, 0.0, float("inf"), high_open=True)
+    try:
+        check_policies(obj.augment, "objective.augment")
+    except (TypeError, ValueError) as err:
+        raise _field_error("objective.augment", f"a list of names from {AUGMENT_POLICIES}", obj.augment) from err
 
 
 def _check_optim(cfg: TrainConfig) -> None:

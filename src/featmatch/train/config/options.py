@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from featmatch.augment import POLICIES as AUGMENT_POLICIES
 from featmatch.data.kinds import DATA_KINDS
 from featmatch.losses import DISTANCES, PRESETS, STATISTICS
 from featmatch.train.config.schema import (
@@ -82,6 +83,25 @@ def csv(item_type: type) -> Callable[[str], list[Any]]:
             raise argparse.ArgumentTypeError(f"expected comma-separated {item_type.__name__}s, got {text!r}") from err
 
     return parse
+
+
+def policy_list(text: str) -> list[str]:
+    """``--augment``'s value: comma-separated policy names, or ``none`` for none.
+
+    Example:
+        >>> policy_list("translation,cutout"), policy_list("none")
+        (['translation', 'cutout'], [])
+    """
+    if text.strip().lower() == "none":
+        return []
+    names = csv(str)(text)
+    unknown = [n for n in names if n not in AUGMENT_POLICIES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown augmentation {', '.join(map(repr, unknown))}; expected names from "
+            f"{', '.join(AUGMENT_POLICIES)} (comma-separated), or none"
+        )
+    return names
 
 
 def _layers(text: str) -> list[str | int]:
@@ -267,6 +287,24 @@ OPTIONS: tuple[Option, ...] = (
         _OBJ,
         switch=True,
         show_default=False,
+    ),
+    Option(
+        "objective.augment",
+        "--augment",
+        "augment every input of D, real and generated, in both steps (DiffAugment): "
+        + ", ".join(AUGMENT_POLICIES)
+        + "; none: no augmentation",
+        _OBJ,
+        parse=policy_list,
+        metavar="P1,P2",
+    ),
+    Option(
+        "objective.r1_weight",
+        "--r1",
+        "gamma of the R1 penalty on real data, gamma/2 E|grad D(x)|^2 (0: none)",
+        _OBJ,
+        parse=float,
+        metavar="GAMMA",
     ),
     Option("optim.d_steps", "--d-steps", "discriminator updates per generator update", _OPT, parse=int, metavar="N"),
     Option("optim.lr_g", "--lr-g", "generator learning rate", _OPT, parse=float, metavar="LR"),

@@ -134,6 +134,11 @@ class ObjectiveConfig:
         reuse_real_features: reuse the real features from the D step in the G step instead of a
             fresh ``no_grad`` forward. Saves one forward pass, but those features come from D
             *before* its update in this step.
+        augment: differentiable augmentation of every input of D, real and generated, in both
+            players' steps (DiffAugment, :mod:`featmatch.augment`): policies from
+            ``featmatch.augment.POLICIES`` (``translation``, ``cutout``, ``color``); empty: none.
+        r1_weight: gamma of the R1 penalty ``gamma / 2 * E ||grad_x D(x)||^2`` on real data in D's
+            objective (Mescheder et al. 2018; term ``loss/d_r1``); 0: none. Not under DDP.
     """
 
     kind: str = "fm"
@@ -149,6 +154,8 @@ class ObjectiveConfig:
     adv_weight_end: float | None = None
     adv_ramp_start: float = 0.0
     reuse_real_features: bool = False
+    augment: list[str] = field(default_factory=list)
+    r1_weight: float = 0.0
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from featmatch.augment import AugmentParams, apply_augment, draw_augment
 from featmatch.data import DataSet
 from featmatch.features import DiscriminatorOutput
 from featmatch.train.seeds import eval_seed
@@ -37,15 +38,25 @@ from featmatch.train.tasks import (
     register_task,
 )
 
-__all__ = ["GenerationBatch", "GenerationTask"]
+__all__ = ["AUGMENTED", "GenerationBatch", "GenerationTask", "r1_penalty"]
 
 
 @dataclass
 class GenerationBatch:
-    """One batch: real samples ``x`` (B, *sample_shape) and noise ``z`` (B, latent_dim)."""
+    """One batch: real samples ``x`` (B, *sample_shape) and noise ``z`` (B, latent_dim).
+
+    ``augment``: with ``objective.augment``, the random parameters of D's four inputs in this
+    step (:data:`AUGMENTED`: the D step's real and generated batches, the G step's generated and
+    real ones), drawn from the run's noise stream so that a resumed run draws the same.
+    """
 
     x: Tensor
     z: Tensor
+    augment: dict[str, AugmentParams] | None = None
+
+
+#: D's inputs that ``objective.augment`` augments, each with its own random parameters.
+AUGMENTED = ("d_real", "d_fake", "g_fake", "g_real")
 
 
 def as_list(out: DiscriminatorOutput | list[DiscriminatorOutput]) -> list[DiscriminatorOutput]:
@@ -90,6 +101,22 @@ def adversarial_d_objective(real_out: Any, fake_out: Any, *, kind: str, measure:
     return result
 
 
+def r1_penalty(real_out: Any, x: Tensor) -> Tensor:
+    """``E ||grad_x D(x)||^2`` over the batch (R1, Mescheder et al. 2018): the squared norm of the
+    gradient of D's real logits (summed over discriminators) with respect to its input ``x``,
+    which must require grad; the graph is kept, so the penalty trains D.
+
+    Example:
+        >>> x = torch.ones(3, 2, requires_grad=True)
+        >>> out = DiscriminatorOutput((2.0 * x).sum(1), {})
+        >>> float(r1_penalty(out, x))  # the gradient is (2, 2) for each sample
+        8.0
+    """
+    total = sum(t.float().sum() for t in logits_of(real_out))
+    (grad,) = torch.autograd.grad(total, x, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
 class GenerationTask(Task):
     """Today's unconditional GAN training with a feature-matching generator loss."""
 
@@ -119,6 +146,17 @@ class GenerationTask(Task):
     def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
         from featmatch.losses import FeatureMatchingLoss
 
+        if distributed and self.config.objective.r1_weight > 0:
+            raise ValueError(
+                "config field 'objective.r1_weight' (flag --r1) must be 0 under DDP (torchrun): the R1 penalty "
+                f"differentiates D twice, which DistributedDataParallel does not support; got "
+                f"{self.config.objective.r1_weight}. Hint: train on one process, or drop --r1."
+            )
+        if self.config.objective.augment and len(data.sample_shape) not in (2, 3):
+            raise ValueError(
+                f"config field 'objective.augment' (flag --augment) needs images or sequences; data set "
+                f"{self.config.data.name!r} has samples of shape {data.sample_shape}. Hint: drop --augment."
+            )
         options = {**self.config.fm_loss_options(), "sync_statistics": distributed, "return_terms": True}
         self.fm_loss = FeatureMatchingLoss(**options)
 
@@ -130,7 +168,19 @@ class GenerationTask(Task):
         z = torch.randn(
             self.config.data.batch_size, models.latent_dim, generator=streams.noise, device=streams.device
         )  # (B, Z)
-        return GenerationBatch(x, z)
+        augment = None
+        if self.config.objective.augment:
+            shape, policies = tuple(x.shape[1:]), self.config.objective.augment
+            augment = {
+                name: draw_augment(len(x) if "real" in name else len(z), shape, policies, streams.noise, streams.device)
+                for name in AUGMENTED
+            }
+        return GenerationBatch(x, z, augment)
+
+    @staticmethod
+    def augmented(x: Tensor, batch: GenerationBatch, which: str) -> Tensor:
+        """``x`` as D sees it: augmented with ``batch``'s parameters for input ``which`` (if any)."""
+        return x if batch.augment is None else apply_augment(x, batch.augment[which])
 
     def generate(self, G: nn.Module, batch: GenerationBatch) -> Tensor:
         return G(batch.z)  # (B, *sample_shape)
@@ -138,7 +188,17 @@ class GenerationTask(Task):
     def discriminator_objective(
         self, D: nn.Module, batch: GenerationBatch, fake: Tensor, *, measure: bool
     ) -> Objective:
-        return adversarial_d_objective(D(batch.x), D(fake), kind=self.config.objective.d_loss, measure=measure)
+        x = self.augmented(batch.x, batch, "d_real")
+        r1 = self.config.objective.r1_weight
+        if r1 > 0:
+            x = x.detach().requires_grad_(True)
+        real_out = D(x)
+        fake_out = D(self.augmented(fake, batch, "d_fake"))
+        result = adversarial_d_objective(real_out, fake_out, kind=self.config.objective.d_loss, measure=measure)
+        if r1 > 0:
+            result.terms["d_r1"] = r1_penalty(real_out, x)
+            result.weights["d_r1"] = r1 / 2
+        return result
 
     def generator_objective(
         self, D: nn.Module, batch: GenerationBatch, fake: Tensor, real_out: Any, weights: Weights, *, measure: bool
@@ -147,13 +207,13 @@ class GenerationTask(Task):
 
         assert self.fm_loss is not None, "call setup() first"
         obj = self.config.objective
-        fake_out = D(fake)
+        fake_out = D(self.augmented(fake, batch, "g_fake"))
         result = Objective(terms={}, weights={})
         if self.use_fm or measure:
             with contextlib.nullcontext() if self.use_fm else torch.no_grad():
                 if real_out is None:
                     with torch.no_grad():
-                        real_out = D(batch.x)
+                        real_out = D(self.augmented(batch.x, batch, "g_real"))
                 fm, layers = self.fm_loss(fake_out, real_out)
             result.layers = layers
             if self.use_fm:
