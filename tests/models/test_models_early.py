@@ -207,6 +207,16 @@ def test_resnet_teacher_and_student_share_a_feature_shape_and_train() -> None:
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in student.parameters())
 
 
+def test_resnet_teacher_and_student_have_the_same_modules_whatever_the_channels() -> None:
+    # C + 1 == width: without a projecting shortcut in block 1 the student's would be batch norm alone.
+    teacher, student = ResNetEncoder(3, 4, width=4), ResNetEncoder(4, 4, width=4)
+    shapes_t = {k: v.shape for k, v in teacher.state_dict().items()}
+    shapes_s = {k: v.shape for k, v in student.state_dict().items()}
+    assert shapes_t.keys() == shapes_s.keys()
+    assert [k for k in shapes_t if shapes_t[k] != shapes_s[k]] == ["blocks.0.body.0.conv.weight",
+                                                                     "blocks.0.shortcut.0.weight"]
+
+
 def test_resnet_errors_and_the_encoder_families() -> None:
     with pytest.raises(ValueError, match=r"ResNetEncoder expects x of shape \(N, 2, T\), got \(1, 1, 40\).*observe"):
         ResNetEncoder(2, 10)(torch.randn(1, 1, 40))

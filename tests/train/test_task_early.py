@@ -175,6 +175,12 @@ def test_normalize_series_and_its_errors(tmp_path):
     raw = torch.tensor([[[2.0, 4.0, 6.0, 8.0]]])
     ref = (raw - 5.0) / np.sqrt(5.0)
     torch.testing.assert_close(zscore(raw), ref)
+    # A user's sequences for `featmatch sample --condition` are scaled as the run's data.
+    mine = torch.arange(32.0).view(2, 1, 16) ** 2  # (N, C, T)
+    np.save(tmp_path / "mine.npy", mine.numpy())
+    models = task.build_models({"sample_shape": [1, 16], "num_classes": 10})
+    expected = (mine - mine.mean(-1, keepdim=True)) / mine.std(-1, unbiased=False, keepdim=True)
+    torch.testing.assert_close(task.inputs_from_file(tmp_path / "mine.npy", models).x, expected)
     with pytest.raises(ValueError, match=r"normalize must be one of \('none', 'series'\); got 'minmax'"):
         EarlyTask(_tiny(task_options={"normalize": "minmax"}))
     with pytest.raises(ValueError, match="holdout=0 leaves no held-out training data.*--stop-threshold"):

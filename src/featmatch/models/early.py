@@ -281,10 +281,14 @@ class _ResidualBlock(nn.Module):
     """One residual block of the time-series ResNet (Wang et al. 2017, as in Fawaz et al. 2019).
 
     ``conv(k1, stride) -> BN -> ReLU -> conv(k2) -> BN -> ReLU -> conv(k3) -> BN``, plus a shortcut
-    (``1x1 conv(stride) -> BN`` where the channels or the length change, else ``BN``), then ReLU.
+    (``1x1 conv(stride) -> BN`` in the first block and where the channels or the length change, else
+    ``BN``), then ReLU. The first block always projects, so a teacher (C inputs) and a student
+    (C + 1) have the same modules whatever C is.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_sizes: tuple[int, ...], stride: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_sizes: tuple[int, ...], stride: int, project: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -295,7 +299,7 @@ class _ResidualBlock(nn.Module):
                 layers.append(nn.ReLU())
             channels = out_channels
         self.body = nn.Sequential(*layers)
-        if in_channels != out_channels or stride != 1:
+        if project or in_channels != out_channels or stride != 1:
             self.shortcut: nn.Module = nn.Sequential(
                 nn.Conv1d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm1d(out_channels)
             )
@@ -312,7 +316,7 @@ class ResNetEncoder(nn.Module):
     The time-series ResNet of Wang et al. (2017), the strongest deep model in Fawaz et al.'s
     comparison of deep time-series classifiers (2019): ``depth`` residual blocks of three
     convolutions with kernels ``kernel_sizes`` (8, 5, 3), batch norm and ReLU, and a shortcut
-    (a 1x1 convolution where the shape changes). Block 1 has ``width`` channels and keeps the
+    (a 1x1 convolution in block 1 and where the shape changes). Block 1 has ``width`` channels and keeps the
     length; blocks 2 ... ``depth`` have ``2 * width`` channels (Fawaz et al.'s 64, 128, 128 at
     ``width=64``) and their first convolution has stride ``stride`` (default 2: the length halves
     per block, which keeps long sequences affordable; 1 is the original ResNet). The features
@@ -371,7 +375,7 @@ class ResNetEncoder(nn.Module):
         channels = in_channels
         for index in range(depth):
             out = width if index == 0 else 2 * width
-            blocks.append(_ResidualBlock(channels, out, kernels, 1 if index == 0 else stride))
+            blocks.append(_ResidualBlock(channels, out, kernels, 1 if index == 0 else stride, project=index == 0))
             channels = out
         self.blocks = nn.ModuleList(blocks)
         self.feature_channels = channels

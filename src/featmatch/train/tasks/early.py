@@ -263,6 +263,7 @@ class EarlyTask(Task):
     name = "early"
     summary = "early prediction of a sequence's class from its beginning (the reference article's system)"
     data_needs = "labelled sequences (N, C, T) with class labels y"
+    metrics_title = "Early prediction: the student's test accuracy by observed fraction, and its stopping rule"
     Options = EarlyOptions
     batch_labels = True
     flags = (
@@ -811,7 +812,8 @@ class EarlyTask(Task):
         return [text]
 
     def inputs_from_file(self, path: Path, models: TaskModels) -> EarlyInputs:
-        """Sequences from a ``.npy`` file, ``(N, C, T)`` (or ``(N, T)`` for one channel); labels unknown."""
+        """Sequences from a ``.npy`` file, ``(N, C, T)`` (or ``(N, T)`` for one channel), scaled as the run's
+        data (``normalize``); labels unknown."""
         import numpy as np
 
         array = np.load(path)
@@ -824,6 +826,8 @@ class EarlyTask(Task):
                 f"--condition {str(path)!r} must hold sequences (N, {channels}, T) (or (N, T) for one channel); "
                 f"got shape {tuple(array.shape)}."
             )
+        if self.options.normalize == "series":  # as the run's own data
+            x = zscore(x)
         return EarlyInputs(x, torch.full((len(x),), -1, dtype=torch.int64))
 
 
