@@ -29,9 +29,12 @@ def test_image_grid_layout_upscaling_and_values(tmp_path: Path) -> None:
     path = save_samples(images, "image", tmp_path / "sub" / "grid.png", title="step 10")
     assert path == tmp_path / "sub" / "grid.png"
     image = open_png(path)
-    assert image.size == (4 * 66 + 2, 3 * 66 + 2) and image.mode == "L"
+    band = 20  # the title's band above the cells
+    assert image.size == (4 * 66 + 2, band + 3 * 66 + 2) and image.mode == "L"
     assert image.info["Title"] == "step 10"
     pixels = np.asarray(image)
+    assert (pixels[:band] < 100).any() and (pixels[:band] == 255).mean() > 0.8  # dark text on white
+    pixels = pixels[band:]
     expected = np.round((np.linspace(-1, 1, 10) + 1) * 127.5).astype(np.uint8)
     for index in range(10):
         top, left = 2 + (index // 4) * 66, 2 + (index % 4) * 66

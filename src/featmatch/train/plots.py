@@ -32,6 +32,8 @@ KINDS = ("image", "points", "sequence")
 # so 8x8 digits are visible; with a gap of this many pixels between cells.
 _MIN_CELL_PIXELS = 64
 _GAP_PIXELS = 2
+# Image grids: the title is drawn in a band of this height above the grid (and kept as PNG text).
+_TITLE_PIXELS = 20
 # Sequences: at most this many examples, as small multiples.
 _MAX_SEQUENCES = 16
 
@@ -62,8 +64,8 @@ def save_samples(
         path: Output file; its suffix picks the format (``.png`` recommended). Parent
             folders are created.
         centres: ``"points"`` only: the true mode centres ``(K, 2)``, drawn as markers.
-        title: A title above the plot; for image grids it is stored as the PNG's
-            ``Title`` text entry.
+        title: A title above the plot; image grids get it in a band above the cells (where
+            it cannot hide behind them) and as the PNG's ``Title`` text entry.
 
     Returns:
         ``path``.
@@ -247,6 +249,8 @@ def _save_image_grid(images: Tensor, path: Path, title: str | None) -> Path:
         left = _GAP_PIXELS + (index % columns) * (cell_w + _GAP_PIXELS)
         grid[top : top + cell_h, left : left + cell_w] = pixels[index]
     image = Image.fromarray(grid[:, :, 0] if channels == 1 else grid)  # uint8: "L" or "RGB"
+    if title:
+        image = _with_title_band(image, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".png":
@@ -257,6 +261,20 @@ def _save_image_grid(images: Tensor, path: Path, title: str | None) -> Path:
         else:
             image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
     return path
+
+
+def _with_title_band(image: Any, title: str) -> Any:
+    """``image`` below a white band of ``_TITLE_PIXELS`` rows holding ``title`` in black (cut to fit)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    banded = Image.new(image.mode, (image.width, image.height + _TITLE_PIXELS), "white")
+    banded.paste(image, (0, _TITLE_PIXELS))
+    font = ImageFont.load_default()
+    text = title
+    while text and ImageDraw.Draw(banded).textlength(text, font=font) > image.width - 4:
+        text = text[:-2] + "…"  # a narrow grid: shorten rather than draw past its edge
+    ImageDraw.Draw(banded).text((2, 3), text, fill="black", font=font)
+    return banded
 
 
 def _save_points(points: Tensor, path: Path, centres: Tensor | None, title: str | None) -> Path:
@@ -344,7 +362,8 @@ def new_figure(width: float, height: float) -> Any:
 def save_figure(figure: Any, path: str | Path) -> Path:
     """Render ``figure`` with Agg and write it to ``path`` atomically; return the path.
 
-    The format follows the suffix (``.png`` when there is none); missing folders are made.
+    The format follows the suffix (``.png`` when there is none); missing folders are made. A
+    figure without a layout gets ``tight_layout``, so that no label or title is cut off.
 
     Example:
         >>> save_figure(new_figure(4.0, 3.0), "plot.png")  # doctest: +SKIP
@@ -354,6 +373,9 @@ def save_figure(figure: Any, path: str | Path) -> Path:
 
     path = Path(path)
     FigureCanvasAgg(figure)  # Agg rendering for this figure only; no pyplot state
+    if figure.get_layout_engine() is None:
+        # A figure laid out by nobody cuts its axis labels and titles off at the edges.
+        figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=(path.suffix.lstrip(".").lower() or "png"))

@@ -48,6 +48,7 @@ def write_report(
     episodes: list[dict[str, Any]],
     sample_paths: list[Path],
     extra_sections: Sequence[str] = (),
+    metrics_title: str = "Evaluation of generated samples",
 ) -> Path:
     """Writes ``losses.png``, ``balance.png`` and ``report.md`` into ``run_dir``.
 
@@ -64,6 +65,8 @@ def write_report(
         sample_paths: Sample pictures, oldest first; linked relative to ``run_dir``.
         extra_sections: Markdown sections of the run's task (``Task.report_sections``), shown
             after the samples.
+        metrics_title: What ``summary["metrics"]`` measure, the line above their table under
+            "Final metrics" (the run's ``Task.metrics_title``).
 
     Returns:
         The path of ``report.md`` (written atomically: temporary file, then ``os.replace``).
@@ -105,7 +108,7 @@ def write_report(
         "## Losses and balance\n\n"
         f"![losses over steps]({LOSSES_PNG})\n\n"
         f"![balance over steps, monitor episodes shaded]({BALANCE_PNG})\n",
-        _final_metrics(summary, history),
+        _final_metrics(summary, history, metrics_title),
         _run_table(summary),
         _configuration(summary),
     ]
@@ -195,11 +198,11 @@ def _samples(run_dir: Path, paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def _final_metrics(summary: Mapping[str, Any], history: list[dict[str, Any]]) -> str:
+def _final_metrics(summary: Mapping[str, Any], history: list[dict[str, Any]], title: str) -> str:
     lines = ["## Final metrics", ""]
     metrics = summary.get("metrics")
     if isinstance(metrics, Mapping) and metrics:
-        lines += ["Evaluation of generated samples:", "", "| metric | value |", "|---|---|"]
+        lines += [f"{title}:", "", "| metric | value |", "|---|---|"]
         lines += [f"| {_cell(k)} | {_cell(_fmt(v))} |" for k, v in _flatten(metrics).items()]
         lines.append("")
     final = dict(history[-1]) if history else dict(summary.get("final") or {})

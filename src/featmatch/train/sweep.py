@@ -712,6 +712,18 @@ def metric_curves(names: Sequence[str]) -> dict[str, list[tuple[float, str]]]:
     return {base: sorted(points) for base, points in families.items() if len(points) >= 2}
 
 
+# Widest sample thumbnail of comparison.png, in inches at 100 dpi.
+_MAX_THUMBNAIL_INCHES = 6.0
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """A sample picture as an (H, W, 3) uint8 array."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def plot_comparison(
     runs: Sequence[RunResult],
     summary: Mapping[str, Any],
@@ -743,29 +755,36 @@ def plot_comparison(
         metrics = [m for m in _MAIN_METRICS if m in available][:2] or available[:2]
     metrics = list(metrics)
     panels = len(metrics) + len(curves)
-    ncols = max(len(names), panels, 1)
     has_metrics = panels > 0
-    figure = new_figure(3.0 * ncols, 6.2 if has_metrics else 3.2)
-    grid = figure.add_gridspec(2 if has_metrics else 1, ncols, height_ratios=[1.0, 0.9] if has_metrics else [1.0])
-    for i, name in enumerate(names):
-        ax = figure.add_subplot(grid[0, i])
-        ax.set_axis_off()
-        picture = next(
+    pictures = {
+        name: next(
             (r.samples for r in sorted(runs, key=lambda r: r.seed) if r.variant == name and r.samples is not None), None
         )
+        for name in names
+    }
+    images = {name: _read_rgb(picture) for name, picture in pictures.items() if picture is not None}
+    # Thumbnails near their own pixel size (a grid of 8x8 digits needs ~500 px to be read), between
+    # 3 and 6 inches at 100 dpi; the metrics' row below is as wide as the pictures' row.
+    width = min(max([img.shape[1] / 100.0 for img in images.values()] + [3.0]), _MAX_THUMBNAIL_INCHES)
+    aspect = max([img.shape[0] / img.shape[1] for img in images.values()] + [1.0 if not images else 0.0])
+    top = width * aspect + 0.4  # + the title
+    bottom = 3.0 if has_metrics else 0.0
+    figure = new_figure(max(width * max(len(names), 1), 3.0 * panels), top + bottom + (0.4 if title else 0.0))
+    rows_grid = figure.add_gridspec(2 if has_metrics else 1, 1, height_ratios=[top, bottom] if has_metrics else [1.0])
+    picture_grid = rows_grid[0].subgridspec(1, max(len(names), 1))
+    for i, name in enumerate(names):
+        ax = figure.add_subplot(picture_grid[0, i])
+        ax.set_axis_off()
         ax.set_title(name, fontsize=10)
-        if picture is None:
+        if name not in images:
             ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
             continue
-        from PIL import Image
-
-        with Image.open(picture) as image:
-            ax.imshow(np.asarray(image.convert("RGB")))
+        ax.imshow(images[name], interpolation="nearest")
     if has_metrics:
         # One metric (or curve) per panel, spread over the bottom row.
-        span = ncols // panels
+        metric_grid = rows_grid[1].subgridspec(1, panels)
         for j, metric in enumerate(metrics):
-            ax = figure.add_subplot(grid[1, j * span : (j + 1) * span])
+            ax = figure.add_subplot(metric_grid[0, j])
             label, scale, _ = _METRIC_FORMATS.get(metric, (metric, 1.0, -1))
             for i, row in enumerate(rows):
                 values = [v[metric] * scale for v in row.get("runs", {}).values() if metric in v]
@@ -785,7 +804,7 @@ def plot_comparison(
             ax.set_title(label, fontsize=10)
             ax.grid(axis="y", alpha=0.3)
         for j, (base, points) in enumerate(curves.items(), start=len(metrics)):
-            ax = figure.add_subplot(grid[1, j * span : (j + 1) * span])
+            ax = figure.add_subplot(metric_grid[0, j])
             xs = np.array([x for x, _ in points])
             for row in rows:
                 if not all(name in row["mean"] for _, name in points):

@@ -939,6 +939,7 @@ class Trainer:
                 episodes=self.monitor.episodes,
                 sample_paths=list(self.sample_paths),
                 extra_sections=self.task.report_sections(self.run_dir, summary, self.history),
+                metrics_title=self.task.metrics_title,
             )
             log.info("report: %s", report)
         if self._tb is not None:

@@ -173,6 +173,8 @@ class Task:
     summary: ClassVar[str] = ""
     #: What data the task trains on, for messages: "... trains on {data_needs}".
     data_needs: ClassVar[str] = "samples (images, sequences or vectors)"
+    #: What the run's metrics (:meth:`evaluate`) measure: their heading in ``report.md``.
+    metrics_title: ClassVar[str] = "Evaluation of generated samples"
     #: The task's own settings: a dataclass whose fields all have defaults, filled from
     #: ``config.task_options`` (``None``: the task has none). Available as ``self.options``.
     Options: ClassVar[type | None] = None

@@ -122,6 +122,7 @@ class ConditionalTask(Task):
     name = "conditional"
     summary = "conditional GANs on paired data (condition -> target, pix2pix style); chosen by paired --data"
     data_needs = "paired data (condition, target)"
+    metrics_title = "Evaluation of generated targets against the test pairs"
     Options = ConditionalOptions
     flags = (
         Option(

@@ -223,6 +223,7 @@ class SemiTask(Task):
     name = "semi"
     summary = "semi-supervised classification (Improved GAN): D classifies K classes from a few labels"
     data_needs = "labelled samples (class labels y)"
+    metrics_title = "Classification by D's moving average on the test split (test_error), and G's samples"
     Options = SemiOptions
     flags = (
         Option(
