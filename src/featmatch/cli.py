@@ -452,6 +452,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             with warnings.catch_warnings():  # build_config above has logged them
                 warnings.simplefilter("ignore", DeprecationWarning)
                 notes = explain_recipe(overrides, file=args.config).notes()
+            notes.append(_kind_note(config))
             sys.stdout.write("".join(f"# {line}\n" for line in notes))
         sys.stdout.write(to_yaml(config))
         return 0
@@ -486,6 +487,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         return NONFINITE_EXIT
     return 130 if summary.get("interrupted") else 0
+
+
+def _kind_note(config: Any) -> str:
+    """What ``--print-config`` says of ``data.kind``: a built-in data set's own, the one given, or the shape's."""
+    from featmatch.data.kinds import BUILTIN_KINDS
+
+    if config.data.name in BUILTIN_KINDS:
+        return f"data.kind: {BUILTIN_KINDS[config.data.name]} ({config.data.name!r} is built in)"
+    if config.data.kind is not None:
+        return f"data.kind: {config.data.kind} (given)"
+    return (
+        "data.kind: null, chosen from the arrays' shape when the run loads them (an ambiguous shape asks "
+        "for --data-kind image|sequence|vector)"
+    )
 
 
 def _load_run(args: argparse.Namespace) -> Any:

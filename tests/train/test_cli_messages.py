@@ -204,7 +204,11 @@ def test_data_kind_is_in_the_config_and_checked_against_built_in_data(tmp_path, 
     assert main(["train", "--data", str(tmp_path / "x.npy"), "--data-kind", "vector", "--print-config"]) == 0
     assert yaml.safe_load(capsys.readouterr().out)["data"]["kind"] == "vector"
     assert main(["train", "--print-config"]) == 0
-    assert yaml.safe_load(capsys.readouterr().out)["data"]["kind"] is None  # chosen from the shape
+    out = capsys.readouterr().out
+    assert yaml.safe_load(out)["data"]["kind"] is None and "# data.kind: image ('digits' is built in)" in out
+    assert main(["train", "--data", str(tmp_path / "x.npy"), "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert yaml.safe_load(out)["data"]["kind"] is None and "# data.kind: null, chosen from the arrays' shape" in out
     line = _error(capsys, ["train", "--data", "digits", "--data-kind", "sequence", "--print-config"])
     assert "'data.kind' (flag --data-kind)" in line and "'image' for the built-in data set 'digits'" in line
 
