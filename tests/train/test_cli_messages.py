@@ -78,6 +78,15 @@ def test_a_data_set_of_another_task_says_why_it_does_not_fit(capsys, task, data,
         assert name in line
 
 
+def test_a_file_of_another_task_says_why_it_does_not_fit(tmp_path, capsys):
+    path = tmp_path / "pairs.npz"
+    np.savez(path, condition=np.zeros((20, 1, 4, 4), np.float32), target=np.zeros((20, 1, 8, 8), np.float32))
+    line = _error(capsys, ["train", "--task", "semi", "--data", str(path), "--print-config"])
+    assert (f"data {str(path)!r} (flag --data) does not fit task 'semi': the task trains on labelled samples "
+            f"(class labels y), and {str(path)!r} is paired data (condition, target), the data of task "
+            "'conditional'") in line
+
+
 def test_every_task_has_its_data_sets_in_the_help():
     text = _one_line(_train_help())
     for task, names in data_names().items():

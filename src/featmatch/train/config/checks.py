@@ -137,7 +137,7 @@ def _listed(names: Iterable[str]) -> str:
 def _check_data_name(cfg: TrainConfig) -> None:
     """A built-in data set of the run's task, another task's (saying why it does not fit), an
     existing path, or an error listing every task's names, with "did you mean" or "not found"."""
-    from featmatch.train.tasks import TASKS, Task, data_names
+    from featmatch.train.tasks import TASKS, Task, claims, data_names
 
     name = cfg.data.name
     if not isinstance(name, str) or not name:
@@ -163,6 +163,15 @@ def _check_data_name(cfg: TrainConfig) -> None:
         )
     path = Path(name).expanduser()
     if path.exists():
+        # The user's file, unless it is data only another task takes (a paired .npz for semi).
+        takers = [t for t, cls in TASKS.items() if t != cfg.task and claims(cls, name, cfg.data.options)]
+        if takers:
+            owner = TASKS[takers[0]]
+            raise ValueError(
+                f"data {name!r} (flag --data) does not fit task {cfg.task!r}: the task trains on {task.data_needs}, "
+                f"and {name!r} is {owner.data_needs}, the data of task {owner.name!r}. Hint: --task {owner.name} "
+                f"trains on it (leave --task out and it is chosen), or give task {cfg.task!r} other data."
+            )
         return
     everything = {n: t for t, ns in reversed(list(names.items())) for n in ns}  # name -> first task listing it
     others = "; ".join(
