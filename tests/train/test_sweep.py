@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -349,3 +350,41 @@ def test_cli_compare_in_this_process_with_a_config_file_in_train_args(tmp_path, 
     assert "| fm | 1 |" in capsys.readouterr().out and "`--objective fm`" in (tmp_path / "cmp" / "table.md").read_text()
     run = yaml.safe_load((tmp_path / "cmp" / "fm" / "seed0" / "config.yaml").read_text())
     assert run["objective"]["kind"] == "fm" and run["objective"]["fm_weight"] == 2.0 and run["steps"] == 2
+
+
+def test_an_interrupted_run_is_resumed_exactly_and_another_config_trained_afresh(tmp_path):
+    from featmatch.train import checkpoint as ckpt
+    from featmatch.train import run_training
+    from featmatch.train.config import build_config
+    from featmatch.train.sweep import resumable
+    from featmatch.train.trainer import Trainer
+
+    values = {**TINY, "data.name": "ring8", "seed": 0, "log.checkpoint_every": 4, "log.quiet": True}
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    train_runs([SweepRun("whole", whole, {**values, "steps": 8})])
+    # A run of 8 steps stopped by SIGTERM after 4 (a checkpoint, "interrupted" in its summary), as a
+    # session that ends does; then killed outright: no summary.json at all.
+    original = Trainer.train_step
+
+    def stop_after_four(self, **kw):
+        result = original(self, **kw)
+        if self.step == 4:
+            signal.raise_signal(signal.SIGTERM)
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "train_step", stop_after_four)
+        assert run_training(build_config({**values, "steps": 8, "log.out": str(part)}))["interrupted"]
+    (part / "summary.json").unlink()
+    kept = ckpt.list_checkpoints(part)[-1]
+    before = (kept.stat().st_ino, kept.stat().st_mtime_ns)
+    assert resumable(part, build_config({**values, "steps": 8, "log.out": str(part)}))
+    assert not resumable(part, build_config({**values, "steps": 8, "seed": 1, "log.out": str(part)}))
+    (outcome,) = train_runs([SweepRun("part", part, {**values, "steps": 8})])
+    assert outcome.status == "done"
+    assert (kept.stat().st_ino, kept.stat().st_mtime_ns) == before  # continued from it, not trained again
+    a = ckpt.load_checkpoint(ckpt.list_checkpoints(whole)[-1])
+    b = ckpt.load_checkpoint(ckpt.list_checkpoints(part)[-1])
+    for key in ("generator", "discriminator"):
+        for name, value in a[key].items():
+            assert torch.equal(value, b[key][name]), (key, name)

@@ -349,9 +349,10 @@ def train_runs(
 ) -> list[RunOutcome]:
     """Train every run not finished yet, ``jobs`` at a time, in the order given.
 
-    A run whose ``summary.json`` says it reached its steps is skipped (unless ``overwrite``);
-    any other run directory is replaced (a folder that is not a featmatch run is refused, and
-    that run fails). A failed run is logged and listed and does not stop the others.
+    A run whose ``summary.json`` says it reached its steps is skipped (unless ``overwrite``); an
+    interrupted run of the same configuration is resumed from its last checkpoint (:func:`resumable`;
+    exact, as ``featmatch train --resume``); any other run directory is replaced (a folder that is
+    not a featmatch run is refused, and that run fails). A failed run is logged and listed and does not stop the others.
 
     Args:
         runs: the runs (distinct run directories); put the costliest first to finish sooner.
@@ -447,6 +448,36 @@ def train_runs(
     return [o if o is not None else RunOutcome(runs[i], "failed", "not run") for i, o in enumerate(outcomes)]
 
 
+def resumable(run_dir: Path, config: Any) -> bool:
+    """Whether ``run_dir`` holds an interrupted run of this very configuration (its number of
+    steps aside) with a checkpoint to continue from: :func:`train_runs` resumes it (exactly, as
+    ``featmatch train --resume``) instead of starting it again, so a long table can grow across
+    sessions. A run of another configuration is not resumable (it is trained afresh).
+
+    Example:
+        >>> resumable(Path("/nonexistent"), None)
+        False
+    """
+    import yaml  # pyyaml: the train extra's
+
+    from featmatch.train import checkpoint as ckpt
+    from featmatch.train.config import to_yaml
+
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.is_file() or not ckpt.list_checkpoints(run_dir):
+        return False
+    try:
+        old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    new = yaml.safe_load(to_yaml(config))
+    if not isinstance(old, dict):
+        return False
+    for values in (old, new):
+        values.pop("steps", None)
+    return bool(old == new)
+
+
 def _train_here(run: SweepRun) -> tuple[str | None, bool]:
     """Train one run in this process: (error text or ``None``, whether Ctrl-C/SIGTERM stopped it)."""
     from featmatch.train import build_config, run_training
@@ -454,7 +485,9 @@ def _train_here(run: SweepRun) -> tuple[str | None, bool]:
     log_path = _log_path(Path(run.run_dir))
     log_path.unlink(missing_ok=True)  # a failure's log from an earlier attempt
     try:
-        summary = run_training(build_config(_run_overrides(run)), overwrite=True)
+        config = build_config(_run_overrides(run))
+        resume = resumable(Path(run.run_dir), config)
+        summary = run_training(config, resume=resume, overwrite=not resume)
     except Exception as err:  # any error: a failed run must not stop the others; its traceback is kept
         log_path.write_text(traceback.format_exc(), encoding="utf-8")
         return f"{type(err).__name__}: {err} (traceback in {log_path})", False
@@ -474,7 +507,11 @@ def _train_in_worker(run: SweepRun) -> tuple[str | None, bool]:
     """Train one run in a ``python -m featmatch.train.sweep`` worker with one torch thread:
     (error text or ``None``, whether Ctrl-C/SIGTERM stopped it)."""
     log_path = _log_path(Path(run.run_dir))
-    spec = json.dumps({"overrides": _run_overrides(run), "overwrite": True}, default=str)
+    from featmatch.train import build_config
+
+    overrides = _run_overrides(run)
+    resume = resumable(Path(run.run_dir), build_config(overrides))
+    spec = json.dumps({"overrides": overrides, "overwrite": not resume, "resume": resume}, default=str)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     with open(log_path, "w", encoding="utf-8") as handle:
         code = subprocess.run(  # our own interpreter and module
@@ -496,7 +533,7 @@ def _train_in_worker(run: SweepRun) -> tuple[str | None, bool]:
 def _worker_main() -> int:
     """``python -m featmatch.train.sweep``: train the run whose spec is JSON on stdin.
 
-    The spec is ``{"overrides": {dotted key: value}, "overwrite": bool}``. Warnings go to
+    The spec is ``{"overrides": {dotted key: value}, "overwrite": bool, "resume": bool}``. Warnings go to
     stderr (the sweep's ``<run_dir>.log``); the run's own ``train.log`` keeps everything.
     """
     import torch
@@ -511,7 +548,7 @@ def _worker_main() -> int:
     log.setLevel(logging.INFO)  # the run's train.log keeps INFO
     spec = json.loads(sys.stdin.read())
     config = build_config(spec["overrides"])
-    summary = run_training(config, overwrite=bool(spec.get("overwrite", False)))
+    summary = run_training(config, overwrite=bool(spec.get("overwrite", False)), resume=bool(spec.get("resume", False)))
     error = _summary_error(summary)
     if error is not None:
         sys.stderr.write(error + "\n")
