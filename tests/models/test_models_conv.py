@@ -48,13 +48,24 @@ def test_discriminator_scores_half_and_quarter_sizes_only() -> None:
         d(torch.randn(2, 1, 32, 32))
 
 
-@pytest.mark.parametrize("size", [4, 28, 128, 32.0])
+@pytest.mark.parametrize("size", [4, 14, 128, 32.0])
 def test_unsupported_image_size_raises(size: object) -> None:
-    with pytest.raises(ValueError, match=r"image_size must be one of \(8, 16, 32, 64\)"):
+    with pytest.raises(ValueError, match=r"image_size must be one of \(8, 16, 28, 32, 64\)"):
         ConvDiscriminator(3, size)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="image_size must be one of"):
         ConvGenerator(3, size)  # type: ignore[arg-type]
-    assert IMAGE_SIZES == (8, 16, 32, 64)
+    assert IMAGE_SIZES == (8, 16, 28, 32, 64)
+
+
+def test_mnist_size_28_is_built_from_7_by_7() -> None:
+    g, d = ConvGenerator(1, 28, latent_dim=8, width=4), ConvDiscriminator(1, 28, width=4)
+    x = g(torch.randn(3, 8))
+    assert x.shape == (3, 1, 28, 28)
+    out = d(x)
+    assert out.logits.shape == (3,) and [f.shape[-1] for f in out.features.values()] == [14, 7]
+    assert d.accepted_sizes == (28, 14, 7)
+    first = g.net[0]
+    assert isinstance(first, nn.ConvTranspose2d) and first.kernel_size == (7, 7)
 
 
 def test_dcgan_structure_no_bn_in_first_block_no_sigmoid() -> None:

@@ -103,7 +103,7 @@ def test_unknown_family_lists_valid_names() -> None:
 @pytest.mark.parametrize(
     ("family", "shape", "match"),
     [
-        ("conv", (3, 28, 28), r"needs sample_shape \(C, S, S\) with S in \(8, 16, 32, 64\), got \(3, 28, 28\)"),
+        ("conv", (3, 24, 24), r"needs sample_shape \(C, S, S\) with S in \(8, 16, 28, 32, 64\), got \(3, 24, 24\)"),
         ("conv", (3, 32, 16), r"got \(3, 32, 16\). Hint: resize or pad"),
         ("conv", (1, 40), r"'conv' needs sample_shape .*use family 'sequence'"),
         ("sequence", (3, 32, 32), r"'sequence' needs sample_shape \(C, T\), got \(3, 32, 32\).*'conv'"),

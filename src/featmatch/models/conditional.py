@@ -45,7 +45,6 @@ from torch import Tensor, nn
 from featmatch._checks import check_int
 from featmatch.features import DiscriminatorOutput
 from featmatch.models.conv import (
-    IMAGE_SIZES,
     ConvDiscriminator,
     block_channels,
     check_positive_int,
@@ -65,6 +64,9 @@ __all__ = [
     "default_conditional_family",
     "resize_condition",
 ]
+
+#: Target sizes (height = width) the conditional U-Net builds for: it halves them down to 1 x 1.
+UNET_IMAGE_SIZES: tuple[int, ...] = (8, 16, 32, 64)
 
 #: Conditional model families (also accepted by :func:`featmatch.models.build_models` with ``condition_shape=``).
 CONDITIONAL_FAMILIES: tuple[str, ...] = (
@@ -404,9 +406,9 @@ def build_conditional_models(
     make_d: Any
     if dims == 2:
         _, height, side = target
-        if height != side or side not in IMAGE_SIZES:
+        if height != side or side not in UNET_IMAGE_SIZES:
             raise ValueError(
-                f"model family {family!r} needs square targets (C, S, S) with S in {IMAGE_SIZES} "
+                f"model family {family!r} needs square targets (C, S, S) with S in {UNET_IMAGE_SIZES} "
                 f"(its ConvDiscriminator's sizes), got target_shape {target}. Hint: resize the pairs "
                 f"(image_size=...) to one of these sizes."
             )

@@ -1,4 +1,4 @@
-"""DCGAN-style generator and discriminator for square images (N, C, H, W), H = W in {8, 16, 32, 64}.
+"""DCGAN-style generator and discriminator for square images (N, C, H, W), H = W in {8, 16, 28, 32, 64}.
 
 Also holds the two small helpers the convolutional models share: the DCGAN weight
 initialisation and optional spectral normalisation.
@@ -18,8 +18,9 @@ from featmatch.features import DiscriminatorOutput
 
 __all__ = ["IMAGE_SIZES", "ConvDiscriminator", "ConvGenerator", "init_dcgan_weights"]
 
-#: Image sizes (height = width) that :class:`ConvGenerator` and :class:`ConvDiscriminator` build for.
-IMAGE_SIZES: tuple[int, ...] = (8, 16, 32, 64)
+#: Image sizes (height = width) that :class:`ConvGenerator` and :class:`ConvDiscriminator` build for:
+#: 4 x 4 doubled, and MNIST's 28 (7 x 7 doubled twice).
+IMAGE_SIZES: tuple[int, ...] = (8, 16, 28, 32, 64)
 
 # DCGAN doubles the channels per block; capping the multiplier keeps deep models small.
 _MAX_CHANNEL_MULT = 8
@@ -60,6 +61,16 @@ def _check_image_size(image_size: object) -> int:
             "Hint: resize or pad your images to one of these sizes."
         )
     return image_size
+
+
+def base_size(image_size: int) -> int:
+    """The smallest map of a model for ``image_size``: 7 for sizes built from 7 (28), else 4.
+
+    Example:
+        >>> base_size(32), base_size(28)
+        (4, 7)
+    """
+    return 7 if image_size % 7 == 0 else 4
 
 
 def block_channels(width: int, index: int) -> int:
@@ -152,7 +163,8 @@ class ConvDiscriminator(nn.Module):
 
     Blocks are ``Conv2d(4, stride 2, padding 1) -> [BatchNorm2d] -> LeakyReLU(0.2)``, halving
     height and width, with no batch norm in the first block (as in DCGAN). There are
-    ``log2(image_size) - 2`` blocks, so an image of ``image_size`` ends as a 4 x 4 map; block i
+    ``log2(image_size / 4)`` blocks, so an image of ``image_size`` ends as a 4 x 4 map (7 x 7 for
+    28 x 28 images: two blocks); block i
     (1-based) has ``width * min(2**(i-1), 8)`` channels. The head is a 3 x 3 convolution to one
     channel whose patch scores are averaged into one logit per sample: unlike DCGAN's 4 x 4 valid
     convolution, it also scores images of half and quarter ``image_size``, which is what a
@@ -160,7 +172,7 @@ class ConvDiscriminator(nn.Module):
 
     Args:
         in_channels: image channels C.
-        image_size: height = width of the images, one of ``IMAGE_SIZES`` (8, 16, 32, 64).
+        image_size: height = width of the images, one of ``IMAGE_SIZES`` (8, 16, 28, 32, 64).
         width: channels of the first block.
         spectral_norm: wrap every convolution with spectral normalisation and drop batch norm.
 
@@ -180,7 +192,7 @@ class ConvDiscriminator(nn.Module):
         self.image_size = _check_image_size(image_size)
         self.width = check_positive_int("width", width)
         self.spectral_norm = bool(spectral_norm)
-        self.depth = int(math.log2(image_size)) - 2
+        self.depth = int(math.log2(image_size // base_size(image_size)))
         self.accepted_sizes: tuple[int, ...] = tuple(image_size // 2**s for s in range(3))
 
         self.blocks, channels_out = downsampling_blocks(
@@ -213,13 +225,14 @@ class ConvDiscriminator(nn.Module):
 class ConvGenerator(nn.Module):
     """DCGAN generator: ``z (N, latent_dim) -> image (N, C, S, S)`` in [-1, 1].
 
-    ``z`` is projected by a 4 x 4 transposed convolution to ``width * min(2**(k-1), 8)`` channels,
-    then ``k = log2(S) - 2`` transposed convolutions (4, stride 2, padding 1) double the size; all
+    ``z`` is projected by a 4 x 4 (7 x 7 for S = 28) transposed convolution to ``width * min(2**(k-1), 8)``
+    channels, then ``k = log2(S / 4)`` (``log2(S / 7)``) transposed convolutions (4, stride 2, padding 1)
+    double the size; all
     but the last are followed by BatchNorm2d and ReLU, the last maps to C channels and tanh.
 
     Args:
         out_channels: image channels C.
-        image_size: height = width S, one of ``IMAGE_SIZES`` (8, 16, 32, 64).
+        image_size: height = width S, one of ``IMAGE_SIZES`` (8, 16, 28, 32, 64).
         latent_dim: size of z.
         width: channels of the last hidden block.
 
@@ -236,11 +249,12 @@ class ConvGenerator(nn.Module):
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.width = check_positive_int("width", width)
         self.sample_shape: tuple[int, ...] = (out_channels, image_size, image_size)
-        num_up = int(math.log2(image_size)) - 2
+        base = base_size(image_size)
+        num_up = int(math.log2(image_size // base))
 
         channels = block_channels(width, num_up - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, channels, 4, stride=1, padding=0, bias=False),
+            nn.ConvTranspose2d(latent_dim, channels, base, stride=1, padding=0, bias=False),
             nn.BatchNorm2d(channels),
             nn.ReLU(),
         ]

@@ -219,7 +219,8 @@ def _image_channels_and_size(family: str, shape: tuple[int, ...]) -> tuple[int, 
         raise _shape_error(family, shape)
     channels, height, width = shape
     if height != width or height not in IMAGE_SIZES:
-        raise _shape_error(family, shape, "Hint: resize or pad the images to a square size of 8, 16, 32 or 64.")
+        sizes = ", ".join(map(str, IMAGE_SIZES[:-1])) + f" or {IMAGE_SIZES[-1]}"
+        raise _shape_error(family, shape, f"Hint: resize or pad the images to a square size of {sizes}.")
     return channels, height
 
 
