@@ -144,3 +144,59 @@ def test_report_rewrites_atomically_and_checks_arguments(tmp_path: Path) -> None
         write_report(tmp_path, summary=[], history=[], episodes=[], sample_paths=[])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="sample_paths must be a list of paths, got PosixPath"):
         write_report(tmp_path, summary={}, history=[], episodes=[], sample_paths=tmp_path)  # type: ignore[arg-type]
+
+
+def test_metrics_have_their_scale_and_a_line_each(tmp_path: Path) -> None:
+    from featmatch.train.report import METRIC_NOTES
+
+    metrics = {
+        "frechet_distance": 163.2,
+        "frechet_distance_real": 12.5,
+        "precision": 0.8,
+        "metric_classifier_accuracy": 0.97,
+        "classifier_accuracy": 0.97,  # the old name, kept one release: not a row of its own
+        "accuracy@0.5": 0.7,
+        "something_new": 1.0,
+    }
+    text = write_report(tmp_path, summary={"metrics": metrics}, history=[], episodes=[], sample_paths=[]).read_text()
+    assert "| frechet_distance | 163.2 (real data: 12.5) | " in text
+    assert "| frechet_distance_real |" not in text and "| classifier_accuracy |" not in text
+    assert f"| precision | 0.8 | {METRIC_NOTES['precision']} |" in text
+    assert "| metric_classifier_accuracy | 0.97 | the metric classifier's own accuracy" in text
+    assert "| accuracy@0.5 | 0.7 | accuracy with that fraction observed |" in text
+    assert "| something_new | 1 |  |" in text
+
+
+def test_real_samples_sit_beside_the_latest_generated_ones(tmp_path: Path) -> None:
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    paths = [samples / f"step_{s:06d}.png" for s in (100, 200)]
+    for path in [*paths, samples / "real.png"]:
+        path.write_bytes(b"")
+    text = write_report(
+        tmp_path, summary={}, history=[], episodes=[], sample_paths=paths, real_samples=samples / "real.png"
+    ).read_text()
+    assert "| generated, step_000200 | real training samples |" in text
+    assert "| ![step_000200](samples/step_000200.png) | ![real samples](samples/real.png) |" in text
+    assert "**step_000100**" in text  # the earlier one below, on its own
+
+
+def test_a_run_draws_real_samples_once_and_reports_them(tmp_path: Path) -> None:
+    from featmatch.train.config import build_config
+    from featmatch.train.trainer import run_training
+
+    values = {
+        "data.name": "digits",
+        "data.size": 64,
+        "data.batch_size": 8,
+        "model.width": 8,
+        "steps": 2,
+        "log.quiet": True,
+        "log.out": str(tmp_path / "run"),
+        "log.n_samples": 16,
+        "log.eval_samples": 50,
+    }
+    summary = run_training(build_config(values))
+    assert (tmp_path / "run" / "samples" / "real.png").is_file()
+    assert "samples/real.png" not in summary["samples"]  # the generated pictures only
+    assert "![real samples](samples/real.png)" in (tmp_path / "run" / "report.md").read_text()

@@ -79,6 +79,9 @@ __all__ = [
 
 log = logging.getLogger("featmatch")
 
+#: Real training samples drawn as the generated ones (``samples/real.png``), beside them in the report.
+REAL_SAMPLES_PNG = "real.png"
+
 # Exit status of `featmatch train` when the run stopped on NaN/Inf (optim.on_nonfinite).
 NONFINITE_EXIT = 3
 
@@ -823,6 +826,10 @@ class Trainer:
             ckpt.remove_orphans(self.run_dir)
             atomic_write_text(self.run_dir / "config.yaml", to_yaml(cfg))
             self.task.write_run_files(self.run_dir)
+            real = self.run_dir / "samples" / REAL_SAMPLES_PNG
+            if not real.is_file():
+                real.parent.mkdir(parents=True, exist_ok=True)
+                self.task.save_real_picture(self.data, real, n=cfg.log.n_samples, seed=cfg.seed)
             file_handler = logging.FileHandler(self.run_dir / "train.log", encoding="utf-8")
             file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             log.addHandler(file_handler)
@@ -940,6 +947,7 @@ class Trainer:
                 sample_paths=list(self.sample_paths),
                 extra_sections=self.task.report_sections(self.run_dir, summary, self.history),
                 metrics_title=self.task.metrics_title,
+                real_samples=_existing(self.run_dir / "samples" / REAL_SAMPLES_PNG),
             )
             log.info("report: %s", report)
         if self._tb is not None:
@@ -1061,6 +1069,10 @@ def _to_cpu(data: Any) -> Any:
     from dataclasses import replace
 
     return replace(data, x=data.x.cpu())
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 def _step_of(path: Path) -> int:

@@ -367,6 +367,12 @@ class Task:
         """
         return []
 
+    def save_real_picture(self, data: DataSet, path: Path, *, n: int, seed: int) -> Path | None:
+        """A picture of ``n`` real training samples (chosen with ``seed``), drawn as :meth:`save_picture`
+        draws generated ones: ``samples/real.png``, shown beside them in the report. Default: none
+        (a task whose pictures already hold real data, or that has none to show)."""
+        return None
+
     def write_run_files(self, run_dir: Path) -> list[Path]:
         """Write files of this task's own into a new or resumed run directory (the main process
         only, after ``config.yaml``), atomically; return their paths. Default: none."""

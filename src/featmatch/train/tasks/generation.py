@@ -38,7 +38,7 @@ from featmatch.train.tasks import (
     register_task,
 )
 
-__all__ = ["AUGMENTED", "GenerationBatch", "GenerationTask", "r1_penalty"]
+__all__ = ["AUGMENTED", "GenerationBatch", "GenerationTask", "r1_penalty", "save_real_samples"]
 
 
 @dataclass
@@ -115,6 +115,26 @@ def r1_penalty(real_out: Any, x: Tensor) -> Tensor:
     total = sum(t.float().sum() for t in logits_of(real_out))
     (grad,) = torch.autograd.grad(total, x, create_graph=True)
     return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
+def save_real_samples(data: DataSet, path: Path, *, n: int, seed: int) -> Path:
+    """``n`` real samples of ``data`` (a seeded random choice), drawn as generated ones are.
+
+    Example:
+        >>> import tempfile
+        >>> from featmatch.data import load_dataset
+        >>> out = Path(tempfile.mkdtemp()) / "real.png"
+        >>> save_real_samples(load_dataset("ring8", size=100), out, n=50, seed=0) == out
+        True
+    """
+    from featmatch.train.plots import save_samples  # matplotlib: the train extra's
+
+    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    samples, kind = data.x[index.to(data.x.device)].float().cpu(), data.kind
+    if kind == "points" and samples.shape[1] != 2:  # vectors of a user's .npz: drawn as curves, as G's samples
+        samples, kind = samples[:, None, :], "sequence"
+    centres = None if data.centres is None else data.centres.cpu()
+    return save_samples(samples, kind, path, centres=centres, title="real training samples")
 
 
 class GenerationTask(Task):
@@ -253,6 +273,9 @@ class GenerationTask(Task):
         return save_samples(
             samples, data["kind"], path, centres=None if centres is None else centres.cpu(), title=title
         )
+
+    def save_real_picture(self, data: DataSet, path: Path, *, n: int, seed: int) -> Path | None:
+        return save_real_samples(data, path, n=n, seed=seed)
 
     def evaluate(
         self,

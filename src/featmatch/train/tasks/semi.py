@@ -60,6 +60,7 @@ from featmatch.train.config import Option, Recipe, register_recipe
 from featmatch.train.config.options import setting
 from featmatch.train.seeds import derive_seed, eval_seed
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
+from featmatch.train.tasks.generation import save_real_samples
 
 __all__ = ["LABELLED_FILE", "DiscriminatorAverage", "SemiBatch", "SemiOptions", "SemiTask", "labelled_split"]
 
@@ -477,6 +478,9 @@ class SemiTask(Task):
         if kind == "points" and samples.shape[1] != 2:  # vectors of a user's .npz: drawn as curves
             samples, kind = samples[:, None, :], "sequence"
         return save_samples(samples, kind, path, title=title)
+
+    def save_real_picture(self, data: DataSet, path: Path, *, n: int, seed: int) -> Path | None:
+        return save_real_samples(data, path, n=n, seed=seed)
 
     @torch.no_grad()
     def test_errors(self, models: TaskModels, device: torch.device) -> tuple[int, int]:
