@@ -135,6 +135,12 @@ def test_optimizers_are_fused_adam_on_cpu_and_resume_unfused_state():
     assert trainer.step == 1 and all(torch.isfinite(p).all() for p in trainer.g_params)
 
 
+def test_adam_eps_reaches_both_optimisers():
+    assert Trainer(_config()).opt_g.defaults["eps"] == 1e-8  # torch's default
+    trainer = Trainer(_config(**{"optim.eps": 1e-4}))
+    assert trainer.opt_g.defaults["eps"] == trainer.opt_d.defaults["eps"] == 1e-4
+
+
 def test_d_steps_draw_one_batch_per_discriminator_update():
     trainer = Trainer(_config(**{"optim.d_steps": 3}))
     trainer.train_step()

@@ -43,7 +43,9 @@ __all__ = ["StepResult", "TrainStep", "adam", "grad_norm"]
 log = logging.getLogger("featmatch")
 
 
-def adam(params: list[nn.Parameter], lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+def adam(
+    params: list[nn.Parameter], lr: float, betas: tuple[float, float], device: torch.device, eps: float = 1e-8
+) -> torch.optim.Adam:
     """Adam, in its single-kernel ("fused") form where this torch has one for ``device``.
 
     The fused form updates every parameter in one pass instead of a dozen ``foreach`` kernels:
@@ -56,7 +58,7 @@ def adam(params: list[nn.Parameter], lr: float, betas: tuple[float, float], devi
         0.001
     """
     fused = device.type == "cuda" or (device.type == "cpu" and torch.__version__ >= "2.4")
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None)
+    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, fused=fused or None)
 
 
 def grad_norm(params: list[nn.Parameter]) -> Tensor:
@@ -127,8 +129,8 @@ class TrainStep:
         self.g_params = list(self.generator.parameters())
 
         betas = (float(config.optim.betas[0]), float(config.optim.betas[1]))
-        self.opt_g = adam(self.g_params, config.optim.lr_g, betas, device)
-        self.opt_d = adam(self.d_params, config.optim.lr_d, betas, device)
+        self.opt_g = adam(self.g_params, config.optim.lr_g, betas, device, config.optim.eps)
+        self.opt_d = adam(self.d_params, config.optim.lr_d, betas, device, config.optim.eps)
         self.adv_weight = float(config.objective.adv_weight)
 
         self.amp_dtype: torch.dtype | None = None

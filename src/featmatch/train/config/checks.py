@@ -291,6 +291,7 @@ def _check_optim(cfg: TrainConfig) -> None:
         raise _field_error("optim.betas", "two numbers (beta1, beta2)", opt.betas)
     for beta in opt.betas:
         _number_in("optim.betas", beta, 0.0, 1.0, high_open=True)
+    _number_in("optim.eps", opt.eps, 0.0, 1.0, low_open=True)
     _number_in("optim.ema_decay", opt.ema, 0.0, 1.0, high_open=True)
     _one_of("optim.lr_schedule", opt.lr_schedule, LR_SCHEDULES)
     _number_in("optim.lr_decay_start", opt.lr_decay_start, 0.0, 1.0, high_open=True)

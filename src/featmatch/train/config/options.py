@@ -311,6 +311,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("optim.lr_d", "--lr-d", "discriminator learning rate", _OPT, parse=float, metavar="LR"),
     Option("optim.betas", "--betas", "Adam betas", _OPT, parse=csv(float), metavar="B1,B2"),
     Option(
+        "optim.eps",
+        "--adam-eps",
+        "Adam's eps (added to the root of its second moment)",
+        _OPT,
+        parse=float,
+        metavar="EPS",
+    ),
+    Option(
         "optim.ema_decay",
         "--ema",
         "decay of the generator's weight average (config key optim.ema_decay), 0 = off",

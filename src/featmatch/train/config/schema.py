@@ -167,6 +167,9 @@ class OptimConfig:
         lr_g: generator Adam learning rate.
         lr_d: discriminator Adam learning rate.
         betas: Adam ``(beta1, beta2)`` for both optimisers.
+        eps: Adam's ``eps`` for both optimisers (added to the root of the second moment, as in
+            ``torch.optim.Adam``). Larger values damp the steps of parameters whose gradients are
+            tiny; the semi-supervised paper's code adds 1e-8 *inside* the root, which acts like 1e-4.
         ema: decay of an exponential moving average of G's weights used for samples and
             evaluation; 0 disables it. Written ``optim.ema_decay`` in files and ``--set``
             (flag ``--ema``); ``optim.ema`` is the old spelling.
@@ -190,6 +193,7 @@ class OptimConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    eps: float = 1e-8
     ema: float = 0.0
     lr_schedule: str = "constant"
     lr_decay_start: float = 0.0
