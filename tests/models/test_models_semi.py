@@ -189,3 +189,28 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 100\), got \(2, 3\)"):
         g(torch.zeros(2, 3))
     assert SemiMLPGenerator(4, widths=(4,)).sample_shape == (4,)
+
+
+def test_unit_range_sees_minus_one_to_one_data_on_zero_to_one() -> None:
+    torch.manual_seed(0)
+    d = SemiMLPDiscriminator((1, 4, 4), 3, widths=(8, 8), input_noise=0.3, unit_range=True).eval()
+    plain = SemiMLPDiscriminator((1, 4, 4), 3, widths=(8, 8), input_noise=0.3).eval()
+    plain.load_state_dict(d.state_dict())
+    x = torch.rand(5, 1, 4, 4) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(d(x).logits, plain((x + 1) / 2).logits)
+    # A background pixel at -1 reaches the first layer as 0: its weights get no gradient from it.
+    d.train(False)
+    background = -torch.ones(2, 1, 4, 4)
+    d(background).logits.sum().backward()
+    first = d.blocks[0][1].parametrizations.weight.original1
+    assert float(first.grad.abs().max()) == 0.0
+
+    g = SemiMLPGenerator((1, 4, 4), widths=(8,), output="sigmoid", unit_range=True)
+    reference = SemiMLPGenerator((1, 4, 4), widths=(8,), output="sigmoid")
+    reference.load_state_dict(g.state_dict())
+    z = torch.rand(6, g.latent_dim)
+    g.eval(), reference.eval()
+    torch.testing.assert_close(g(z), 2 * reference(z) - 1)
+    with pytest.raises(ValueError, match=r"unit_range=True .* needs output='sigmoid', got output='tanh'"):
+        SemiMLPGenerator((1, 4, 4), unit_range=True)

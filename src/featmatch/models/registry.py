@@ -40,7 +40,16 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "multiscale_conv": frozenset({"width", "spectral_norm", "num_scales"}),
     "multiscale_sequence": frozenset({"width", "depth", "spectral_norm", "num_scales"}),
     "semi_mlp": frozenset(
-        {"num_classes", "widths", "generator_widths", "input_noise", "hidden_noise", "train_hidden_scale", "output"}
+        {
+            "num_classes",
+            "widths",
+            "generator_widths",
+            "input_noise",
+            "hidden_noise",
+            "train_hidden_scale",
+            "output",
+            "unit_range",
+        }
     ),
 }
 
@@ -103,7 +112,8 @@ def build_models(family: str, sample_shape: Sequence[int], *, latent_dim: int | 
     - ``"semi_mlp"`` (any shape, flattened): the semi-supervised GAN of Salimans et al. 2016,
       whose discriminator returns ``num_classes`` class logits ``(N, K)`` (required option);
       ``widths`` (1000, 500, 250, 250, 250), ``generator_widths`` (500, 500), ``input_noise`` (0.3),
-      ``hidden_noise`` (0.5), ``train_hidden_scale`` (False), ``output`` ("tanh"); latent 100.
+      ``hidden_noise`` (0.5), ``train_hidden_scale`` (False), ``output`` ("tanh"), ``unit_range``
+      (False: both models on ``[0, 1]`` inside, the paper's range, for ``[-1, 1]`` data); latent 100.
       See :mod:`featmatch.models.semi_mlp` for the data range.
 
     Args:
@@ -325,6 +335,7 @@ def _build_semi_mlp(
     hidden_noise: float = 0.5,
     train_hidden_scale: bool = False,
     output: str = "tanh",
+    unit_range: bool = False,
 ) -> Pair:
     if num_classes is None:
         # No default: a silent 10 would build a wrong classifier for data with another number of classes.
@@ -332,7 +343,9 @@ def _build_semi_mlp(
             "model family 'semi_mlp' needs num_classes=K (the number of real classes, >= 2), got none. "
             "Hint: build_models('semi_mlp', shape, num_classes=10)."
         )
-    generator = SemiMLPGenerator(shape, latent_dim=_latent(latent_dim, 100), widths=generator_widths, output=output)
+    generator = SemiMLPGenerator(
+        shape, latent_dim=_latent(latent_dim, 100), widths=generator_widths, output=output, unit_range=unit_range
+    )
     discriminator = SemiMLPDiscriminator(
         shape,
         num_classes,
@@ -340,5 +353,6 @@ def _build_semi_mlp(
         input_noise=input_noise,
         hidden_noise=hidden_noise,
         train_hidden_scale=train_hidden_scale,
+        unit_range=unit_range,
     )
     return generator, discriminator

@@ -156,6 +156,10 @@ class SemiMLPDiscriminator(nn.Module):
         train_hidden_scale: train the hidden layers' weight-norm scales too; False as in the
             paper's code, where only the output layer's scale trains (the hidden ones are then
             buffers, set by :meth:`init_from_data`).
+        unit_range: see ``[-1, 1]`` inputs on ``[0, 1]``, the paper's range: ``(x + 1) / 2``
+            before the input noise (then ``input_noise=0.3``, the paper's). Not the same as
+            ``[-1, 1]`` with twice the noise: a background pixel at 0 adds nothing to a unit's
+            input and its weight gets no gradient, where at -1 it acts as a second bias.
 
     Output ``DiscriminatorOutput(logits (N, K), {"hidden1": (N, widths[0]), ..., "hiddenL": ...})``:
     each feature is a hidden layer's ReLU output, before the next layer's noise.
@@ -177,9 +181,11 @@ class SemiMLPDiscriminator(nn.Module):
         input_noise: float = _PAPER_INPUT_NOISE,
         hidden_noise: float = _PAPER_HIDDEN_NOISE,
         train_hidden_scale: bool = False,
+        unit_range: bool = False,
     ) -> None:
         super().__init__()
         self.sample_shape = _check_sample_shape(sample_shape)
+        self.unit_range = bool(unit_range)
         self.num_classes = check_int(
             "num_classes",
             num_classes,
@@ -210,7 +216,8 @@ class SemiMLPDiscriminator(nn.Module):
                 f"SemiMLPDiscriminator expects x of shape (N, {', '.join(map(str, self.sample_shape))}), "
                 f"got {tuple(x.shape)}. Hint: build it with the data's sample_shape."
             )
-        return x.reshape(x.shape[0], self.in_features)  # (N, *sample_shape) -> (N, D)
+        x = x.reshape(x.shape[0], self.in_features)  # (N, *sample_shape) -> (N, D)
+        return (x + 1.0) * 0.5 if self.unit_range else x
 
     def forward(self, x: Tensor) -> DiscriminatorOutput:
         h = self._flatten(x)
@@ -276,6 +283,9 @@ class SemiMLPGenerator(nn.Module):
         widths: the hidden layers' sizes; the paper's ``(500, 500)`` by default.
         output: ``"tanh"`` for data in ``[-1, 1]`` (featmatch's data sets, the default) or
             ``"sigmoid"`` for data in ``[0, 1]`` (the paper's MNIST).
+        unit_range: the paper's sigmoid on ``[0, 1]``, mapped to ``[-1, 1]`` (``2 * sigmoid - 1``):
+            the generator of a ``unit_range`` discriminator on featmatch's ``[-1, 1]`` data. Needs
+            ``output="sigmoid"``.
 
     Example:
         >>> import torch
@@ -291,15 +301,22 @@ class SemiMLPGenerator(nn.Module):
         latent_dim: int = _PAPER_LATENT,
         widths: Sequence[int] = _PAPER_G_WIDTHS,
         output: str = "tanh",
+        unit_range: bool = False,
     ) -> None:
         super().__init__()
         self.sample_shape = _check_sample_shape(sample_shape)
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
+        self.unit_range = bool(unit_range)
         self.widths = _check_widths("generator widths", widths, "(500, 500)")
         if output not in GENERATOR_OUTPUTS:
             raise ValueError(
                 f"output must be one of {GENERATOR_OUTPUTS}, got {output!r}. "
                 "Hint: 'tanh' for data in [-1, 1] (featmatch's data sets), 'sigmoid' for [0, 1]."
+            )
+        if self.unit_range and output != "sigmoid":
+            raise ValueError(
+                f"unit_range=True makes the generator the paper's sigmoid on [0, 1] mapped to [-1, 1]; it needs "
+                f"output='sigmoid', got output={output!r}. Hint: pass output='sigmoid', or unit_range=False."
             )
         self.output = output
         layers: list[nn.Module] = []
@@ -321,4 +338,5 @@ class SemiMLPGenerator(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"SemiMLPGenerator expects z of shape (N, {self.latent_dim}), got {tuple(z.shape)}.")
-        return self.net(z).reshape(z.shape[0], *self.sample_shape)  # (N, D) -> (N, *sample_shape)
+        x = self.net(z).reshape(z.shape[0], *self.sample_shape)  # (N, D) -> (N, *sample_shape)
+        return 2.0 * x - 1.0 if self.unit_range else x
