@@ -73,6 +73,8 @@ _SUGGESTIONS = {
         "or resume from the last good checkpoint (featmatch train --resume RUN_DIR)"
     ),
 }
+# The suggestion of an episode kind that does not matter for the training (a task's None).
+_NOTHING_TO_CHANGE = "nothing to change: this does not affect this run's training (its task says so)"
 #: The kinds of episode, for a task's ``monitor_suggestions``.
 EPISODE_KINDS: tuple[str, ...] = tuple(_SUGGESTIONS)
 
@@ -179,6 +181,8 @@ class Alert:
         step: The step at which the episode was flagged.
         message: What was seen, with the numbers.
         suggestion: A concrete suggestion of what to change.
+        quiet: The episode does not matter for this training (its task says so): the loop
+            logs it as information, not as a warning.
 
     Example:
         >>> Alert("collapse", 10, "spread ratio 0.01", "use feature matching").kind
@@ -189,6 +193,7 @@ class Alert:
     step: int
     message: str
     suggestion: str
+    quiet: bool = False
 
 
 class BalanceMonitor:
@@ -216,7 +221,8 @@ class BalanceMonitor:
         suggestions: The suggestion logged with an episode, by kind (``"d_dominates"``,
             ``"collapse"``, ``"non_finite"``), replacing the general advice (a run passes
             its task's ``monitor_suggestions()``, fitted to its config); ``None`` for a kind
-            that does not matter for this training: its episodes are not watched.
+            that does not matter for this training: its episodes are recorded as usual, with
+            nothing to change, and their alerts are ``quiet``.
 
     Example:
         >>> monitor = BalanceMonitor()
@@ -243,7 +249,11 @@ class BalanceMonitor:
             )
         given = dict(suggestions or {})
         self._suggestions = {**_SUGGESTIONS, **{k: v for k, v in given.items() if v is not None}}
-        self._ignored = {k for k, v in given.items() if v is None}  # kinds that do not matter here
+        # Kinds that do not matter for this training: recorded as usual (the numbers stay
+        # comparable across runs), flagged as quiet alerts with nothing to change.
+        self._quiet = {k for k, v in given.items() if v is None}
+        for kind in self._quiet:
+            self._suggestions[kind] = _NOTHING_TO_CHANGE
         self.config = config
         self._last_step: int | None = None
         self._ema: dict[str, float] = {}  # key -> smoothed value (window)
@@ -309,8 +319,7 @@ class BalanceMonitor:
         for name, batch in (("real_batch", real_batch), ("fake_batch", fake_batch)):
             if batch is not None and not bool(torch.isfinite(batch.detach()).all()):
                 bad.append(name)
-        if "non_finite" not in self._ignored:
-            alerts += self._update_non_finite(step, bad, values)
+        alerts += self._update_non_finite(step, bad, values)
 
         for key, value in values.items():
             if math.isfinite(value):
@@ -320,10 +329,8 @@ class BalanceMonitor:
         if "grad/g" in self._ema:
             self._grad_g_ref = max(self._grad_g_ref, self._ema["grad/g"])
 
-        if "d_dominates" not in self._ignored:
-            alerts += self._update_dominance(step)
-        if "collapse" not in self._ignored:
-            alerts += self._update_collapse(step, real_batch, fake_batch)
+        alerts += self._update_dominance(step)
+        alerts += self._update_collapse(step, real_batch, fake_batch)
         self._update_multiplier(dt)
         return alerts
 
@@ -528,7 +535,7 @@ class BalanceMonitor:
         )
         self._state[kind]["active"] = len(self._episodes) - 1
         self._state[kind]["clear_since"] = None
-        return Alert(kind=kind, step=step, message=message, suggestion=suggestion)
+        return Alert(kind=kind, step=step, message=message, suggestion=suggestion, quiet=kind in self._quiet)
 
     def _active_episode(self, kind: str) -> dict[str, Any]:
         """The episode of `kind` in progress; callers call it only while one is."""

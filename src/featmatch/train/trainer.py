@@ -971,7 +971,10 @@ class Trainer:
         alerts = self.monitor.update(step, scalars, real_batch=real, fake_batch=fake)
         if self.ctx.is_main:
             for alert in alerts:
-                log.warning("step %d: %s Suggestion: %s", alert.step, alert.message, alert.suggestion)
+                if alert.quiet:  # an episode that does not matter for this run: information only
+                    log.info("step %d: %s (%s)", alert.step, alert.message, alert.suggestion)
+                else:
+                    log.warning("step %d: %s Suggestion: %s", alert.step, alert.message, alert.suggestion)
         if bar is not None:
             bar.set_postfix_str(
                 f"d={scalars['loss/d']:.3f} g_adv={scalars['loss/g_adv']:.3f} "

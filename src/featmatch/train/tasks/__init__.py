@@ -215,7 +215,8 @@ class Task:
 
     def monitor_suggestions(self) -> dict[str, str | None]:
         """What the balance monitor advises for each episode kind of this run (``"d_dominates"``,
-        ``"collapse"``, ``"non_finite"``); ``None``: the episode does not matter here (not watched).
+        ``"collapse"``, ``"non_finite"``); ``None``: the episode does not matter here (recorded, and
+        logged as information with nothing to change, not as a warning).
 
         The default fits the advice to the run's objective and optimiser
         (:func:`featmatch.train.monitor.run_suggestions`): it never recommends what the run
