@@ -120,6 +120,10 @@ def _csv(item_type: type) -> Any:
     return csv(item_type)
 
 
+# A key a recipe does not set (None is a value).
+_MISSING = object()
+
+
 def _recipe_value(values: Any, key: str) -> Any:
     """A recipe's value of dotted ``key``, also inside a mapping it sets whole (``task_options``); else a marker."""
     if key in values:
@@ -128,9 +132,6 @@ def _recipe_value(values: Any, key: str) -> Any:
     if section in values and isinstance(values[section], dict) and name in values[section]:
         return values[section][name]
     return _MISSING
-
-
-_MISSING = object()
 
 
 def _defaults_text() -> dict[str, str]:
