@@ -152,7 +152,7 @@ def test_table4_runs_end_to_end(tmp_path) -> None:
     assert "| l1 | 1 |" in text and "| adv+fm | 1 |" in text and "FAILED" not in text
     summary = json.loads((out / "digits-superres" / "l1" / "seed0" / "summary.json").read_text(encoding="utf-8"))
     assert summary["config"]["task_options"] == {"l1_weight": 10.0, "reconstruction_only": True}
-    assert set(summary["metrics"]) == {"reconstruction_l1", "frechet_distance", "class_accuracy"}
+    assert set(summary["metrics"]) == {"reconstruction_l1", "frechet_distance", "frechet_distance_real", "class_accuracy"}
 
 
 def test_table4_rows_are_valid_configs() -> None:

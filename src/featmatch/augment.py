@@ -111,19 +111,22 @@ def draw_augment(
     """
     chosen = check_policies(policies)
     sizes = _spatial(sample_shape)
-    kw = {"generator": generator, "device": device}
+
+    def uniform(*shape: int) -> Tensor:  # U[0, 1) of that shape, from the generator
+        return torch.rand(*shape, generator=generator, device=device)
+
     params: dict[str, Tensor] = {}
     if "color" in chosen:
-        params["brightness"] = torch.rand(n, **kw) - 0.5
-        params["contrast"] = torch.rand(n, **kw) + 0.5
-        params["saturation"] = torch.rand(n, **kw) * 2.0
+        params["brightness"] = uniform(n) - 0.5
+        params["contrast"] = uniform(n) + 0.5
+        params["saturation"] = uniform(n) * 2.0
     if "translation" in chosen:
         limits = torch.tensor([max(1, int(s * _TRANSLATION_RATIO + 0.5)) for s in sizes], device=device)
-        params["shift"] = (torch.rand(n, len(sizes), **kw) * (2 * limits + 1)).long() - limits
+        params["shift"] = (uniform(n, len(sizes)) * (2 * limits + 1)).long() - limits
     if "cutout" in chosen:
         lengths = torch.tensor([max(1, int(s * _CUTOUT_RATIO + 0.5)) for s in sizes], device=device)
         spans = torch.tensor(sizes, device=device) - lengths + 1
-        params["cutout"] = (torch.rand(n, len(sizes), **kw) * spans).long()
+        params["cutout"] = (uniform(n, len(sizes)) * spans).long()
     return AugmentParams(**params)
 
 

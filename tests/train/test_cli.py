@@ -47,7 +47,8 @@ def test_a_short_run_writes_every_promised_file(tmp_path, family, fast_metrics):
     for name in ("config.yaml", "metrics.jsonl", "train.log", "summary.json", "report.md",
                  "losses.png", "balance.png"):
         assert (run / name).is_file(), name
-    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["step_000002.png", "step_000004.png"]
+    # The generated samples at each sample step, and real ones drawn the same way (the report's scale).
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["real.png", "step_000002.png", "step_000004.png"]
     assert [p.name for p in list_checkpoints(run)] == ["step_00000002.pt", "step_00000004.pt"]
 
     rows = [r for r in _rows(run) if "loss/d" in r]

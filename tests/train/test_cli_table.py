@@ -64,7 +64,8 @@ def test_each_flag_sets_its_key(row):
     elif row.choices:
         argv = [row.flag, row.choices[-1]]
     else:
-        argv = [row.flag, "3" if row.parse is int else "0.5,0.9" if row.key == "optim.betas" else "0.5"]
+        examples = {"optim.betas": "0.5,0.9", "objective.augment": "translation,cutout"}
+        argv = [row.flag, "3" if row.parse is int else examples.get(row.key, "0.5")]
     assert row.key in vars(parser.parse_args(argv))
 
 

@@ -70,6 +70,9 @@ def _effective(cfg: TrainConfig) -> dict:
     assert flat.pop("task_options", {}) == {}  # the task's own settings, added with tasks' options
     assert flat.pop("data.kind") is None  # chosen from the data's shape, added with --data-kind
     assert flat.pop("log.progress_every") == 30.0  # progress lines without a terminal, added since
+    assert flat.pop("objective.augment") == []  # D's input augmentation, added since (off)
+    assert flat.pop("objective.r1_weight") == 0.0  # the R1 penalty, added since (off)
+    assert flat.pop("optim.eps") == 1e-8  # Adam's eps, added since (torch's default)
     flat.pop("recipe")
     return flat
 

@@ -51,10 +51,10 @@ __all__ = [
     "frechet_distance",
     "gaussian_frechet_distance",
     "get_classifier",
-    "real_frechet_distance",
     "knn_radii",
     "mode_metrics",
     "nearest_centre",
     "precision_recall",
+    "real_frechet_distance",
     "train_classifier",
 ]

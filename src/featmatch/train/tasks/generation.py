@@ -112,7 +112,7 @@ def r1_penalty(real_out: Any, x: Tensor) -> Tensor:
         >>> float(r1_penalty(out, x))  # the gradient is (2, 2) for each sample
         8.0
     """
-    total = sum(t.float().sum() for t in logits_of(real_out))
+    total = torch.stack([t.float().sum() for t in logits_of(real_out)]).sum()
     (grad,) = torch.autograd.grad(total, x, create_graph=True)
     return grad.float().pow(2).flatten(1).sum(1).mean()
 
