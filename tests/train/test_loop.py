@@ -167,3 +167,47 @@ def test_prepare_run_dir_refuses_to_clobber(tmp_path):
     assert (run / "notes.txt").read_text() == "mine"
     with pytest.raises(RunDirError, match="no config.yaml"):
         prepare_run_dir(run, resume=True)
+
+
+def test_fresh_noise_gives_the_generator_step_its_own_sample():
+    trainer = Trainer(_config(**{"optim.fresh_noise": True}))
+    task, seen = trainer.stepper.task, {}
+    d_objective, g_objective = task.discriminator_objective, task.generator_objective
+
+    def record_d(D, batch, fake, **kw):
+        seen["d"] = (batch.z.clone(), fake.requires_grad)
+        return d_objective(D, batch, fake, **kw)
+
+    def record_g(D, batch, fake, *args, **kw):
+        seen["g"] = (batch.z.clone(), fake.requires_grad)
+        return g_objective(D, batch, fake, *args, **kw)
+
+    task.discriminator_objective, task.generator_objective = record_d, record_g
+    trainer.train_step()
+    (z_d, d_grad), (z_g, g_grad) = seen["d"], seen["g"]
+    assert not torch.equal(z_d, z_g) and z_d.shape == z_g.shape
+    assert not d_grad and g_grad  # D's sample keeps no graph; G's does
+
+
+def test_fresh_noise_resumes_exactly_and_needs_noise(tmp_path):
+    import shutil
+
+    from featmatch.train.checkpoint import list_checkpoints, load_checkpoint
+    from featmatch.train.trainer import run_training
+
+    values = {"optim.fresh_noise": True, "log.quiet": True, "log.eval_every": 0, "log.sample_every": 0,
+              "log.checkpoint_every": 2, "monitor.enabled": False}
+    run_training(_config(**values, **{"log.out": str(tmp_path / "a")}))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    list_checkpoints(tmp_path / "b")[-1].unlink()  # as if killed after step 2
+    (tmp_path / "b" / "summary.json").unlink()
+    run_training(_config(**values, **{"log.out": str(tmp_path / "b")}), resume=True)
+    a = load_checkpoint(list_checkpoints(tmp_path / "a")[-1])
+    b = load_checkpoint(list_checkpoints(tmp_path / "b")[-1])
+    assert a["step"] == b["step"] == 4
+    for key in ("generator", "discriminator"):
+        assert all(torch.equal(v, b[key][k]) for k, v in a[key].items()), key
+    trainer = Trainer(build_config({"task": "early", "data.name": "mnist1d", "data.size": 64, "steps": 1,
+                                    "optim.fresh_noise": True, "task_options.teacher_steps": 1}))
+    with pytest.raises(ValueError, match=r"optim.fresh_noise.*--fresh-noise.*task 'early'"):
+        trainer.train_step()

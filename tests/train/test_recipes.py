@@ -73,6 +73,7 @@ def _effective(cfg: TrainConfig) -> dict:
     assert flat.pop("objective.augment") == []  # D's input augmentation, added since (off)
     assert flat.pop("objective.r1_weight") == 0.0  # the R1 penalty, added since (off)
     assert flat.pop("optim.eps") == 1e-8  # Adam's eps, added since (torch's default)
+    assert flat.pop("optim.fresh_noise") is False  # G's own sample in its step, added since (off)
     flat.pop("recipe")
     return flat
 

@@ -241,10 +241,14 @@ class TrainStep:
             last = i == cfg.optim.d_steps - 1
             batch = self.task.draw(streams, self.models)
             # Only the last fake is reused by the G step, so only it keeps its graph.
-            with torch.set_grad_enabled(last), self.autocast():
+            with torch.set_grad_enabled(last and not cfg.optim.fresh_noise), self.autocast():
                 fake = self.task.generate(self.G, batch)
             d_result = self.discriminator_step(batch, fake, measure=measure and last)
         assert d_result is not None and fake is not None
+        if cfg.optim.fresh_noise:  # G's own sample for its step, from new noise (Improved GAN's code)
+            batch = self.task.redraw_noise(batch, streams, self.models)
+            with self.autocast():
+                fake = self.task.generate(self.G, batch)
         reuse = d_result.real_out if cfg.objective.reuse_real_features else None
         g_result = self.generator_step(batch, fake, reuse, measure=measure, fm_multiplier=fm_multiplier, step=step)
         self.task.after_step(self.models, step)

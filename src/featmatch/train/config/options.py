@@ -319,6 +319,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="EPS",
     ),
     Option(
+        "optim.fresh_noise",
+        "--fresh-noise",
+        "the G step samples G from fresh noise (as Improved GAN's code) instead of reusing the D step's sample",
+        _OPT,
+        switch=True,
+        show_default=False,
+    ),
+    Option(
         "optim.ema_decay",
         "--ema",
         "decay of the generator's weight average (config key optim.ema_decay), 0 = off",

@@ -170,6 +170,9 @@ class OptimConfig:
         eps: Adam's ``eps`` for both optimisers (added to the root of the second moment, as in
             ``torch.optim.Adam``). Larger values damp the steps of parameters whose gradients are
             tiny; the semi-supervised paper's code adds 1e-8 *inside* the root, which acts like 1e-4.
+        fresh_noise: the generator's step samples G anew from fresh noise, as Improved GAN's code
+            does, instead of reusing the sample the discriminator's step just saw (one more
+            forward pass of G per step).
         ema: decay of an exponential moving average of G's weights used for samples and
             evaluation; 0 disables it. Written ``optim.ema_decay`` in files and ``--set``
             (flag ``--ema``); ``optim.ema`` is the old spelling.
@@ -194,6 +197,7 @@ class OptimConfig:
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     eps: float = 1e-8
+    fresh_noise: bool = False
     ema: float = 0.0
     lr_schedule: str = "constant"
     lr_decay_start: float = 0.0

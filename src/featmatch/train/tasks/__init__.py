@@ -301,6 +301,14 @@ class Task:
         """Required: one batch for one D update (real data, plus noise where the task has it)."""
         raise NotImplementedError(f"task {self.name!r} must implement draw")
 
+    def redraw_noise(self, batch: Any, streams: Streams, models: TaskModels) -> Any:
+        """``batch`` with fresh generator inputs (``optim.fresh_noise``: the G step samples G anew,
+        as Improved GAN's code does). Default: the task draws its inputs once (an error)."""
+        raise ValueError(
+            f"config field 'optim.fresh_noise' (flag --fresh-noise) needs a task whose generator takes noise; "
+            f"task {self.name!r} draws its inputs once. Hint: drop --fresh-noise."
+        )
+
     def generate(self, G: nn.Module, batch: Any) -> Any:
         """Required: G's output for ``batch`` (the step runs it under autocast)."""
         raise NotImplementedError(f"task {self.name!r} must implement generate")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -197,6 +197,10 @@ class GenerationTask(Task):
             }
         return GenerationBatch(x, z, augment)
 
+    def redraw_noise(self, batch: GenerationBatch, streams: Streams, models: TaskModels) -> GenerationBatch:
+        z = torch.randn(batch.z.shape, generator=streams.noise, device=streams.device)  # (B, Z)
+        return replace(batch, z=z)
+
     @staticmethod
     def augmented(x: Tensor, batch: GenerationBatch, which: str) -> Tensor:
         """``x`` as D sees it: augmented with ``batch``'s parameters for input ``which`` (if any)."""
@@ -288,8 +292,6 @@ class GenerationTask(Task):
         seed: int | None = None,
     ) -> dict[str, float]:
         """Metrics of ``n`` (``log.eval_samples``) samples from noise seeded by ``seed`` (:func:`eval_seed`)."""
-        from dataclasses import replace
-
         from featmatch.metrics import evaluate_samples
 
         gen = torch.Generator().manual_seed(eval_seed(self.config.seed) if seed is None else seed)

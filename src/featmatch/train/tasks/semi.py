@@ -404,6 +404,10 @@ class SemiTask(Task):
         z = torch.rand(b, models.latent_dim, generator=streams.noise, device=streams.device)  # (B, Z), U[0, 1)
         return SemiBatch(x_lab, y_lab, x_unl, x_unl2, z)
 
+    def redraw_noise(self, batch: SemiBatch, streams: Streams, models: TaskModels) -> SemiBatch:
+        z = torch.rand(batch.z.shape, generator=streams.noise, device=streams.device)  # (B, Z), U[0, 1)
+        return replace(batch, z=z)
+
     def generate(self, G: nn.Module, batch: SemiBatch) -> Tensor:
         return G(batch.z)
 
