@@ -216,7 +216,9 @@ def test_the_paper_recipe_on_small_idx_files(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     config = summary["config"]
     assert config["task"] == "semi" and config["recipe"] == "semi-mnist"
-    assert config["optim"]["lr_d"] == 0.003 and config["optim"]["betas"][0] == 0.5
+    assert config["optim"]["lr_d"] == 0.001 and config["optim"]["betas"][0] == 0.5
+    assert config["optim"]["eps"] == 1e-4 and config["optim"]["fresh_noise"] is True
+    assert config["model"]["options"] == {"input_noise": 0.3, "hidden_noise": 0.5, "output": "sigmoid", "unit_range": True}
     assert config["task_options"]["d_ema"] == 1e-4 and config["objective"]["kind"] == "fm"
     assert build_config({"recipe": "semi-mnist", "data.name": "x"}, validate=False).steps == 300 * 60000 // 100
     assert summary["metrics"]["test_errors"] == round(summary["metrics"]["test_error"] * 50)
