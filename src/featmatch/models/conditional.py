@@ -53,7 +53,7 @@ from featmatch.models.conv import (
     upsampling_layers,
 )
 from featmatch.models.multiscale import MultiScaleDiscriminator
-from featmatch.models.sequence import SequenceDiscriminator
+from featmatch.models.sequence import SequenceDiscriminator, fitting_depth
 
 __all__ = [
     "CONDITIONAL_FAMILIES",
@@ -422,10 +422,7 @@ def build_conditional_models(
         def make_d() -> nn.Module:
             return ConvDiscriminator(in_channels, side, width=width, spectral_norm=spectral_norm)
     else:
-        # Imported here: the registry imports this module; its depth rule fits every scale.
-        from featmatch.models.registry import _sequence_depth
-
-        d_depth = _sequence_depth(family, target, depth, num_scales)
+        d_depth = fitting_depth(family, target[1], depth, num_scales)  # a depth that fits every scale
         generator = ConditionalSequenceGenerator(condition, target, latent_dim=latent, width=width, depth=depth)
 
         def make_d() -> nn.Module:

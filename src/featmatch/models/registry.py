@@ -14,7 +14,7 @@ from featmatch.models.early import ENCODER_FAMILIES
 from featmatch.models.mlp import MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
 from featmatch.models.semi_mlp import SemiMLPDiscriminator, SemiMLPGenerator
-from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator
+from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator, fitting_depth
 
 __all__ = ["MODEL_FAMILIES", "build_models", "default_family"]
 
@@ -63,9 +63,6 @@ _SHAPES: dict[str, str] = {
     "multiscale_sequence": "(C, T)",
     "semi_mlp": "of any shape (flattened)",
 }
-
-# A sequence discriminator deeper than this gains little and needs T >= 2**depth.
-_MAX_DEFAULT_SEQUENCE_DEPTH = 4
 
 Pair = tuple[nn.Module, nn.Module]
 
@@ -265,30 +262,10 @@ def _build_multiscale_conv(
 
 
 def _sequence_depth(family: str, shape: tuple[int, ...], depth: int | None, num_scales: int) -> int:
-    """The discriminator depth: as given (checked to fit the coarsest scale), or the largest that fits, up to 4."""
+    """The discriminator depth for samples ``(C, T)``: :func:`~featmatch.models.sequence.fitting_depth`."""
     if len(shape) != 2:
         raise _shape_error(family, shape)
-    check_int("num_scales", num_scales, minimum=1)
-    coarsest = shape[1]
-    for _ in range(num_scales - 1):
-        coarsest = -(-coarsest // 2)  # ceil: what the pix2pixHD pooling does to a length
-    fits = coarsest.bit_length() - 1  # floor(log2(coarsest)): 2**fits <= coarsest
-    if depth is None:
-        if fits < 1:
-            raise ValueError(
-                f"sequence length T = {shape[1]} is too short for model family {family!r} with "
-                f"num_scales={num_scales}: the coarsest scale has length {coarsest}, and the "
-                "discriminator needs at least 2. Hint: use fewer scales or longer sequences."
-            )
-        return min(fits, _MAX_DEFAULT_SEQUENCE_DEPTH)
-    check_int("depth", depth, minimum=1)
-    if depth > fits:
-        raise ValueError(
-            f"depth={depth} needs sequence length >= {2**depth} at every scale, but T = {shape[1]} "
-            f"gives {coarsest} at the coarsest of {num_scales} scale(s). "
-            f"Hint: use depth <= {max(fits, 1)}{'' if fits >= 1 else ' and longer sequences'}."
-        )
-    return depth
+    return fitting_depth(family, shape[1], depth, num_scales)
 
 
 def _build_sequence(

@@ -12,6 +12,7 @@ import math
 
 from torch import Tensor, nn
 
+from featmatch._checks import check_int
 from featmatch.features import DiscriminatorOutput
 from featmatch.models.conv import (
     block_channels,
@@ -22,7 +23,43 @@ from featmatch.models.conv import (
     upsampling_layers,
 )
 
-__all__ = ["SequenceDiscriminator", "SequenceGenerator"]
+__all__ = ["SequenceDiscriminator", "SequenceGenerator", "fitting_depth"]
+
+# A sequence discriminator deeper than this gains little and needs T >= 2**depth.
+MAX_DEFAULT_DEPTH = 4
+
+
+def fitting_depth(family: str, length: int, depth: int | None, num_scales: int) -> int:
+    """The depth of a sequence discriminator over length-``length`` sequences at ``num_scales`` scales.
+
+    ``depth`` as given (checked to fit the coarsest scale, halved ``num_scales - 1`` times), or
+    the largest that fits, up to 4. ``family`` names the model family in error messages.
+
+    Example:
+        >>> fitting_depth("sequence", 40, None, 1), fitting_depth("multiscale_sequence", 40, None, 3)
+        (4, 3)
+    """
+    check_int("num_scales", num_scales, minimum=1)
+    coarsest = length
+    for _ in range(num_scales - 1):
+        coarsest = -(-coarsest // 2)  # ceil: what the pix2pixHD pooling does to a length
+    fits = coarsest.bit_length() - 1  # floor(log2(coarsest)): 2**fits <= coarsest
+    if depth is None:
+        if fits < 1:
+            raise ValueError(
+                f"sequence length T = {length} is too short for model family {family!r} with "
+                f"num_scales={num_scales}: the coarsest scale has length {coarsest}, and the "
+                "discriminator needs at least 2. Hint: use fewer scales or longer sequences."
+            )
+        return min(fits, MAX_DEFAULT_DEPTH)
+    check_int("depth", depth, minimum=1)
+    if depth > fits:
+        raise ValueError(
+            f"depth={depth} needs sequence length >= {2**depth} at every scale, but T = {length} "
+            f"gives {coarsest} at the coarsest of {num_scales} scale(s). "
+            f"Hint: use depth <= {max(fits, 1)}{'' if fits >= 1 else ' and longer sequences'}."
+        )
+    return depth
 
 
 class SequenceDiscriminator(nn.Module):
