@@ -11,8 +11,7 @@ from featmatch.data.files import load_file_dataset
 from featmatch.data.mnist import load_mnist
 from featmatch.data.mnist1d import load_mnist1d
 from featmatch.data.toy import load_mixture
-
-DATASETS: tuple[str, ...] = ("ring8", "grid25", "digits", "mnist1d", "mnist")
+from featmatch.registry import DATASETS, PAIRED_DATASETS  # DATASETS: the built-in names, re-exported
 
 
 def load_dataset(
@@ -67,8 +66,6 @@ def load_dataset(
         return load_mnist1d(split, seed=seed, size=size)
     path = Path(name).expanduser()
     if not path.exists() and isinstance(name, str) and _looks_like_a_name(name):
-        from featmatch.data.paired import PAIRED_DATASETS
-
         if name in PAIRED_DATASETS:
             raise ValueError(
                 f"{name!r} is a paired data set (condition, target): load it with featmatch.data.load_paired_dataset."

@@ -82,6 +82,7 @@ from featmatch.data.files import (
 from featmatch.data.kinds import KIND_OPTIONS, infer_kind
 from featmatch.data.mnist1d import load_mnist1d
 from featmatch.errors import UnknownOptionError
+from featmatch.registry import DATASETS, PAIRED_DATASETS
 
 __all__ = [
     "DIRECTIONS",
@@ -92,8 +93,7 @@ __all__ = [
     "make_condition",
 ]
 
-#: Built-in paired data sets (`load_paired_dataset`).
-PAIRED_DATASETS: tuple[str, ...] = ("digits-superres", "digits-inpaint", "mnist1d-complete")
+# PAIRED_DATASETS (the built-in paired data sets, `load_paired_dataset`) is featmatch.registry's, re-exported.
 
 #: Which side of a pix2pix pair is the condition: A (left, folder ``A/``) or B.
 DIRECTIONS: tuple[str, ...] = ("AtoB", "BtoA")
@@ -249,8 +249,6 @@ def load_paired_dataset(
         return subset(_load_builtin(name, split), size, seed)
     path = Path(name).expanduser()
     if not path.exists() and isinstance(name, str) and "/" not in name and "\\" not in name and "." not in name:
-        from featmatch.data.load import DATASETS
-
         hint = (
             f" {name!r} is an unpaired data set: load it with featmatch.data.load_dataset." if name in DATASETS else ""
         )
