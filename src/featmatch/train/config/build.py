@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from featmatch._checks import warn_deprecated
+from featmatch.registry import task_for_data
 from featmatch.train.config.io import (
     DEPRECATED_KEYS,
     config_from_dict,
@@ -53,8 +54,6 @@ def _data_options(user: Mapping[str, Any]) -> dict[str, Any]:
 def _with_task(user: dict[str, Any]) -> dict[str, Any]:
     """``user`` with the task the data means (``task_for_data``) when the user named none."""
     if "task" not in user:
-        from featmatch.train.tasks import task_for_data  # tasks register recipes here: config sits below them
-
         task = task_for_data(user.get("data.name", "digits"), _data_options(user))
         if task != "generation":  # e.g. a paired data set: the task that claims it
             user["task"] = task

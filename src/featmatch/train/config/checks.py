@@ -1,12 +1,13 @@
 """Range and choice checks of a built config; each message names the key, its flag, the
 allowed values, the value given and, where one helps, a hint.
 
-Allowed values come from where they are declared (:mod:`featmatch.train.config.schema`,
+Allowed values come from where they are declared (:mod:`featmatch.train.config.values`,
 ``featmatch.data.DATASETS``, ``featmatch.models.MODEL_FAMILIES``, ``featmatch.PRESETS``); the
 feature-matching options are checked by building :class:`featmatch.losses.FeatureMatchingOptions`
 once, so the loss's own checks and messages apply.
 
 Example:
+    >>> from featmatch.train.config import TrainConfig
     >>> validate(TrainConfig(steps=0))
     Traceback (most recent call last):
     ...
@@ -19,20 +20,20 @@ import dataclasses
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featmatch.augment import POLICIES as AUGMENT_POLICIES
 from featmatch.augment import check_policies
+from featmatch.data.kinds import BUILTIN_KINDS, DATA_KINDS
+from featmatch.losses import PRESETS, FeatureMatchingOptions
+from featmatch.models import MODEL_FAMILIES
+from featmatch.registry import DEFAULT_DATA_NEEDS, TASKS, claims, data_names, foreign_options_error, get_task
 from featmatch.train.config.options import FIELD_FLAGS
-from featmatch.train.config.schema import (
-    D_LOSSES,
-    LR_SCHEDULES,
-    NONFINITE_POLICIES,
-    OBJECTIVES,
-    PRECISIONS,
-    MonitorConfig,
-    TrainConfig,
-)
+from featmatch.train.config.recipes import RECIPES
+from featmatch.train.config.values import D_LOSSES, LR_SCHEDULES, NONFINITE_POLICIES, OBJECTIVES, PRECISIONS
+
+if TYPE_CHECKING:  # for annotations only: the schema imports this module to validate itself
+    from featmatch.train.config.schema import TrainConfig
 
 __all__ = ["validate"]
 
@@ -76,6 +77,7 @@ def validate(cfg: TrainConfig) -> None:
     """Raise ``ValueError`` on the first field of ``cfg`` out of its allowed values.
 
     Example:
+        >>> from featmatch.train.config import TrainConfig
         >>> validate(TrainConfig())
     """
     _int_at_least("steps", cfg.steps, 1)
@@ -86,8 +88,6 @@ def validate(cfg: TrainConfig) -> None:
         raise _field_error("device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", cfg.device)
     _check_task(cfg)
     if cfg.recipe is not None:
-        from featmatch.train.config.recipes import RECIPES
-
         _one_of("recipe", cfg.recipe, list(RECIPES), hint="--recipe none keeps the dataclass defaults.")
     _check_data_and_model(cfg)
     _check_objective(cfg)
@@ -102,14 +102,12 @@ def validate(cfg: TrainConfig) -> None:
     _int_at_least("log.eval_samples", log.eval_samples, 1)
     _number_in("log.progress_every", log.progress_every, 0.0, float("inf"), high_open=True)
     try:  # MonitorConfig checks itself on construction; fields set later are checked here
-        MonitorConfig(**dataclasses.asdict(cfg.monitor))
+        type(cfg.monitor)(**dataclasses.asdict(cfg.monitor))
     except (ValueError, TypeError) as err:
         raise ValueError(f"config section 'monitor' is invalid: {err}") from err
 
 
 def _check_task(cfg: TrainConfig) -> None:
-    from featmatch.train.tasks import TASKS, foreign_options_error, get_task
-
     _one_of("task", cfg.task, sorted(TASKS))
     # Another task's option (--labels on a generation run) is named with its flag and task first.
     foreign = foreign_options_error(cfg.task, cfg.task_options, cfg.data.name)
@@ -120,8 +118,6 @@ def _check_task(cfg: TrainConfig) -> None:
 
 def _task_claims(cfg: TrainConfig) -> bool:
     # A task's own data (e.g. the conditional task's paired files) is valid for it.
-    from featmatch.train.tasks import TASKS, claims
-
     return cfg.task in TASKS and claims(TASKS[cfg.task], cfg.data.name, cfg.data.options)
 
 
@@ -137,8 +133,6 @@ def _listed(names: Iterable[str]) -> str:
 def _check_data_name(cfg: TrainConfig) -> None:
     """A built-in data set of the run's task, another task's (saying why it does not fit), an
     existing path, or an error listing every task's names, with "did you mean" or "not found"."""
-    from featmatch.train.tasks import TASKS, Task, claims, data_names
-
     name = cfg.data.name
     if not isinstance(name, str) or not name:
         raise _field_error("data.name", "a data set name or a path", name)
@@ -149,10 +143,8 @@ def _check_data_name(cfg: TrainConfig) -> None:
     task = TASKS[cfg.task]
     owners = [t for t, ns in names.items() if name in ns]
     if owners:  # a built-in data set, of another task
-        from featmatch.data.kinds import BUILTIN_KINDS
-
         owner = TASKS[owners[0]]
-        if owner.data_needs != Task.data_needs:  # data of a kind only that task trains on
+        if owner.data_needs != DEFAULT_DATA_NEEDS:  # data of a kind only that task trains on
             what = f"is {owner.data_needs}, the data of task {owner.name!r}"
         else:
             what = f"holds {BUILTIN_KINDS.get(name, 'sample')}s"
@@ -198,8 +190,6 @@ def _check_data_name(cfg: TrainConfig) -> None:
 
 
 def _check_data_kind(cfg: TrainConfig) -> None:
-    from featmatch.data.kinds import BUILTIN_KINDS, DATA_KINDS
-
     kind = cfg.data.kind
     if kind is None:
         return
@@ -223,8 +213,6 @@ def _check_data_kind(cfg: TrainConfig) -> None:
 
 
 def _check_data_and_model(cfg: TrainConfig) -> None:
-    from featmatch.models import MODEL_FAMILIES
-
     _check_data_name(cfg)
     _check_data_kind(cfg)
     if cfg.data.size is not None:
@@ -245,8 +233,6 @@ def _check_objective(cfg: TrainConfig) -> None:
     _number_in("objective.fm_weight", obj.fm_weight, 0.0, float("inf"), high_open=True)
     _number_in("objective.adv_weight", obj.adv_weight, 0.0, float("inf"), high_open=True)
     if "fm" in obj.kind:
-        from featmatch.losses import PRESETS, FeatureMatchingOptions
-
         if obj.fm_preset is not None:
             _one_of("objective.fm_preset", obj.fm_preset, list(PRESETS))
         if obj.fm_weight == 0:

@@ -21,8 +21,12 @@ from typing import Any
 from featmatch.augment import POLICIES as AUGMENT_POLICIES
 from featmatch.data.kinds import DATA_KINDS
 from featmatch.losses import DISTANCES, PRESETS, STATISTICS
-from featmatch.train.config.schema import (
+from featmatch.models import MODEL_FAMILIES
+from featmatch.registry import TASKS, data_names, task_flags
+from featmatch.train.config.recipes import RECIPES
+from featmatch.train.config.values import (
     D_LOSSES,
+    KEY_ALIASES,
     LR_SCHEDULES,
     NONFINITE_POLICIES,
     OBJECTIVES,
@@ -113,8 +117,6 @@ def _none_or_str(text: str) -> str | None:
 
 
 def _recipe_names() -> str:
-    from featmatch.train.config.recipes import RECIPES
-
     return ", ".join(RECIPES)
 
 
@@ -418,8 +420,6 @@ FIELD_FLAGS: dict[str, str] = {row.key: row.flag for row in OPTIONS}
 
 
 def _add_field_names() -> None:
-    from featmatch.train.config.schema import KEY_ALIASES
-
     for public, field_key in KEY_ALIASES.items():
         if public in FIELD_FLAGS:
             FIELD_FLAGS.setdefault(field_key, FIELD_FLAGS[public])
@@ -435,9 +435,6 @@ def all_options() -> tuple[Option, ...]:
         >>> option("--task").key in {row.key for row in all_options()}
         True
     """
-    from featmatch.models import MODEL_FAMILIES
-    from featmatch.train.tasks import TASKS, data_names, task_flags
-
     rows = []
     for row in OPTIONS:
         # The registries' names, read when the parser is built (tasks add data sets, families, recipes).
@@ -469,8 +466,6 @@ def flag_for(key: str) -> str | None:
     if key in FIELD_FLAGS:
         return FIELD_FLAGS[key]
     if key.startswith("task_options."):
-        from featmatch.train.tasks import task_flags
-
         return next((row.flag for row in task_flags() if row.key == key), None)
     return None
 

@@ -15,8 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from featmatch.data import DATASETS, PAIRED_DATASETS
-from featmatch.train.schedule import LR_SCHEDULES
+from featmatch.losses import PRESETS
+from featmatch.registry import DATASETS, PAIRED_DATASETS
+from featmatch.train.config.checks import validate
+from featmatch.train.config.values import (
+    D_LOSSES,
+    KEY_ALIASES,
+    LR_SCHEDULES,
+    NONFINITE_POLICIES,
+    OBJECTIVES,
+    PRECISIONS,
+)
 
 __all__ = [
     "D_LOSSES",
@@ -33,16 +42,6 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
 ]
-
-OBJECTIVES = ("adv", "fm", "adv+fm")
-D_LOSSES = ("bce", "hinge", "lsgan", "wgan")
-PRECISIONS = ("fp32", "bf16", "fp16")
-NONFINITE_POLICIES = ("stop", "rollback", "continue")
-
-#: Users' spelling of a key -> the dataclass field it sets, where the two differ. Files and
-#: ``--print-config`` use the users' spelling; the field keeps its name until the trainer reads
-#: the new one (then the alias goes and the field is renamed).
-KEY_ALIASES: dict[str, str] = {"optim.ema_decay": "optim.ema"}
 
 
 @dataclass
@@ -378,8 +377,6 @@ class TrainConfig:
             ...
             ValueError: config field 'steps' (flag --steps) must be an integer >= 1; got -1.
         """
-        from featmatch.train.config.checks import validate
-
         validate(self)
         return self
 
@@ -390,8 +387,6 @@ class TrainConfig:
             >>> TrainConfig().fm_loss_options()["statistic"]
             'mean'
         """
-        from featmatch import PRESETS
-
         obj = self.objective
         options: dict[str, Any] = dict(PRESETS[obj.fm_preset].options) if obj.fm_preset else {}
         if obj.fm_statistic is not None:

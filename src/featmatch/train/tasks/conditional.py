@@ -42,14 +42,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from featmatch.data import PairedDataSet
+import featmatch.metrics  # called as featmatch.metrics.X: replaceable, as the tests do
+from featmatch.data import PAIRED_DATASETS, PairedDataSet, is_paired_source, load_paired_dataset
+from featmatch.losses import FeatureMatchingLoss, generator_loss
+from featmatch.models import CONDITIONAL_FAMILIES, build_models
+from featmatch.models.conditional import default_conditional_family, resize_condition
+from featmatch.registry import register_task
 from featmatch.train.config import Option, Recipe, register_recipe, setting
 from featmatch.train.monitor import either
+from featmatch.train.plots import new_figure, save_figure
 from featmatch.train.seeds import eval_seed
-from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
+from featmatch.train.tasks.base import Objective, Streams, Task, TaskModels, Weights
 from featmatch.train.tasks.generation import adversarial_d_objective, logits_of
 
 __all__ = ["ConditionalBatch", "ConditionalInputs", "ConditionalOptions", "ConditionalTask", "save_pairs"]
@@ -155,20 +162,17 @@ class ConditionalTask(Task):
     def claims_data(cls, name: Any, options: Mapping[str, Any] | None = None) -> bool:
         """Paired data (``featmatch.data.is_paired_source``): a built-in paired set, a paired ``.npz``,
         or a file whose pair arrays the options name."""
-        from featmatch.data import is_paired_source
 
         return isinstance(name, (str, Path)) and is_paired_source(name, options)
 
     @classmethod
     def data_names(cls) -> tuple[str, ...]:
         """The built-in paired data sets (``featmatch.data.PAIRED_DATASETS``)."""
-        from featmatch.data import PAIRED_DATASETS
 
         return tuple(PAIRED_DATASETS)
 
     @classmethod
     def model_families(cls) -> tuple[str, ...]:
-        from featmatch.models import CONDITIONAL_FAMILIES
 
         return tuple(CONDITIONAL_FAMILIES)
 
@@ -201,7 +205,6 @@ class ConditionalTask(Task):
     # --- data and models ---------------------------------------------------------------
 
     def load_data(self, split: str, device: torch.device) -> PairedDataSet:  # type: ignore[override]
-        from featmatch.data import load_paired_dataset
 
         cfg = self.config
         size = cfg.data.size if split == "train" else None  # the whole test split
@@ -227,8 +230,6 @@ class ConditionalTask(Task):
         }
 
     def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
-        from featmatch.models import CONDITIONAL_FAMILIES, build_models
-        from featmatch.models.conditional import default_conditional_family
 
         model = self.config.model
         target, condition = tuple(data["sample_shape"]), tuple(data["condition_shape"])
@@ -247,7 +248,6 @@ class ConditionalTask(Task):
         return TaskModels(generator=g, discriminator=d, family=family, latent_dim=latent or None)
 
     def setup(self, models: TaskModels, data: Any, *, distributed: bool, device: torch.device) -> None:
-        from featmatch.losses import FeatureMatchingLoss
 
         options = {**self.config.fm_loss_options(), "sync_statistics": distributed, "return_terms": True}
         self.fm_loss = FeatureMatchingLoss(**options)
@@ -276,7 +276,6 @@ class ConditionalTask(Task):
     def generator_objective(
         self, D: nn.Module, batch: ConditionalBatch, fake: Tensor, real_out: Any, weights: Weights, *, measure: bool
     ) -> Objective:
-        from featmatch.losses import generator_loss
 
         assert self.fm_loss is not None, "call setup() first"
         obj = self.config.objective
@@ -381,13 +380,6 @@ class ConditionalTask(Task):
         metrics = {"reconstruction_l1": float((fake - test.target).abs().mean())}
         if test.y is None:  # no labels, no classifier: no feature space to compare in
             return metrics
-        from featmatch.metrics import (
-            classifier_cache_path,
-            classify,
-            frechet_distance,
-            get_classifier,
-            real_frechet_distance,
-        )
 
         train = (
             data
@@ -398,13 +390,13 @@ class ConditionalTask(Task):
             return metrics
         name = _TARGET_DATA.get(str(self.config.data.name), str(train.name))
         classes = max(int(train.y.max()), int(test.y.max())) + 1
-        classifier = get_classifier(name, train.target.cpu(), train.y.cpu(), num_classes=classes)
-        real_features, _ = classify(classifier, test.target)
-        fake_features, fake_logits = classify(classifier, fake)
-        metrics["frechet_distance"] = float(frechet_distance(fake_features, real_features))
+        classifier = featmatch.metrics.get_classifier(name, train.target.cpu(), train.y.cpu(), num_classes=classes)
+        real_features, _ = featmatch.metrics.classify(classifier, test.target)
+        fake_features, fake_logits = featmatch.metrics.classify(classifier, fake)
+        metrics["frechet_distance"] = float(featmatch.metrics.frechet_distance(fake_features, real_features))
         # Its scale: as many real training targets against the same test targets.
-        where = classifier_cache_path(name, train.target.cpu(), train.y.cpu(), num_classes=classes)
-        metrics["frechet_distance_real"] = real_frechet_distance(
+        where = featmatch.metrics.classifier_cache_path(name, train.target.cpu(), train.y.cpu(), num_classes=classes)
+        metrics["frechet_distance_real"] = featmatch.metrics.real_frechet_distance(
             classifier, train.target.cpu(), real_features, n=len(test), cache_path=where
         )
         metrics["class_accuracy"] = float((fake_logits.argmax(dim=1).cpu() == test.y.cpu()).double().mean())
@@ -444,7 +436,6 @@ class ConditionalTask(Task):
         Raises:
             ValueError: not an ``.npy`` file, or conditions of another shape than the run's.
         """
-        import numpy as np
 
         path = Path(path)
         if path.suffix.lower() != ".npy" or not path.is_file():
@@ -475,7 +466,6 @@ def _with_floor(metrics: Mapping[str, Any]) -> str:
 
 def _shown_condition(condition: Tensor, size: tuple[int, ...], channels: int) -> Tensor:
     """The condition as a picture of the target's size: its first ``channels`` channels, resized."""
-    from featmatch.models.conditional import resize_condition
 
     shown = resize_condition(condition.float(), size)
     return shown[:, :channels] if shown.shape[1] >= channels else shown[:, :1]
@@ -495,7 +485,6 @@ def save_pairs(
         >>> save_pairs(torch.zeros(3, 2, 40), torch.zeros(3, 1, 40), None, "sequence", out).name
         'pairs.png'
     """
-    from featmatch.train.plots import new_figure, save_figure
 
     channels = generated.shape[1]
     rows_of = [

@@ -67,16 +67,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from featmatch.data import DataSet
+from featmatch.data import DATASETS, DataSet, load_dataset
+from featmatch.data.kinds import BUILTIN_KINDS
+from featmatch.losses import FeatureMatchingLoss, generator_loss
+from featmatch.metrics import accuracy_by_fraction
+from featmatch.metrics.early import EARLY_FRACTIONS, choose_threshold, decision_metrics, stop_fractions, stopping_point
+from featmatch.models import ENCODER_FAMILIES, SequenceDiscriminator, build_encoder, freeze, observe
+from featmatch.models.early import observed_steps
+from featmatch.registry import register_task
 from featmatch.train.config import Option, Recipe, register_recipe, setting
 from featmatch.train.config.recipes import USER_FILES
 from featmatch.train.monitor import either
+from featmatch.train.plots import new_figure, save_figure
 from featmatch.train.seeds import derive_seed
-from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
+from featmatch.train.tasks.base import Objective, Streams, Task, TaskModels, Weights
+from featmatch.train.tasks.generation import adversarial_d_objective, logits_of
 
 __all__ = ["FRACTION_SAMPLING", "NORMALIZE", "EarlyBatch", "EarlyInputs", "EarlyOptions", "EarlyTask"]
 
@@ -185,7 +195,6 @@ class EarlyOptions:
 
     def grid(self) -> list[float]:
         """The evaluation fractions inside ``[min_fraction, max_fraction]``."""
-        from featmatch.metrics.early import EARLY_FRACTIONS
 
         return [f for f in EARLY_FRACTIONS if self.min_fraction - 1e-9 <= f <= self.max_fraction + 1e-9]
 
@@ -360,15 +369,12 @@ class EarlyTask(Task):
     @classmethod
     def data_names(cls) -> tuple[str, ...]:
         """The built-in data sets of labelled sequences."""
-        from featmatch.data import DATASETS
-        from featmatch.data.kinds import BUILTIN_KINDS
 
         return tuple(name for name in DATASETS if BUILTIN_KINDS.get(name) == "sequence")
 
     @classmethod
     def model_families(cls) -> tuple[str, ...]:
         """The teacher's and student's encoder families (``featmatch.models.ENCODER_FAMILIES``)."""
-        from featmatch.models import ENCODER_FAMILIES
 
         return tuple(ENCODER_FAMILIES)
 
@@ -405,8 +411,6 @@ class EarlyTask(Task):
         """
         from dataclasses import replace
 
-        from featmatch.data import DATASETS, load_dataset
-
         cfg = self.config
         options = cfg.data.load_options()
         if cfg.data.name not in DATASETS:
@@ -436,7 +440,6 @@ class EarlyTask(Task):
     def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
         """Teacher and student of encoder family ``family`` (default ``model.family``, else
         ``early_resnet``) and the discriminator over their features (its depth follows T_feat)."""
-        from featmatch.models import ENCODER_FAMILIES, SequenceDiscriminator, build_encoder
 
         opts = self.options
         family = family or self.config.model.family or ENCODER_FAMILIES[0]
@@ -475,8 +478,6 @@ class EarlyTask(Task):
     def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
         """Train the teacher on whole sequences (every rank alike, from the run's seed), freeze it;
         optionally start the student from it; build the feature-matching loss."""
-        from featmatch.losses import FeatureMatchingLoss
-        from featmatch.models import freeze
 
         self.fm_loss = FeatureMatchingLoss(**{**self.config.fm_loss_options(), "return_terms": True})
         teacher = models.frozen["teacher"]
@@ -524,7 +525,6 @@ class EarlyTask(Task):
         return opts.min_fraction + (opts.max_fraction - opts.min_fraction) * r
 
     def draw(self, streams: Streams, models: TaskModels) -> EarlyBatch:
-        from featmatch.models import observe
 
         x, y = streams.next_batch()  # (B, C, T), (B,)
         r = self.draw_fractions(len(x), streams.noise, streams.device)
@@ -536,7 +536,6 @@ class EarlyTask(Task):
         return G(batch.observed)  # EncoderOutput: features (B, C_feat, T_feat), logits (B, K)
 
     def discriminator_objective(self, D: nn.Module, batch: EarlyBatch, fake: Any, *, measure: bool) -> Objective:
-        from featmatch.train.tasks.generation import adversarial_d_objective
 
         real_out = D(batch.teacher)
         fake_out = D(fake.features.detach())
@@ -545,8 +544,6 @@ class EarlyTask(Task):
     def generator_objective(
         self, D: nn.Module, batch: EarlyBatch, fake: Any, real_out: Any, weights: Weights, *, measure: bool
     ) -> Objective:
-        from featmatch.losses import generator_loss
-        from featmatch.train.tasks.generation import logits_of
 
         assert self.fm_loss is not None, "call setup() first"
         obj, opts = self.config.objective, self.options
@@ -594,7 +591,6 @@ class EarlyTask(Task):
 
     def stop_fractions(self) -> tuple[float, ...]:
         """Where the stopping rule may stop: ``1/R, 2/R, ..., 1`` (R = ``stop_points``)."""
-        from featmatch.metrics.early import stop_fractions
 
         return stop_fractions(self.options.stop_points)
 
@@ -608,7 +604,6 @@ class EarlyTask(Task):
     @torch.no_grad()
     def sample(self, G: nn.Module, inputs: EarlyInputs, device: torch.device) -> Tensor:
         """The student's predicted class at r = 0.1, 0.2, ... 1.0: ``(N, 10)`` int64 on the CPU."""
-        from featmatch.metrics.early import EARLY_FRACTIONS
 
         return self.predict(G, inputs.x, EARLY_FRACTIONS, device)
 
@@ -622,7 +617,6 @@ class EarlyTask(Task):
     @torch.no_grad()
     def predict_proba(G: nn.Module, x: Tensor, fractions: tuple[float, ...], device: torch.device) -> Tensor:
         """Class probabilities of sequences ``x`` (N, C, T) observed up to each fraction: ``(N, F, K)`` float32."""
-        from featmatch.models import observe
 
         was_training = G.training
         G.eval()
@@ -639,7 +633,6 @@ class EarlyTask(Task):
     @torch.no_grad()
     def predict(G: nn.Module, x: Tensor, fractions: tuple[float, ...], device: torch.device) -> Tensor:
         """Predicted classes of sequences ``x`` (N, C, T) observed up to each fraction: ``(N, F)`` int64."""
-        from featmatch.models import observe
 
         out = []
         for r in fractions:
@@ -659,10 +652,6 @@ class EarlyTask(Task):
     ) -> Path:
         """A few sequences (rows) at a few fractions (columns): the observed prefix drawn solid, the
         rest faint, and the student's prediction against the truth in each panel's title."""
-        import numpy as np
-
-        from featmatch.models.early import observed_steps
-        from featmatch.train.plots import new_figure, save_figure
 
         x, y = inputs.x[:4], inputs.y[:4]
         preds = self.predict(G, x, _PICTURE_FRACTIONS, device)
@@ -701,8 +690,6 @@ class EarlyTask(Task):
         ``earliness``, ``accuracy_at_stop``, ``harmonic_mean`` on it and its ``stop_threshold``
         (fixed, or chosen on the held-out share); the teacher's curve on the same prefixes goes to
         :attr:`teacher_curve` for the report."""
-        from featmatch.metrics import accuracy_by_fraction
-        from featmatch.metrics.early import choose_threshold, decision_metrics, stopping_point
 
         test = self.test_split()
         assert test.y is not None
@@ -728,7 +715,6 @@ class EarlyTask(Task):
     def report_sections(self, run_dir: Path, summary: Mapping[str, Any], history: list[dict[str, Any]]) -> list[str]:
         """Test accuracy against the observed fraction, the student's and the frozen teacher's
         (``accuracy_by_fraction.png`` and a table)."""
-        from featmatch.train.plots import new_figure, save_figure
 
         metrics = dict(summary.get("metrics") or {})
         points = sorted((float(k.split("@")[1]), v) for k, v in metrics.items() if k.startswith("accuracy@"))
@@ -814,7 +800,6 @@ class EarlyTask(Task):
     def inputs_from_file(self, path: Path, models: TaskModels) -> EarlyInputs:
         """Sequences from a ``.npy`` file, ``(N, C, T)`` (or ``(N, T)`` for one channel), scaled as the run's
         data (``normalize``); labels unknown."""
-        import numpy as np
 
         array = np.load(path)
         x = torch.as_tensor(array, dtype=torch.float32)

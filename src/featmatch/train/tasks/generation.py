@@ -25,18 +25,16 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+import featmatch.metrics  # called as featmatch.metrics.X: replaceable, as the tests do
 from featmatch.augment import AugmentParams, apply_augment, draw_augment
 from featmatch.data import DataSet
 from featmatch.features import DiscriminatorOutput
+from featmatch.losses import FeatureMatchingLoss, discriminator_loss, generator_loss
+from featmatch.models import build_models, default_family
+from featmatch.registry import register_task
+from featmatch.train.plots import save_samples
 from featmatch.train.seeds import eval_seed
-from featmatch.train.tasks import (
-    Objective,
-    Streams,
-    Task,
-    TaskModels,
-    Weights,
-    register_task,
-)
+from featmatch.train.tasks.base import Objective, Streams, Task, TaskModels, Weights
 
 __all__ = ["AUGMENTED", "GenerationBatch", "GenerationTask", "r1_penalty", "save_real_samples"]
 
@@ -91,7 +89,6 @@ def adversarial_d_objective(real_out: Any, fake_out: Any, *, kind: str, measure:
         >>> round(float(o.terms["d"]), 4), len(o.real_logits)
         (0.2539, 1)
     """
-    from featmatch.losses import discriminator_loss
 
     loss = discriminator_loss(fake=logits_of(fake_out), real=logits_of(real_out), kind=kind)
     result = Objective(terms={"d": loss}, weights={"d": 1.0}, real_out=detach_output(real_out))
@@ -127,7 +124,6 @@ def save_real_samples(data: DataSet, path: Path, *, n: int, seed: int) -> Path:
         >>> save_real_samples(load_dataset("ring8", size=100), out, n=50, seed=0) == out
         True
     """
-    from featmatch.train.plots import save_samples  # matplotlib: the train extra's
 
     index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
     samples, kind = data.x[index.to(data.x.device)].float().cpu(), data.kind
@@ -151,7 +147,6 @@ class GenerationTask(Task):
         self.fm_loss: nn.Module | None = None
 
     def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
-        from featmatch.models import build_models, default_family
 
         model = self.config.model
         shape = tuple(data["sample_shape"])
@@ -164,7 +159,6 @@ class GenerationTask(Task):
         return TaskModels(generator=g, discriminator=d, family=family, latent_dim=latent_dim)
 
     def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
-        from featmatch.losses import FeatureMatchingLoss
 
         if distributed and self.config.objective.r1_weight > 0:
             raise ValueError(
@@ -227,7 +221,6 @@ class GenerationTask(Task):
     def generator_objective(
         self, D: nn.Module, batch: GenerationBatch, fake: Tensor, real_out: Any, weights: Weights, *, measure: bool
     ) -> Objective:
-        from featmatch.losses import generator_loss
 
         assert self.fm_loss is not None, "call setup() first"
         obj = self.config.objective
@@ -270,7 +263,6 @@ class GenerationTask(Task):
     def save_picture(
         self, G: nn.Module, inputs: Tensor, data: Mapping[str, Any], path: Path, *, title: str, device: torch.device
     ) -> Path:
-        from featmatch.train.plots import save_samples
 
         samples = self.sample(G, inputs, device)
         centres = data.get("centres")
@@ -292,13 +284,12 @@ class GenerationTask(Task):
         seed: int | None = None,
     ) -> dict[str, float]:
         """Metrics of ``n`` (``log.eval_samples``) samples from noise seeded by ``seed`` (:func:`eval_seed`)."""
-        from featmatch.metrics import evaluate_samples
 
         gen = torch.Generator().manual_seed(eval_seed(self.config.seed) if seed is None else seed)
         z = self.sample_inputs(models, self.config.log.eval_samples if n is None else n, gen)
         fake = self.sample(G, z, device)
         data = data if data.x.device.type == "cpu" else replace(data, x=data.x.cpu())
-        metrics = evaluate_samples(data, fake, real_test=self.load_data("test", torch.device("cpu")))
+        metrics = featmatch.metrics.evaluate_samples(data, fake, real_test=self.load_data("test", torch.device("cpu")))
         return {k: float(v) for k, v in metrics.items()}
 
 

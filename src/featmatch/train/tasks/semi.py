@@ -52,14 +52,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+import featmatch.metrics  # called as featmatch.metrics.X: replaceable, as the tests do
 from featmatch._io import atomic_path
 from featmatch.data import DataSet
 from featmatch.features import DiscriminatorOutput
+from featmatch.losses import FeatureMatchingLoss, semi_supervised_discriminator_loss
+from featmatch.models import build_models
 from featmatch.models.semi_mlp import SemiMLPDiscriminator
+from featmatch.registry import register_task
 from featmatch.train.config import Option, Recipe, register_recipe
 from featmatch.train.config.options import setting
+from featmatch.train.plots import new_figure, save_figure, save_samples
 from featmatch.train.seeds import derive_seed, eval_seed
-from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights, register_task
+from featmatch.train.tasks.base import Objective, Streams, Task, TaskModels, Weights
 from featmatch.train.tasks.generation import save_real_samples
 
 __all__ = ["LABELLED_FILE", "DiscriminatorAverage", "SemiBatch", "SemiOptions", "SemiTask", "labelled_split"]
@@ -338,7 +343,6 @@ class SemiTask(Task):
         }
 
     def build_models(self, data: Mapping[str, Any], *, family: str | None = None) -> TaskModels:
-        from featmatch.models import build_models
 
         model = self.config.model
         family = family or model.family or "semi_mlp"
@@ -354,7 +358,6 @@ class SemiTask(Task):
         return TaskModels(generator=g, discriminator=d, family=family, latent_dim=latent_dim, frozen=frozen)
 
     def setup(self, models: TaskModels, data: DataSet, *, distributed: bool, device: torch.device) -> None:
-        from featmatch.losses import FeatureMatchingLoss
 
         D = cast(SemiMLPDiscriminator, models.discriminator)
         # Data-dependent initialisation of the weight-normalised layers, as the paper's code, once.
@@ -412,7 +415,6 @@ class SemiTask(Task):
         return G(batch.z)
 
     def discriminator_objective(self, D: nn.Module, batch: SemiBatch, fake: Tensor, *, measure: bool) -> Objective:
-        from featmatch.losses import semi_supervised_discriminator_loss
 
         n_lab, n_unl = len(batch.x_lab), len(batch.x_unl)
         # One forward for the three batches (D has no batch statistics: the same as three calls).
@@ -476,7 +478,6 @@ class SemiTask(Task):
     def save_picture(
         self, G: nn.Module, inputs: Tensor, data: Mapping[str, Any], path: Path, *, title: str, device: torch.device
     ) -> Path:
-        from featmatch.train.plots import save_samples
 
         samples, kind = self.sample(G, inputs, device), data["kind"]
         if kind == "points" and samples.shape[1] != 2:  # vectors of a user's .npz: drawn as curves
@@ -512,8 +513,6 @@ class SemiTask(Task):
         errors, total = self.test_errors(models, device)
         metrics = {"test_error": errors / total, "test_errors": float(errors)}
         if self.options.sample_metrics:
-            from featmatch.metrics import evaluate_samples
-
             gen = torch.Generator().manual_seed(eval_seed(self.config.seed) if seed is None else seed)
             fake = self.sample(
                 G, self.sample_inputs(models, self.config.log.eval_samples if n is None else n, gen), device
@@ -521,7 +520,9 @@ class SemiTask(Task):
             # The reference is the whole training split, as for the generation task.
             train = Task.load_data(self, "train", torch.device("cpu"))
             test = self.load_data("test", torch.device("cpu"))
-            metrics.update({k: float(v) for k, v in evaluate_samples(train, fake, real_test=test).items()})
+            metrics.update(
+                {k: float(v) for k, v in featmatch.metrics.evaluate_samples(train, fake, real_test=test).items()}
+            )
         return metrics
 
     def report_sections(self, run_dir: Path, summary: Mapping[str, Any], history: list[dict[str, Any]]) -> list[str]:
@@ -545,8 +546,6 @@ class SemiTask(Task):
         if "test_error" in metrics:
             lines += ["", f"Test error: **{metrics['test_error']:.4f}** ({int(metrics['test_errors'])} errors)."]
         if len(rows) >= 2:
-            from featmatch.train.plots import new_figure, save_figure
-
             fig = new_figure(5.0, 3.0)
             ax = fig.add_subplot(1, 1, 1)
             ax.plot([r[0] for r in rows], [r[1] for r in rows], marker="o")
