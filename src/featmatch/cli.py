@@ -13,11 +13,16 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
 import logging
+import math
 import re
+import shlex
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -104,6 +109,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _tasks_text() -> str:
     """The kinds of training for ``featmatch --help``, from the task registry."""
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.tasks import TASKS
 
     width = max(len(name) for name in TASKS)
@@ -115,6 +121,7 @@ def _tasks_text() -> str:
 
 
 def _csv(item_type: type) -> Any:
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.config.options import csv
 
     return csv(item_type)
@@ -141,8 +148,7 @@ def _defaults_text() -> dict[str, str]:
 
     Example: ``{"objective.kind": "digits, ring8, grid25, ...: adv+fm; mnist1d, ..., your data: fm", "seed": "0"}``.
     """
-    import dataclasses
-
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.config import KEY_ALIASES, RECIPES, TrainConfig, config_to_dict
     from featmatch.train.config import flatten as _flatten
     from featmatch.train.tasks import TASKS
@@ -172,6 +178,7 @@ def _defaults_text() -> dict[str, str]:
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train`` flags: the config's table (featmatch.train.config.OPTIONS), and those that are no setting."""
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.config import all_options
     from featmatch.train.config.options import GROUPS
     from featmatch.train.tasks import TASKS
@@ -225,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="featmatch", description=_DESCRIPTION, epilog=_tasks_text() + _EXAMPLES, formatter_class=_Formatter
     )
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch import __version__
 
     parser.add_argument("--version", action="version", version=f"featmatch {__version__}")
@@ -370,7 +378,7 @@ class _TqdmHandler(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            from tqdm import tqdm
+            from tqdm import tqdm  # optional dependency (the train extra's)
 
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # logging must never raise
@@ -387,8 +395,9 @@ def _configure_logging(level: int) -> logging.Handler:
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    import yaml
+    import yaml  # optional dependency (pyyaml, the train extra's)
 
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.config import all_options
 
     keys = {row.key for row in all_options()}  # the table's flags; the others (--resume, --set, ...) are no setting
@@ -406,8 +415,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _build_config(overrides: dict[str, Any], **kw: Any) -> Any:
     """``build_config``, with its deprecation warnings (old key spellings) logged where users see them."""
-    import warnings
-
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.config import build_config
 
     with warnings.catch_warnings(record=True) as caught:
@@ -419,6 +427,7 @@ def _build_config(overrides: dict[str, Any], **kw: Any) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.config import config_from_dict, load_config_file, to_yaml
     from featmatch.train.distributed import cleanup_distributed, init_distributed
     from featmatch.train.trainer import run_training
@@ -446,8 +455,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = None
     if args.print_config:
         if not args.resume:
-            import warnings
-
+            # start-up time: the library (torch) loads only when a command needs it
             from featmatch.train.config import explain_recipe
 
             with warnings.catch_warnings():  # build_config above has logged them
@@ -484,6 +492,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             summary["run_dir"],
         )
     if summary.get("stopped"):
+        # start-up time: the library (torch) loads only when a command needs it
         from featmatch.train.trainer import NONFINITE_EXIT
 
         return NONFINITE_EXIT
@@ -492,6 +501,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _kind_note(config: Any) -> str:
     """What ``--print-config`` says of ``data.kind``: a built-in data set's own, the one given, or the shape's."""
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.data.kinds import BUILTIN_KINDS
 
     if config.data.name in BUILTIN_KINDS:
@@ -506,6 +516,7 @@ def _kind_note(config: Any) -> str:
 
 def _load_run(args: argparse.Namespace) -> Any:
     """The checkpoint's run (task, models, state), from a ``sample``/``eval`` command's flags."""
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.distributed import select_device
     from featmatch.train.trainer import load_run
 
@@ -516,9 +527,11 @@ def _load_run(args: argparse.Namespace) -> Any:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    # start-up time: numpy and torch load only when a command needs them
     import numpy as np
     import torch
 
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch._io import atomic_path
 
     out = Path(args.out)
@@ -562,10 +575,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import math
+    import torch  # start-up time: torch loads only when a command needs it
 
-    import torch
-
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch._io import atomic_write_text
 
     if args.n is not None and args.n < 1:
@@ -601,8 +613,6 @@ class _RaisingParser(_Parser):
 
 
 def _close_flags(text: str, parser: argparse.ArgumentParser) -> str:
-    import difflib
-
     flags = [s for a in parser._actions for s in a.option_strings]  # argparse has no public list
     return " or ".join(difflib.get_close_matches(text.split("=", 1)[0], flags, n=2))
 
@@ -639,6 +649,7 @@ def train_overrides(flags: Sequence[str]) -> dict[str, Any]:
         >>> train_overrides(["--objective", "adv", "--lr-d", "1e-3", "--set", "monitor.patience=100"])
         {'objective.kind': 'adv', 'optim.lr_d': 0.001, 'monitor.patience': 100}
     """
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.config import flatten, load_config_file
 
     parser = _RaisingParser(prog="featmatch train", add_help=False)
@@ -675,8 +686,6 @@ _VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 def _compare_overrides(where: str, flags: Sequence[str], *, allow_config: bool = False) -> dict[str, Any]:
     """A compare variant's (or --train-args') flags as overrides; errors name ``where`` and the flag."""
-    import shlex
-
     for arg in flags:
         flag = arg.split("=", 1)[0]
         if flag in _COMPARE_RESERVED and not (allow_config and flag == "--config"):
@@ -700,8 +709,6 @@ def _check_variant_name(name: str, where: str) -> None:
 
 def _parse_variant(spec: str) -> tuple[str, tuple[str, ...]]:
     """``"NAME=FLAGS"`` (flags as on a shell command line) as ``(name, flags)``; ``"NAME="``: no flags."""
-    import shlex
-
     name, sep, flags = spec.partition("=")
     name = name.strip()
     if not sep:
@@ -719,10 +726,7 @@ def _parse_variant(spec: str) -> tuple[str, tuple[str, ...]]:
 def _load_variants(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
     """``(name, flags)`` of each variant of a ``--variants`` YAML file: a mapping name -> flags (a
     string or a list), or a list of ``{name: ..., args: ...}``."""
-    import shlex
-    from collections.abc import Mapping
-
-    import yaml
+    import yaml  # optional dependency (pyyaml, the train extra's)
 
     path = Path(path)
     if not path.is_file():
@@ -765,8 +769,7 @@ def _load_variants(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    import shlex
-
+    # start-up time: the library (torch) loads only when a command needs it
     from featmatch.train.sweep import run_sweep
 
     specs = _load_variants(args.variants) if args.variants else []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
 
+from featmatch.data import DataSet, load_dataset
 from featmatch.metrics.classifier import (
     TrainSettings,
     class_metrics,
@@ -21,9 +22,6 @@ from featmatch.metrics.classifier import (
 from featmatch.metrics.frechet import frechet_distance
 from featmatch.metrics.modes import mode_metrics
 from featmatch.metrics.prdc import precision_recall
-
-if TYPE_CHECKING:  # featmatch.data is only needed by this convenience, and only at call time
-    from featmatch.data import DataSet
 
 __all__ = ["MissingTestSplitError", "evaluate_samples"]
 
@@ -41,8 +39,6 @@ _CLASS_KEYS = (
 
 
 def _load(name: str, split: str) -> DataSet:
-    from featmatch.data import load_dataset
-
     return load_dataset(name, split)
 
 

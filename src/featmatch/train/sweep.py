@@ -43,8 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from featmatch._checks import check_int
+from featmatch._io import atomic_write_text
+from featmatch.train import checkpoint as ckpt
+from featmatch.train.config import build_config, to_yaml
+from featmatch.train.plots import new_figure, save_figure
+from featmatch.train.trainer import run_training
 
 __all__ = [
     "RunOutcome",
@@ -255,8 +261,6 @@ def run_sweep(
                 overrides["steps"] = steps
             runs.append(SweepRun(f"{name}/seed{seed}", out / name / f"seed{seed}", overrides))
     # Validate each variant once (the seed does not change what is valid), naming it.
-    from featmatch.train import build_config
-
     for name, run in zip(names, runs[:: len(seeds)], strict=True):
         try:
             build_config(_run_overrides(run))
@@ -273,8 +277,6 @@ def run_sweep(
         "descriptions": shown,
     }
     out.mkdir(parents=True, exist_ok=True)
-    from featmatch._io import atomic_write_text
-
     atomic_write_text(out / "compare.json", json.dumps(request, indent=2, default=str) + "\n")
     outcomes = train_runs(runs, jobs=jobs, overwrite=overwrite)
 
@@ -375,8 +377,6 @@ def train_runs(
         ...            jobs=1)  # doctest: +SKIP
         [RunOutcome(run=..., status='done', error=None, seconds=...)]
     """
-    from featmatch.train import build_config
-
     check_int("jobs", jobs, minimum=1, hint=" Hint: 1 trains the runs one after another in this process.")
     isolated = jobs > 1 if isolated is None else bool(isolated)
     dirs = [Path(r.run_dir).resolve() for r in runs]
@@ -458,10 +458,7 @@ def resumable(run_dir: Path, config: Any) -> bool:
         >>> resumable(Path("/nonexistent"), None)
         False
     """
-    import yaml  # pyyaml: the train extra's
-
-    from featmatch.train import checkpoint as ckpt
-    from featmatch.train.config import to_yaml
+    import yaml  # optional dependency (pyyaml, the train extra's)
 
     saved = Path(run_dir) / "config.yaml"
     if not saved.is_file() or not ckpt.list_checkpoints(run_dir):
@@ -480,8 +477,6 @@ def resumable(run_dir: Path, config: Any) -> bool:
 
 def _train_here(run: SweepRun) -> tuple[str | None, bool]:
     """Train one run in this process: (error text or ``None``, whether Ctrl-C/SIGTERM stopped it)."""
-    from featmatch.train import build_config, run_training
-
     log_path = _log_path(Path(run.run_dir))
     log_path.unlink(missing_ok=True)  # a failure's log from an earlier attempt
     try:
@@ -507,8 +502,6 @@ def _train_in_worker(run: SweepRun) -> tuple[str | None, bool]:
     """Train one run in a ``python -m featmatch.train.sweep`` worker with one torch thread:
     (error text or ``None``, whether Ctrl-C/SIGTERM stopped it)."""
     log_path = _log_path(Path(run.run_dir))
-    from featmatch.train import build_config
-
     overrides = _run_overrides(run)
     resume = resumable(Path(run.run_dir), build_config(overrides))
     spec = json.dumps({"overrides": overrides, "overwrite": not resume, "resume": resume}, default=str)
@@ -536,10 +529,6 @@ def _worker_main() -> int:
     The spec is ``{"overrides": {dotted key: value}, "overwrite": bool, "resume": bool}``. Warnings go to
     stderr (the sweep's ``<run_dir>.log``); the run's own ``train.log`` keeps everything.
     """
-    import torch
-
-    from featmatch.train import build_config, run_training
-
     torch.set_num_threads(1)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
@@ -755,7 +744,7 @@ _MAX_THUMBNAIL_INCHES = 6.0
 
 def _read_rgb(path: Path) -> np.ndarray:
     """A sample picture as an (H, W, 3) uint8 array."""
-    from PIL import Image
+    from PIL import Image  # optional dependency (pillow, the train extra's)
 
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
@@ -780,8 +769,6 @@ def plot_comparison(
     Example:
         >>> plot_comparison(result.runs, result.summary, "cmp.png")  # doctest: +SKIP
     """
-    from featmatch.train.plots import new_figure, save_figure
-
     path = Path(path)
     rows = list(summary["rows"])
     names = [r["variant"] for r in rows]

@@ -40,9 +40,9 @@ import torch
 from torch import Tensor, nn
 
 from featmatch._io import atomic_write_text
-from featmatch.data import DataSet
+from featmatch.data import DataSet, batches, load_dataset
 from featmatch.train import checkpoint as ckpt
-from featmatch.train.config import TrainConfig, config_to_dict, to_yaml
+from featmatch.train.config import TrainConfig, config_from_dict, config_to_dict, to_yaml
 from featmatch.train.distributed import (
     DistContext,
     all_gather_objects,
@@ -51,6 +51,8 @@ from featmatch.train.distributed import (
     broadcast_object,
     select_device,
 )
+from featmatch.train.monitor import BalanceMonitor
+from featmatch.train.report import write_report
 from featmatch.train.seeds import (
     STREAM_DATA,
     STREAM_NOISE,
@@ -101,8 +103,6 @@ def load_test_split(config: TrainConfig) -> DataSet:
         >>> load_test_split(build_config({"data.name": "digits"})).x.shape
         torch.Size([360, 1, 8, 8])
     """
-    from featmatch.data import load_dataset
-
     return load_dataset(config.data.name, "test", seed=config.seed, **config.data.load_options())
 
 
@@ -207,9 +207,6 @@ class Trainer:
         ctx: DistContext | None = None,
         device: torch.device | None = None,
     ) -> None:
-        from featmatch.data import batches
-        from featmatch.train.monitor import BalanceMonitor
-
         config.validate()
         self.config = config
         self.task = get_task(getattr(config, "task", DEFAULT_TASK))(config)
@@ -774,7 +771,7 @@ class Trainer:
         if not self.writes or wanted is False:
             return
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # optional dependency (tensorboard)
         except ImportError:  # tensorboard is optional: skipped quietly unless it was asked for
             if wanted:
                 log.warning(
@@ -789,7 +786,7 @@ class Trainer:
     def _progress_bar(self) -> Any:
         disable = self.config.log.quiet or not self.ctx.is_main or not sys.stderr.isatty()
         try:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # optional dependency (the train extra's)
         except ImportError:
             return None
         return tqdm(
@@ -937,8 +934,6 @@ class Trainer:
         if self.writes:
             assert self.run_dir is not None
             atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
-            from featmatch.train.report import write_report
-
             report = write_report(
                 self.run_dir,
                 summary=summary,
@@ -1069,8 +1064,6 @@ def _finite_or_str(value: Any) -> Any:
 
 
 def _to_cpu(data: Any) -> Any:
-    from dataclasses import replace
-
     return replace(data, x=data.x.cpu())
 
 
@@ -1160,8 +1153,6 @@ def load_run(checkpoint: str | Path, *, device: torch.device | str = "cpu", use_
         >>> run.task.evaluate(run.generator, run.models, run.task.load_data("train", torch.device("cpu")),
         ...                   torch.device("cpu"))  # doctest: +SKIP
     """
-    from featmatch.train.config import config_from_dict
-
     state, path = ckpt.load_usable(
         checkpoint, required=("generator", "data", "family", "config"), finite=("generator", "ema")
     )
