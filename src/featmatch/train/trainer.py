@@ -1,13 +1,17 @@
-"""The driver of a training run: schedules, logging, checkpoints, non-finite policy, monitor, report.
+"""The driver of a training run: :func:`run_training` and the :class:`Trainer` it builds.
+
+A run, in order: agree on the run directory and prepare it (:mod:`featmatch.train.rundir`), build
+the trainer (the task's data and models, the shared step, the random streams), resume from the
+newest checkpoint when asked (:mod:`featmatch.train.resume`), then train: open the run's files,
+run the steps (the non-finite policy, :mod:`featmatch.train.nonfinite`, on every measured step;
+samples, metrics and checkpoints on their schedules), and close with samples, metrics,
+``summary.json`` and ``report.md`` (:mod:`featmatch.train.evaluation`).
 
 It knows no task's details: the run's task (``config.task``, see :mod:`featmatch.train.tasks`)
 builds the models and says what a step computes; :class:`~featmatch.train.step.TrainStep` runs the
 step. Every ``log_every`` steps the scalars go to ``metrics.jsonl`` (and TensorBoard), the balance
-monitor and the progress bar; they are only read from the device on those steps, so the other
-steps never wait for the GPU.
-
-A run directory holds ``config.yaml``, ``metrics.jsonl``, ``train.log``, ``samples/``,
-``checkpoints/``, ``summary.json`` and ``report.md`` with its plots.
+monitor and the progress bar (:mod:`featmatch.train.progress`); they are only read from the device
+on those steps, so the other steps never wait for the GPU.
 
 Example:
     >>> from featmatch.train.config import build_config
@@ -21,17 +25,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import math
-import os
-import shutil
 import signal
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,28 +38,26 @@ import torch
 from torch import Tensor, nn
 
 from featmatch._io import atomic_write_text
-from featmatch.data import DataSet, batches, load_dataset
+from featmatch.data import DataSet, load_dataset
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import TrainConfig, config_from_dict, config_to_dict, to_yaml
-from featmatch.train.distributed import (
-    DistContext,
-    all_gather_objects,
-    any_rank,
-    barrier,
-    broadcast_object,
-    select_device,
-)
+from featmatch.train.distributed import DistContext, any_rank, barrier, broadcast_object, select_device
+from featmatch.train.evaluation import Evaluator, write_summary_and_report
 from featmatch.train.monitor import BalanceMonitor
-from featmatch.train.report import write_report
-from featmatch.train.seeds import (
-    STREAM_DATA,
-    STREAM_NOISE,
-    STREAM_SAMPLES,
-    derive_seed,
-    eval_seed,
-    seed_everything,
+from featmatch.train.nonfinite import NONFINITE_EXIT, NonFinitePolicy
+from featmatch.train.progress import Progress
+from featmatch.train.resume import (
+    DEFAULT_TASK,
+    Checkpoints,
+    check_task,
+    load_frozen,
+    load_training_state,
+    training_state,
 )
+from featmatch.train.rundir import REAL_SAMPLES_PNG, RunDirError, RunLog, default_run_dir, prepare_run_dir  # noqa: F401 (REAL_SAMPLES_PNG: re-exported)
+from featmatch.train.seeds import STREAM_SAMPLES, derive_seed, eval_seed, seed_everything
 from featmatch.train.step import StepResult, TrainStep
+from featmatch.train.streams import RandomStreams
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, get_task
 
 __all__ = [
@@ -81,18 +77,8 @@ __all__ = [
 
 log = logging.getLogger("featmatch")
 
-#: Real training samples drawn as the generated ones (``samples/real.png``), beside them in the report.
-REAL_SAMPLES_PNG = "real.png"
-
-# Exit status of `featmatch train` when the run stopped on NaN/Inf (optim.on_nonfinite).
-NONFINITE_EXIT = 3
-
-# A checkpoint written before tasks existed trained this one.
-DEFAULT_TASK = "generation"
-
-
-class RunDirError(ValueError):
-    """The run directory cannot be used as asked (it exists, or is not a featmatch run)."""
+# Kept importable from here: NONFINITE_EXIT (featmatch.train.nonfinite), DEFAULT_TASK and load_frozen
+# (featmatch.train.resume), REAL_SAMPLES_PNG (featmatch.train.rundir).
 
 
 def load_test_split(config: TrainConfig) -> DataSet:
@@ -104,50 +90,6 @@ def load_test_split(config: TrainConfig) -> DataSet:
         torch.Size([360, 1, 8, 8])
     """
     return load_dataset(config.data.name, "test", seed=config.seed, **config.data.load_options())
-
-
-def default_run_dir(config: TrainConfig) -> Path:
-    """``runs/<data>-<objective>-<YYYYmmdd-HHMMSS>`` (``+`` in the objective becomes ``_``)."""
-    name = Path(config.data.name).name if os.sep in config.data.name else config.data.name
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{name}-{config.objective.kind.replace('+', '_')}-{stamp}"
-
-
-def prepare_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False) -> Path:
-    """Create the run directory, refusing to clobber an existing non-empty one.
-
-    Args:
-        path: the run directory.
-        resume: it must exist and hold ``config.yaml`` (a run to continue).
-        overwrite: delete an existing featmatch run directory first (one with ``config.yaml``).
-
-    Raises:
-        RunDirError: naming the directory and what to do instead.
-    """
-    path = Path(path)
-    if resume:
-        if not (path / "config.yaml").is_file():
-            raise RunDirError(
-                f"cannot resume from {str(path)!r}: it has no config.yaml, so it is not a featmatch "
-                "run directory. Hint: pass the --out directory of an earlier run."
-            )
-        return path
-    if path.exists() and not path.is_dir():
-        raise RunDirError(f"run directory {str(path)!r} exists and is a file. Hint: choose another --out.")
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise RunDirError(
-                f"run directory {str(path)!r} already exists and is not empty; refusing to overwrite it. "
-                f"Hint: continue it with --resume {path}, choose a new --out, or pass --overwrite."
-            )
-        if not (path / "config.yaml").is_file():
-            raise RunDirError(
-                f"--overwrite refuses to delete {str(path)!r}: it is not a featmatch run directory "
-                "(no config.yaml). Hint: choose another --out."
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class _SignalFlag:
@@ -175,6 +117,13 @@ class _SignalFlag:
 
 class Trainer:
     """Trains the task ``config.task`` names: builds its data and models once, runs its steps.
+
+    The driver of a run; its collaborators each do one job: :class:`~featmatch.train.step.TrainStep`
+    the step (optimisers, AMP, EMA), :class:`~featmatch.train.rundir.RunLog` the log files,
+    :class:`~featmatch.train.progress.Progress` the progress shown,
+    :class:`~featmatch.train.resume.Checkpoints` checkpointing and resume,
+    :class:`~featmatch.train.evaluation.Evaluator` samples and metrics, and
+    :class:`~featmatch.train.nonfinite.NonFinitePolicy` what NaN/Inf does.
 
     Args:
         config: the (validated) configuration.
@@ -221,52 +170,70 @@ class Trainer:
         seed_everything(config.seed)
         # Data: this rank's shard, on the training device (data sets here are small).
         self.data: DataSet = self.task.load_data("train", self.device)
+        self._fit_batch_to_data()
+        self.data_description = self.task.describe_data(self.data)  # what checkpoints record
+        self.models = self.task.build_models(self.data_description)
+        for module in (self.models.generator, self.models.discriminator, *self.models.frozen.values()):
+            module.to(self.device)
+        self.stepper = TrainStep(self.task, self.models, self.ctx, self.device)
+        self.task.setup(self.models, self.data, distributed=self.ctx.enabled, device=self.device)
+        self.monitor = BalanceMonitor(self.config.monitor, suggestions=self.task.monitor_suggestions())
+
+        self.random = RandomStreams(
+            self.data,
+            self.config.data.batch_size,
+            self.device,
+            self.config.seed,
+            rank=self.ctx.rank,
+            world_size=self.ctx.world_size,
+            labels=self.task.batch_labels,
+        )
+        # What the task draws from; late-bound, so that a patched _next_batch is the one used.
+        self.streams = Streams(next_batch=lambda: self._next_batch(), noise=self.random.noise, device=self.device)
+        sample_gen = torch.Generator().manual_seed(derive_seed(self.config.seed, STREAM_SAMPLES))
+        self.fixed_inputs = self.task.sample_inputs(self.models, self.config.log.n_samples, sample_gen)
+
+        written = self.run_dir if self.writes else None
+        self.history: list[dict[str, Any]] = []
+        self.eval_metrics: dict[str, float] = {}
+        self.run_log = RunLog(written, tensorboard=self.config.log.tensorboard)
+        self.checkpoints = Checkpoints(
+            self.run_dir, self.ctx, keep=self.config.log.keep_checkpoints, writes=self.writes
+        )
+        self.evaluator = Evaluator(
+            self.task,
+            self.models,
+            self.data,
+            self.data_description,
+            self.device,
+            sampler=self.sampler,
+            fixed_inputs=self.fixed_inputs,
+            run_dir=written,
+        )
+        self.nonfinite = NonFinitePolicy(
+            self.config.optim,
+            self.ctx,
+            self.device,
+            rollback=self.rollback,
+            last_good=self.checkpoints.last_good,
+            run_dir=self.run_dir,
+        )
+        self._monitor_pair: tuple[Tensor, Tensor] | None = None
+
+    def _fit_batch_to_data(self) -> None:
+        """A user's small data set: a batch is all of this rank's shard."""
         smallest_shard = len(self.data) // self.ctx.world_size
-        if config.data.batch_size > smallest_shard >= 1:  # a user's small data set: a batch is all of it
+        if self.config.data.batch_size > smallest_shard >= 1:
             if self.ctx.is_main:
                 log.info(
                     "data.batch_size=%d is larger than the %d training samples%s; lowered to %d",
-                    config.data.batch_size,
+                    self.config.data.batch_size,
                     smallest_shard,
                     f" of each of {self.ctx.world_size} processes" if self.ctx.world_size > 1 else "",
                     smallest_shard,
                 )
-            config = replace(config, data=replace(config.data, batch_size=smallest_shard))
+            config = replace(self.config, data=replace(self.config.data, batch_size=smallest_shard))
             self.config = self.task.config = config
-        self.data_description = self.task.describe_data(self.data)  # what checkpoints record
-        self.models = self.task.build_models(self.data_description)
-        self.models.generator.to(self.device)
-        self.models.discriminator.to(self.device)
-        for module in self.models.frozen.values():
-            module.to(self.device)
-        self.stepper = TrainStep(self.task, self.models, self.ctx, self.device)
-        self.task.setup(self.models, self.data, distributed=self.ctx.enabled, device=self.device)
-        self.monitor = BalanceMonitor(config.monitor, suggestions=self.task.monitor_suggestions())
-
-        self._batches_fn = batches
-        self.data_seed = derive_seed(config.seed, STREAM_DATA, self.ctx.rank)
-        self.data_gen = torch.Generator().manual_seed(self.data_seed)
-        self.batches_drawn = 0
-        self._batches: Iterator[Any] = self._new_batches()
-        self.noise_gen = torch.Generator(device=self.device).manual_seed(
-            derive_seed(config.seed, STREAM_NOISE, self.ctx.rank)
-        )
-        # What the task draws from; late-bound, so that a patched _next_batch is the one used.
-        self.streams = Streams(next_batch=lambda: self._next_batch(), noise=self.noise_gen, device=self.device)
-        sample_gen = torch.Generator().manual_seed(derive_seed(config.seed, STREAM_SAMPLES))
-        self.fixed_inputs = self.task.sample_inputs(self.models, config.log.n_samples, sample_gen)
-
-        self.history: list[dict[str, Any]] = []
-        self.sample_paths: list[Path] = []
-        self.eval_metrics: dict[str, float] = {}
-        self._tb: Any = None
-        # Non-finite values (optim.on_nonfinite): every detection, every rollback, and why the
-        # run stopped (None while it has not).
-        self.nonfinite_events: list[dict[str, Any]] = []
-        self.rollbacks: list[dict[str, Any]] = []
-        self.stopped: dict[str, Any] | None = None
-        self._nonfinite_active = False
-        self._monitor_pair: tuple[Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------------------ what the step holds
 
@@ -280,73 +247,34 @@ class Trainer:
         """The plain discriminator (what checkpoints hold)."""
         return self.models.discriminator
 
-    @property
-    def family(self) -> str:
-        return self.models.family
+    family = property(lambda self: self.models.family, doc="The model family's name.")
+    latent_dim = property(lambda self: self.models.latent_dim, doc="The noise width (None without noise).")
+    ema = property(lambda self: self.stepper.ema, doc="The generator's moving average (None without one).")
+    G = property(lambda self: self.stepper.G, doc="The generator as trained (DDP-wrapped / compiled).")
+    D = property(lambda self: self.stepper.D, doc="The discriminator as trained (DDP-wrapped / compiled).")
+    d_plain = property(lambda self: self.stepper.d_plain, doc="D without DDP hooks (the G step's).")
+    g_params = property(lambda self: self.stepper.g_params, doc="G's trained parameters.")
+    d_params = property(lambda self: self.stepper.d_params, doc="D's trained parameters.")
+    opt_g = property(lambda self: self.stepper.opt_g, doc="G's optimiser.")
+    opt_d = property(lambda self: self.stepper.opt_d, doc="D's optimiser.")
+    scaler_g = property(lambda self: self.stepper.scaler_g, doc="G's grad scaler (fp16).")
+    scaler_d = property(lambda self: self.stepper.scaler_d, doc="D's grad scaler (fp16).")
+    adv_weight = property(lambda self: self.stepper.adv_weight, doc="The adversarial weight of this step.")
 
-    @property
-    def latent_dim(self) -> int | None:
-        return self.models.latent_dim
-
-    @property
-    def ema(self) -> nn.Module | None:
-        return self.stepper.ema
-
-    @property
-    def G(self) -> nn.Module:
-        return self.stepper.G
-
-    @property
-    def D(self) -> nn.Module:
-        return self.stepper.D
-
-    @property
-    def d_plain(self) -> nn.Module:
-        return self.stepper.d_plain
-
-    @property
-    def g_params(self) -> list[nn.Parameter]:
-        return self.stepper.g_params
-
-    @property
-    def d_params(self) -> list[nn.Parameter]:
-        return self.stepper.d_params
-
-    @property
-    def opt_g(self) -> torch.optim.Optimizer:
-        return self.stepper.opt_g
-
-    @property
-    def opt_d(self) -> torch.optim.Optimizer:
-        return self.stepper.opt_d
-
-    @property
-    def scaler_g(self) -> torch.amp.GradScaler:
-        return self.stepper.scaler_g
-
-    @property
-    def scaler_d(self) -> torch.amp.GradScaler:
-        return self.stepper.scaler_d
-
-    @property
-    def adv_weight(self) -> float:
-        return self.stepper.adv_weight
+    # What the collaborators keep, under the driver's old names.
+    noise_gen = property(lambda self: self.random.noise, doc="This rank's noise generator.")
+    data_gen = property(lambda self: self.random.data_gen, doc="This rank's data-order generator.")
+    data_seed = property(lambda self: self.random.data_seed, doc="The seed of this rank's data order.")
+    batches_drawn = property(lambda self: self.random.batches_drawn, doc="Batches drawn since it started.")
+    sample_paths = property(lambda self: self.evaluator.sample_paths, doc="The sample pictures written.")
+    nonfinite_events = property(lambda self: self.nonfinite.events, doc="Every NaN/Inf detection.")
+    rollbacks = property(lambda self: self.nonfinite.rollbacks, doc="Every rollback done.")
+    stopped = property(lambda self: self.nonfinite.stopped, doc="Why the run stopped (None while it has not).")
 
     # ------------------------------------------------------------------------------ one step
 
-    def _new_batches(self) -> Iterator[Any]:
-        return self._batches_fn(
-            self.data,
-            self.config.data.batch_size,
-            self.data_gen,
-            rank=self.ctx.rank,
-            world_size=self.ctx.world_size,
-            labels=self.task.batch_labels,
-        )
-
     def _next_batch(self) -> Any:
-        self.batches_drawn += 1
-        return next(self._batches)
+        return self.random.next_batch()
 
     def draw(self) -> Any:
         """One batch of the run's task (from the training streams: it advances them)."""
@@ -368,9 +296,6 @@ class Trainer:
             batch, fake, real_out, measure=measure, fm_multiplier=self.monitor.fm_weight_multiplier, step=self.step
         )
 
-    def _apply_schedules(self) -> None:
-        self.stepper.apply_schedules(self.step)
-
     def train_step(self, *, measure: bool = False) -> dict[str, float] | None:
         """``optim.d_steps`` D updates then one G update; the step's scalars when ``measure``."""
         result = self.stepper.run(
@@ -381,117 +306,120 @@ class Trainer:
             return None
         # What the monitor looks at on this measured step (read by _after_measure, right after).
         self._monitor_pair = self.task.monitor_batches(result.batch, result.fake)
-        return self._scalars(result)
-
-    def _scalars(self, result: StepResult) -> dict[str, float]:
-        d, g = result.d, result.g
-        assert d.loss is not None and d.real_logits is not None and d.fake_logits is not None
-        real_logits = torch.cat([t.float().flatten() for t in d.real_logits])
-        fake_logits = torch.cat([t.float().flatten() for t in d.fake_logits])
-        correct = (real_logits > 0).sum() + (fake_logits < 0).sum()
-        values: dict[str, Tensor] = {f"loss/{name}": term for name, term in d.terms.items()}
-        if len(d.terms) > 1:
-            values["loss/d"] = d.loss
-        values.update({f"loss/{name}": term for name, term in g.terms.items()})
-        values.update(
-            {
-                "d/real_prob": torch.sigmoid(real_logits).mean(),
-                "d/fake_prob": torch.sigmoid(fake_logits).mean(),
-                "d/accuracy": correct / (real_logits.numel() + fake_logits.numel()),
-            }
-        )
-        if g.grad is not None:
-            values["grad/g"] = g.grad
-        if d.grad is not None:
-            values["grad/d"] = d.grad
-        for name, term in g.layers.items():
-            values[f"fm/{name}"] = term
-        # One transfer for all of them.
-        stacked = torch.stack([v.detach().float().reshape(()).to(self.device) for v in values.values()])
-        out = dict(zip(values, stacked.tolist(), strict=True))
-        out["monitor/fm_weight_multiplier"] = float(self.monitor.fm_weight_multiplier)
-        out["lr/g"] = float(self.opt_g.param_groups[0]["lr"])
-        out["lr/d"] = float(self.opt_d.param_groups[0]["lr"])
-        out["objective/adv_weight"] = float(self.adv_weight)
-        return out
-
-    # ------------------------------------------------------------------------------ non-finite values
-
-    def _nonfinite_scalars(self, scalars: dict[str, float]) -> list[str]:
-        """``name=value`` of the measured losses/gradients/probabilities that are NaN or infinite.
-
-        Under fp16 an overflowing gradient is the grad scaler's business (it skips that update),
-        so ``grad/*`` only counts in the other precisions.
-        """
-        skip_grads = self.scaler_g.is_enabled()
-        bad = [
-            f"{key}={value}"
-            for key, value in scalars.items()
-            if isinstance(value, float)
-            and not math.isfinite(value)
-            and key.split("/")[0] in ("loss", "grad", "fm", "d")
-            and not (skip_grads and key.startswith("grad/"))
-        ]
-        if self.ctx.enabled and any_rank(bool(bad), self.ctx, self.device) and not bad:
-            bad = ["non-finite values on another process"]  # all ranks must act alike
-        return bad
-
-    def _handle_nonfinite(self, step: int, quantities: list[str], where: str) -> str:
-        """Apply ``optim.on_nonfinite`` to NaN/Inf found at ``step``; return what the loop does next:
-        ``"stop"``, ``"rollback"`` (done: the trainer is back at an earlier step) or ``"continue"``."""
-        cfg = self.config.optim
-        policy = cfg.on_nonfinite
-        last_read = next((r["step"] for r in reversed(self.history) if r["step"] < step and "loss/d" in r), None)
-        since = f" (the previous reading, at step {last_read}, was finite)" if last_read is not None else ""
-        what = f"non-finite {where} at step {step}: {', '.join(quantities)}{since}"
-        event = {"step": step, "where": where, "quantities": quantities, "action": policy}
-        if policy == "rollback" and len(self.rollbacks) >= cfg.max_rollbacks:
-            event["action"] = "stop"
-            what += f"; already rolled back {len(self.rollbacks)} time(s) (--max-rollbacks {cfg.max_rollbacks})"
-        self.nonfinite_events.append(event)
-        if event["action"] == "continue":
-            if not self._nonfinite_active and self.ctx.is_main:
-                log.warning(
-                    "%s. Training continues (--on-nonfinite continue); no checkpoint is written "
-                    "while the weights are non-finite.",
-                    what,
-                )
-            self._nonfinite_active = True
-            return "continue"
-        if event["action"] == "rollback":
-            try:
-                target = self.rollback(what)
-            except ckpt.CheckpointError as err:
-                event["action"] = "stop"
-                what += f"; cannot roll back: {err}"
-            else:
-                event["rolled_back_to"] = target
-                return "rollback"
-        good = self._last_good_checkpoint()
-        hint = (
-            f"resume from it with: featmatch train --resume {self.run_dir} (after lowering --lr-g/--lr-d), "
-            "or train with --on-nonfinite rollback"
-            if good
-            else "lower the learning rates (--lr-g, --lr-d)"
-        )
-        message = f"stopped: {what}. Last finite checkpoint: {good or 'none'}. Hint: {hint}."
-        self.stopped = {
-            "reason": "non_finite",
-            "step": step,
-            "where": where,
-            "quantities": quantities,
-            "last_good_checkpoint": good,
-            "message": message,
+        return _step_scalars(result, self.device) | {
+            "monitor/fm_weight_multiplier": float(self.monitor.fm_weight_multiplier),
+            "lr/g": float(self.opt_g.param_groups[0]["lr"]),
+            "lr/d": float(self.opt_d.param_groups[0]["lr"]),
+            "objective/adv_weight": float(self.adv_weight),
         }
-        if self.ctx.is_main:
-            log.error("%s", message)
-        return "stop"
 
-    def _last_good_checkpoint(self) -> str | None:
+    # ------------------------------------------------------------------------------ samples, metrics
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator samples come from: its EMA when the run keeps one, else G."""
+        return self.ema if self.ema is not None else self.generator
+
+    def sample(self, inputs: Any) -> Tensor:
+        """Samples for the task's ``inputs`` (noise (N, latent_dim) for generation) from the EMA
+        generator (else G), on CPU."""
+        return self.evaluator.sample(inputs)
+
+    def save_samples(self) -> Path | None:
+        """Write ``samples/step_<step>.png`` from the fixed inputs (rank 0 with a run directory)."""
+        return self.evaluator.save_samples(self.step)
+
+    def evaluate(self) -> dict[str, float]:
+        """The task's metrics (generation: ``featmatch.metrics.evaluate_samples``)."""
+        return self.evaluator.evaluate()
+
+    def _evaluate_safely(self) -> dict[str, float]:
+        """Evaluation must not lose a finished run: failures are logged, not raised."""
+        try:
+            return self.evaluate()
+        except Exception as err:
+            log.warning("evaluation failed (%s: %s); summary.json has no metrics.", type(err).__name__, err)
+            return {}
+
+    def _evaluate_and_log(self) -> dict[str, float]:
+        """Evaluate (rank 0) and log the metrics as ``eval/<name>`` at this step."""
+        if not self.ctx.is_main:
+            return {}
+        metrics = self._evaluate_safely()
+        if metrics:
+            self.run_log.write_row({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
+        return metrics
+
+    # ------------------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly; ``load_state_dict`` takes it back.
+
+        ``ranks`` holds this process's random streams; ``save_checkpoint`` replaces it with
+        every rank's, so that each process of a resumed DDP run continues its own. Like
+        ``nn.Module.state_dict``, it holds the live tensors: deep-copy it to keep a snapshot.
+        """
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            **training_state(self.stepper, self.models, self.monitor),
+            "config": config_to_dict(self.config),
+            "data": self.data_description,
+            "task": self.task.name,
+            "family": self.family,
+            "latent_dim": self.latent_dim,
+            "world_size": self.ctx.world_size,
+            "ranks": [self.random.state(self.device)],
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoints/step_<step>.pt`` atomically (rank 0) and prune to ``keep_checkpoints``.
+
+        Under DDP every rank must call it: each rank's random state is gathered into the file.
+
+        Raises:
+            featmatch.train.checkpoint.NonFiniteError: the weights (or Adam's moments) hold
+                NaN/Inf; nothing is written (on any rank) and no checkpoint is pruned.
+        """
+        return self.checkpoints.save(self.step, self.state_dict, self.random.state(self.device))
+
+    def load_state_dict(self, state: dict[str, Any], path: Path | str = "<state>") -> None:
+        """Restore a checkpoint's state; raises ``CheckpointError`` when it does not fit this run."""
+        for key in ("generator", "discriminator", "opt_g", "opt_d", "step", "ranks"):
+            if key not in state:
+                raise ckpt.CheckpointError(f"checkpoint {str(path)!r} lacks the entry {key!r}.")
+        check_task(state, path, self.task.name)
+        betas = (float(self.config.optim.betas[0]), float(self.config.optim.betas[1]))
+        load_training_state(state, self.stepper, self.models, self.monitor, betas=betas)
+        self.step = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+        # The learning rates and the adversarial weight of the restored step, so that a caller
+        # of generator_objective() before the next train_step() sees them too.
+        self.stepper.apply_schedules(self.step)
+        ranks = state["ranks"]
+        if len(ranks) == self.ctx.world_size:
+            self.random.restore(ranks[self.ctx.rank], self.device, next_batch=self._next_batch)
+        else:
+            log.warning(
+                "checkpoint %s was written by %d process(es), this run has %d: training resumes "
+                "from its weights and optimiser state with fresh random streams (not bit-exact).",
+                path,
+                len(ranks),
+                self.ctx.world_size,
+            )
+            self.random.fresh(self.config.seed + self.step)
+
+    def resume(self) -> Path:
+        """Load the newest usable checkpoint of ``run_dir`` (falling back to older ones)."""
         if self.run_dir is None:
-            return None
-        found = ckpt.list_checkpoints(self.run_dir)
-        return str(found[-1]) if found else None
+            raise ValueError("resume needs a run directory; got run_dir=None.")
+        self.checkpoints.remove_orphans()
+        path = self.checkpoints.load_latest(self.load_state_dict)
+        log.info("resumed from %s at step %d", path, self.step)
+        if self.writes:
+            self._forget_rows_after_step()
+        self.evaluator.find_samples()
+        return path
 
     def rollback(self, reason: str = "") -> str:
         """Restore the newest finite checkpoint of the run and continue with a fresh data order.
@@ -507,23 +435,16 @@ class Trainer:
         Raises:
             CheckpointError: no run directory, or no usable finite checkpoint in it.
         """
-        if self.run_dir is None:
-            raise ckpt.CheckpointError("rolling back needs a run directory with checkpoints; got run_dir=None.")
         from_step, elapsed = self.step, self.elapsed
-        _, path = ckpt.load_latest(self.run_dir, self.load_state_dict, finite=ckpt.WEIGHT_ENTRIES)
+        path = self.checkpoints.load_latest(self.load_state_dict, why="rolling back")
         self.elapsed = elapsed  # the lost steps took time too
         count = len(self.rollbacks) + 1
-        seed = self.config.seed + 1_000_003 * count + self.step
-        self.data_seed = derive_seed(seed, STREAM_DATA, self.ctx.rank)
-        self.data_gen = torch.Generator().manual_seed(self.data_seed)
-        self.batches_drawn = 0
-        self._batches = self._new_batches()
-        self.noise_gen.manual_seed(derive_seed(seed, STREAM_NOISE, self.ctx.rank))
-        self._nonfinite_active = False
+        self.random.seed(self.config.seed + 1_000_003 * count + self.step)
+        self.nonfinite.active = False
         self.history = [r for r in self.history if r["step"] <= self.step]
-        self.sample_paths = [p for p in self.sample_paths if _step_of(p) <= self.step]
+        self.evaluator.forget_after(self.step)
         if self.writes:
-            self._truncate_metrics()
+            self._forget_rows_after_step()
         self.rollbacks.append({"from_step": from_step, "to_step": self.step, "checkpoint": str(path), "reason": reason})
         if self.ctx.is_main:
             log.warning(
@@ -536,268 +457,12 @@ class Trainer:
             )
         return str(path)
 
-    # ------------------------------------------------------------------------------ samples/eval
-
-    @property
-    def sampler(self) -> nn.Module:
-        """The generator samples come from: its EMA when the run keeps one, else G."""
-        return self.ema if self.ema is not None else self.generator
-
-    @contextlib.contextmanager
-    def _eval_mode(self) -> Iterator[nn.Module]:
-        model = self.sampler
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                yield model
-        finally:
-            model.train(was_training)
-
-    def sample(self, inputs: Any) -> Tensor:
-        """Samples for the task's ``inputs`` (noise (N, latent_dim) for generation) from the EMA
-        generator (else G), on CPU."""
-        with self._eval_mode() as model:
-            return self.task.sample(model, inputs, self.device)
-
-    def save_samples(self) -> Path | None:
-        """Write ``samples/step_<step>.png`` from the fixed inputs (rank 0 with a run directory)."""
-        if not self.writes:
-            return None
-        assert self.run_dir is not None
-        path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._eval_mode() as model:
-            path = self.task.save_picture(
-                model, self.fixed_inputs, self.data_description, path, title=f"step {self.step}", device=self.device
-            )
-        if path not in self.sample_paths:
-            self.sample_paths.append(path)
-        return path
-
-    def evaluate(self) -> dict[str, float]:
-        """The task's metrics (generation: ``featmatch.metrics.evaluate_samples``)."""
-        # Keep the training random streams untouched, so evaluating never changes training.
-        with (
-            torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []),
-            self._eval_mode() as model,
-        ):
-            return self.task.evaluate(model, self.models, self.data, self.device)
-
-    # ------------------------------------------------------------------------------ checkpoints
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly; ``load_state_dict`` takes it back.
-
-        ``ranks`` holds this process's random streams; ``save_checkpoint`` replaces it with
-        every rank's, so that each process of a resumed DDP run continues its own. Like
-        ``nn.Module.state_dict``, it holds the live tensors: deep-copy it to keep a snapshot.
-        """
-        state: dict[str, Any] = {
-            "step": self.step,
-            "elapsed": self.elapsed,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "scaler_g": self.scaler_g.state_dict(),
-            "scaler_d": self.scaler_d.state_dict(),
-            "monitor": self.monitor.state_dict(),
-            "config": config_to_dict(self.config),
-            "data": self.data_description,
-            "task": self.task.name,
-            "family": self.family,
-            "latent_dim": self.latent_dim,
-            "world_size": self.ctx.world_size,
-            "ranks": [self._rank_state()],
-        }
-        if self.models.frozen:  # e.g. a teacher trained in Task.setup: resume and load_run restore it
-            state["frozen"] = {name: m.state_dict() for name, m in self.models.frozen.items()}
-        return state
-
-    def _rank_state(self) -> dict[str, Any]:
-        return {
-            "rng": ckpt.get_rng_state(self.device),
-            "noise": self.noise_gen.get_state().cpu(),
-            "data_seed": self.data_seed,
-            "batches_drawn": self.batches_drawn,
-            "data_state": self.data_gen.get_state(),
-        }
-
-    def save_checkpoint(self) -> Path | None:
-        """Write ``checkpoints/step_<step>.pt`` atomically (rank 0) and prune to ``keep_checkpoints``.
-
-        Under DDP every rank must call it: each rank's random state is gathered into the file.
-
-        Raises:
-            featmatch.train.checkpoint.NonFiniteError: the weights (or Adam's moments) hold
-                NaN/Inf; nothing is written (on any rank) and no checkpoint is pruned.
-        """
-        bad = ckpt.nonfinite_entries(self.state_dict(), ckpt.WEIGHT_ENTRIES)
-        if bad:
-            raise ckpt.NonFiniteError(
-                f"step {self.step}: not writing a checkpoint: non-finite (NaN/Inf) values in "
-                f"{', '.join(bad[:4])}{' and more' if len(bad) > 4 else ''}.",
-                names=bad,
-            )
-        ranks = all_gather_objects(self._rank_state(), self.ctx)
-        path = None
-        if self.writes:
-            assert self.run_dir is not None
-            state = {**self.state_dict(), "ranks": ranks}
-            path = ckpt.save_checkpoint(
-                state, ckpt.checkpoint_path(self.run_dir, self.step), finite=ckpt.WEIGHT_ENTRIES
-            )
-            ckpt.prune_checkpoints(self.run_dir, self.config.log.keep_checkpoints, protect=path)
-            log.info("step %d: saved checkpoint %s", self.step, path)
-        barrier(self.ctx)
-        return path
-
-    def load_state_dict(self, state: dict[str, Any], path: Path | str = "<state>") -> None:
-        """Restore a checkpoint's state; raises ``CheckpointError`` when it does not fit this run."""
-        for key in ("generator", "discriminator", "opt_g", "opt_d", "step", "ranks"):
-            if key not in state:
-                raise ckpt.CheckpointError(f"checkpoint {str(path)!r} lacks the entry {key!r}.")
-        self._check_task(state, path)
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        load_frozen(self.models, state)
-        if self.ema is not None:
-            if state.get("ema") is not None:
-                self.ema.load_state_dict(state["ema"])
-            else:
-                self.ema.load_state_dict(self.generator.state_dict())
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        # New betas from the config win over the saved ones (learning rates: _apply_schedules below).
-        betas = (float(self.config.optim.betas[0]), float(self.config.optim.betas[1]))
-        for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["betas"] = betas
-        if state.get("scaler_g"):
-            self.scaler_g.load_state_dict(state["scaler_g"])
-        if state.get("scaler_d"):
-            self.scaler_d.load_state_dict(state["scaler_d"])
-        if state.get("monitor") is not None:
-            self.monitor.load_state_dict(state["monitor"])
-        self.step = int(state["step"])
-        self.elapsed = float(state.get("elapsed", 0.0))
-        # The learning rates and the adversarial weight of the restored step, so that a caller
-        # of generator_objective() before the next train_step() sees them too.
-        self._apply_schedules()
-
-        ranks = state["ranks"]
-        if len(ranks) == self.ctx.world_size:
-            mine = ranks[self.ctx.rank]
-            ckpt.set_rng_state(mine["rng"], self.device)
-            self.noise_gen.set_state(mine["noise"].to(self.noise_gen.get_state().device))
-            # The batch stream cuts epochs from permutations: replay it to the same position.
-            self.data_gen = torch.Generator().manual_seed(int(mine["data_seed"]))
-            self.data_seed = int(mine["data_seed"])
-            self._batches = self._new_batches()
-            self.batches_drawn = 0
-            for _ in range(int(mine["batches_drawn"])):
-                self._next_batch()
-            if not torch.equal(self.data_gen.get_state(), mine["data_state"]):
-                log.warning(
-                    "the data stream after replaying %d batches differs from the checkpoint's; "
-                    "the data changed since the run was saved, so batches will differ.",
-                    self.batches_drawn,
-                )
-        else:
-            log.warning(
-                "checkpoint %s was written by %d process(es), this run has %d: training resumes "
-                "from its weights and optimiser state with fresh random streams (not bit-exact).",
-                path,
-                len(ranks),
-                self.ctx.world_size,
-            )
-            seed = self.config.seed + self.step
-            self.noise_gen.manual_seed(derive_seed(seed, STREAM_NOISE, self.ctx.rank))
-            self.data_gen.manual_seed(derive_seed(seed, STREAM_DATA, self.ctx.rank))
-            self._batches = self._new_batches()
-
-    def _check_task(self, state: dict[str, Any], path: Path | str) -> None:
-        task = state.get("task", DEFAULT_TASK)
-        if task != self.task.name:
-            raise ckpt.CheckpointError(
-                f"checkpoint {str(path)!r} was written by a {task!r} run; this run's task is "
-                f"{self.task.name!r}. Hint: resume it with task {task!r}, or start a new run."
-            )
-
-    def resume(self) -> Path:
-        """Load the newest usable checkpoint of ``run_dir`` (falling back to older ones)."""
-        if self.run_dir is None:
-            raise ValueError("resume needs a run directory; got run_dir=None.")
-        if self.writes:
-            ckpt.remove_orphans(self.run_dir)
-        _, path = ckpt.load_latest(self.run_dir, self.load_state_dict, finite=ckpt.WEIGHT_ENTRIES)
-        log.info("resumed from %s at step %d", path, self.step)
-        if self.writes:
-            self._truncate_metrics()
-        self.sample_paths = sorted((self.run_dir / "samples").glob("step_*.png")) if self.writes else []
-        return path
-
-    def _truncate_metrics(self) -> None:
-        """Keep only the rows up to the resumed step (later ones belong to the lost future)."""
-        assert self.run_dir is not None
-        path = self.run_dir / "metrics.jsonl"
-        rows = []
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(json.JSONDecodeError):
-                    row = json.loads(line)
-                    if row.get("step", 0) <= self.step:
-                        rows.append(row)
+    def _forget_rows_after_step(self) -> None:
+        """``metrics.jsonl`` and the history keep only the rows up to the restored step."""
+        rows = self.run_log.rows_until(self.step)
         self.history = [r for r in rows if not any(k.startswith("eval/") for k in r)]
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
     # ------------------------------------------------------------------------------ the run
-
-    def _write_row(self, row: dict[str, Any]) -> None:
-        if not self.writes:
-            return
-        assert self.run_dir is not None
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row, allow_nan=True) + "\n")
-        if self._tb is not None:
-            for key, value in row.items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self._tb.add_scalar(key, value, row["step"])
-
-    def _open_tensorboard(self) -> None:
-        wanted = self.config.log.tensorboard  # None: when installed; True: asked for explicitly
-        if not self.writes or wanted is False:
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # optional dependency (tensorboard)
-        except ImportError:  # tensorboard is optional: skipped quietly unless it was asked for
-            if wanted:
-                log.warning(
-                    "log.tensorboard is true but the tensorboard package is not installed, so no "
-                    "TensorBoard logs are written (metrics.jsonl has every scalar). Install it with: "
-                    "pip install 'featmatch[tensorboard]'"
-                )
-            return
-        assert self.run_dir is not None
-        self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
-
-    def _progress_bar(self) -> Any:
-        disable = self.config.log.quiet or not self.ctx.is_main or not sys.stderr.isatty()
-        try:
-            from tqdm.auto import tqdm  # optional dependency (the train extra's)
-        except ImportError:
-            return None
-        return tqdm(
-            total=self.config.steps,
-            initial=self.step,
-            file=sys.stderr,
-            disable=disable,
-            dynamic_ncols=True,
-            unit="step",
-            desc="train",
-        )
 
     def train(self) -> dict[str, Any]:
         """Train up to ``config.steps``; write everything; return the summary.
@@ -807,30 +472,31 @@ class Trainer:
         """
         before = list(log.handlers)
         try:
-            return self._train()
+            self._open_run()
+            interrupted = self._train_steps()
+            self._finish(interrupted)
+            summary = self._summary(interrupted)
+            self._write_closing_files(summary)
         finally:
+            self.run_log.close()
             # Whatever ends the run (a full disk, a bug), its train.log handler leaves the logger.
             for handler in [h for h in log.handlers if h not in before]:
                 log.removeHandler(handler)
                 handler.close()
+        barrier(self.ctx)
+        return summary
 
-    def _train(self) -> dict[str, Any]:
+    def _open_run(self) -> None:
+        """The run directory's opening files (rank 0): config.yaml, the task's, real samples, the logs."""
         cfg = self.config
-        file_handler = None
         if self.writes:
             assert self.run_dir is not None
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.remove_orphans(self.run_dir)
+            self.checkpoints.remove_orphans()
             atomic_write_text(self.run_dir / "config.yaml", to_yaml(cfg))
             self.task.write_run_files(self.run_dir)
-            real = self.run_dir / "samples" / REAL_SAMPLES_PNG
-            if not real.is_file():
-                real.parent.mkdir(parents=True, exist_ok=True)
-                self.task.save_real_picture(self.data, real, n=cfg.log.n_samples, seed=cfg.seed)
-            file_handler = logging.FileHandler(self.run_dir / "train.log", encoding="utf-8")
-            file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-            log.addHandler(file_handler)
-            self._open_tensorboard()
+            self.evaluator.save_real_samples(n=cfg.log.n_samples, seed=cfg.seed)
+            self.run_log.open()
         if self.step == 0 and self.ctx.is_main:
             log.info(
                 "training %s on %s (%s, %d process(es)) for %d steps; run directory: %s",
@@ -841,128 +507,124 @@ class Trainer:
                 cfg.steps,
                 self.run_dir,
             )
-        bar = self._progress_bar()
+
+    def _train_steps(self) -> str | None:
+        """Train to ``config.steps`` (or a stop); checkpoint at the end. Returns what interrupted it."""
+        cfg = self.config
+        progress = Progress(
+            cfg.steps, self.step, show=self.ctx.is_main and not cfg.log.quiet, every=cfg.log.progress_every
+        )
         interrupted: str | None = None
         last_checkpoint = -1
         session_start = time.perf_counter()
         tick_time, tick_step = session_start, self.step
-        # Without a terminal (a log file, CI, a cluster's job) the bar is off: progress lines instead.
-        lines = self.ctx.is_main and not cfg.log.quiet and (bar is None or bar.disable)
-        self._line_time, self._line_step = session_start, self.step
         try:
             with _SignalFlag() as flag:
                 while self.step < cfg.steps:
                     measure = (self.step + 1) % cfg.log.log_every == 0 or self.step + 1 == cfg.steps
                     scalars = self.train_step(measure=measure)
                     step = self.step
-                    if bar is not None:
-                        bar.update(1)
+                    progress.advance()
+                    action = "continue"
                     if scalars is not None:
                         now = time.perf_counter()
                         scalars["steps_per_sec"] = (step - tick_step) / max(now - tick_time, 1e-9)
                         tick_time, tick_step = now, step
-                        self._after_measure(step, scalars, bar)
-                        if lines and now - self._line_time >= cfg.log.progress_every:
-                            self._progress_line(step, scalars, now)
-                        # The scalars are on the host already: checking them costs no device sync.
-                        bad = self._nonfinite_scalars(scalars)
-                        action = "continue"
-                        if bad:
-                            action = self._handle_nonfinite(step, bad, "losses/gradients")
-                        elif self._nonfinite_active:
-                            self._nonfinite_active = False
-                            log.warning("step %d: the measured values are finite again.", step)
-                        if action == "stop":
-                            break
-                        if action == "rollback":
-                            last_checkpoint = tick_step = self.step
-                            if bar is not None:
-                                bar.n = self.step
-                            continue
-                    if cfg.log.sample_every and step % cfg.log.sample_every == 0:
-                        self.save_samples()
-                    if cfg.log.eval_every and step % cfg.log.eval_every == 0 and step < cfg.steps:
-                        self._evaluate_and_log()
-                    if cfg.log.checkpoint_every and step % cfg.log.checkpoint_every == 0:
-                        self.elapsed_update(session_start)
-                        session_start = time.perf_counter()
-                        try:
-                            self.save_checkpoint()
-                            last_checkpoint = step
-                        except ckpt.NonFiniteError as err:
-                            action = self._handle_nonfinite(step, err.names, "weights")
-                            if action == "stop":
-                                break
-                            if action == "rollback":
-                                last_checkpoint = tick_step = self.step
-                                if bar is not None:
-                                    bar.n = self.step
-                                continue
+                        self._after_measure(step, scalars)
+                        progress.measured(step, scalars, self.monitor.status, now)
+                        action = self._check_measured(step, scalars)
+                    if action == "continue":
+                        if cfg.log.sample_every and step % cfg.log.sample_every == 0:
+                            self.save_samples()
+                        if cfg.log.eval_every and step % cfg.log.eval_every == 0 and step < cfg.steps:
+                            self._evaluate_and_log()
+                        if cfg.log.checkpoint_every and step % cfg.log.checkpoint_every == 0:
+                            self.elapsed_update(session_start)
+                            session_start = time.perf_counter()
+                            action = self._checkpoint_or_handle(step)
+                            if action == "continue":
+                                last_checkpoint = step
+                    if action == "stop":
+                        break
+                    if action == "rollback":
+                        last_checkpoint = tick_step = self.step
+                        progress.jump(self.step)
+                        continue
                     # Under DDP all ranks must agree to stop at the same step.
                     check = not self.ctx.enabled or step % 10 == 0 or step == cfg.steps
                     if check and any_rank(flag.raised is not None, self.ctx, self.device):
                         interrupted = flag.raised or "signal on another rank"
                         break
                 self.elapsed_update(session_start)
-                session_start = time.perf_counter()
                 if last_checkpoint != self.step:
-                    try:
-                        self.save_checkpoint()
-                    except ckpt.NonFiniteError as err:
-                        if self.stopped is None and self.ctx.is_main:
-                            log.warning("%s The last finite checkpoint is %s.", err, self._last_good_checkpoint())
+                    self._final_checkpoint()
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
+        return interrupted
+
+    def _check_measured(self, step: int, scalars: dict[str, float]) -> str:
+        """The non-finite policy on a measured step's scalars (already on the host: no device sync)."""
+        bad = self.nonfinite.find(scalars, skip_grads=self.scaler_g.is_enabled())
+        if bad:
+            return self.nonfinite.handle(step, bad, "losses/gradients", history=self.history)
+        self.nonfinite.finite_again(step)
+        return "continue"
+
+    def _checkpoint_or_handle(self, step: int) -> str:
+        """Save a checkpoint; non-finite weights go to the non-finite policy instead."""
+        try:
+            self.save_checkpoint()
+        except ckpt.NonFiniteError as err:
+            action = self.nonfinite.handle(step, err.names, "weights", history=self.history)
+            # A run that trains on through NaN weights has no checkpoint of this step.
+            return "skipped" if action == "continue" else action
+        return "continue"
+
+    def _final_checkpoint(self) -> None:
+        try:
+            self.save_checkpoint()
+        except ckpt.NonFiniteError as err:
+            if self.stopped is None and self.ctx.is_main:
+                log.warning("%s The last finite checkpoint is %s.", err, self.checkpoints.last_good())
+
+    def _finish(self, interrupted: str | None) -> None:
+        """The closing samples and metrics of a run that ended well; the advice of one that did not."""
         if self.stopped is not None:
-            pass  # no samples or metrics from diverged weights; the summary and report say why
-        elif interrupted:
+            return  # no samples or metrics from diverged weights; the summary and report say why
+        if interrupted:
             log.warning(
                 "interrupted (%s) at step %d; checkpoint saved. Continue with: featmatch train --resume %s",
                 interrupted,
                 self.step,
                 self.run_dir,
             )
-        else:
-            if not self.sample_paths or self.sample_paths[-1].name != f"step_{self.step:06d}.png":
-                self.save_samples()
-            if self.ctx.is_main:
-                self.eval_metrics = self._evaluate_safely()
-                if self.eval_metrics:
-                    self._write_row({"step": self.step, **{f"eval/{k}": v for k, v in self.eval_metrics.items()}})
-        summary = self._summary(interrupted)
+            return
+        if not self.evaluator.has_samples_of(self.step):
+            self.save_samples()
+        self.eval_metrics = self._evaluate_and_log()
+
+    def _write_closing_files(self, summary: dict[str, Any]) -> None:
         if self.writes:
             assert self.run_dir is not None
-            atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
-            report = write_report(
+            report = write_summary_and_report(
                 self.run_dir,
-                summary=summary,
+                summary,
+                task=self.task,
                 history=self.history,
                 episodes=self.monitor.episodes,
                 sample_paths=list(self.sample_paths),
-                extra_sections=self.task.report_sections(self.run_dir, summary, self.history),
-                metrics_title=self.task.metrics_title,
-                real_samples=_existing(self.run_dir / "samples" / REAL_SAMPLES_PNG),
             )
             log.info("report: %s", report)
-        if self._tb is not None:
-            self._tb.close()
-        if file_handler is not None:
-            log.removeHandler(file_handler)
-            file_handler.close()
-        barrier(self.ctx)
-        return summary
 
     def elapsed_update(self, since: float) -> None:
         """Add the training time since ``since`` (a ``perf_counter`` value) to ``elapsed``."""
         self.elapsed += time.perf_counter() - since
 
-    def _after_measure(self, step: int, scalars: dict[str, float], bar: Any) -> None:
+    def _after_measure(self, step: int, scalars: dict[str, float]) -> None:
         row = {"step": step, **scalars}
         self.history.append(row)
-        self._write_row(row)
-        pair = self._monitor_pair
-        real, fake = pair if pair is not None else (None, None)
+        self.run_log.write_row(row)
+        real, fake = self._monitor_pair if self._monitor_pair is not None else (None, None)
         alerts = self.monitor.update(step, scalars, real_batch=real, fake_batch=fake)
         if self.ctx.is_main:
             for alert in alerts:
@@ -970,46 +632,6 @@ class Trainer:
                     log.info("step %d: %s (%s)", alert.step, alert.message, alert.suggestion)
                 else:
                     log.warning("step %d: %s Suggestion: %s", alert.step, alert.message, alert.suggestion)
-        if bar is not None:
-            bar.set_postfix_str(
-                f"d={scalars['loss/d']:.3f} g_adv={scalars['loss/g_adv']:.3f} "
-                f"g_fm={scalars['loss/g_fm']:.4f} D(x)={scalars['d/real_prob']:.2f} "
-                f"D(G(z))={scalars['d/fake_prob']:.2f} [{self.monitor.status}]",
-                refresh=False,
-            )
-
-    def _progress_line(self, step: int, scalars: dict[str, float], now: float) -> None:
-        """One log line of progress: step, speed since the last line, ETA, the main losses, the monitor."""
-        rate = (step - self._line_step) / max(now - self._line_time, 1e-9)
-        self._line_time, self._line_step = now, step
-        total = self.config.steps
-        eta = (total - step) / rate if rate > 0 else float("inf")
-        losses = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
-        log.info(
-            "step %d/%d (%d%%), %.3g steps/s, ETA %s; %s [%s]",
-            step,
-            total,
-            100 * step // total,
-            rate,
-            _duration(eta),
-            losses,
-            self.monitor.status,
-        )
-
-    def _evaluate_and_log(self) -> None:
-        if not self.ctx.is_main:
-            return
-        metrics = self._evaluate_safely()
-        if metrics:
-            self._write_row({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
-
-    def _evaluate_safely(self) -> dict[str, float]:
-        """Evaluation must not lose a finished run: failures are logged, not raised."""
-        try:
-            return self.evaluate()
-        except Exception as err:
-            log.warning("evaluation failed (%s: %s); summary.json has no metrics.", type(err).__name__, err)
-            return {}
 
     def _summary(self, interrupted: str | None) -> dict[str, Any]:
         final = dict(self.history[-1]) if self.history else {}
@@ -1034,47 +656,40 @@ class Trainer:
         }
 
 
-def _duration(seconds: float) -> str:
-    """``"1 h 02 min"``, ``"3 min 05 s"``, ``"42 s"`` (``"?"`` when unknown)."""
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
-
-
-def load_frozen(models: TaskModels, state: dict[str, Any]) -> None:
-    """Load the checkpoint's ``frozen`` modules (a task's fixed extras, e.g. a teacher) into ``models.frozen``.
-
-    A checkpoint without the entry (or without one of the modules) leaves those modules as built.
-    """
-    saved = state.get("frozen") or {}
-    for name, module in models.frozen.items():
-        if name in saved:
-            module.load_state_dict(saved[name])
+def _step_scalars(result: StepResult, device: torch.device) -> dict[str, float]:
+    """A measured step's scalars: the terms as ``loss/<name>``, D's probabilities and accuracy,
+    gradient norms, per-layer feature matching, read from the device in one transfer."""
+    d, g = result.d, result.g
+    assert d.loss is not None and d.real_logits is not None and d.fake_logits is not None
+    real_logits = torch.cat([t.float().flatten() for t in d.real_logits])
+    fake_logits = torch.cat([t.float().flatten() for t in d.fake_logits])
+    correct = (real_logits > 0).sum() + (fake_logits < 0).sum()
+    values: dict[str, Tensor] = {f"loss/{name}": term for name, term in d.terms.items()}
+    if len(d.terms) > 1:
+        values["loss/d"] = d.loss
+    values.update({f"loss/{name}": term for name, term in g.terms.items()})
+    values.update(
+        {
+            "d/real_prob": torch.sigmoid(real_logits).mean(),
+            "d/fake_prob": torch.sigmoid(fake_logits).mean(),
+            "d/accuracy": correct / (real_logits.numel() + fake_logits.numel()),
+        }
+    )
+    if g.grad is not None:
+        values["grad/g"] = g.grad
+    if d.grad is not None:
+        values["grad/d"] = d.grad
+    for name, term in g.layers.items():
+        values[f"fm/{name}"] = term
+    # One transfer for all of them.
+    stacked = torch.stack([v.detach().float().reshape(()).to(device) for v in values.values()])
+    return dict(zip(values, stacked.tolist(), strict=True))
 
 
 def _finite_or_str(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
-
-
-def _to_cpu(data: Any) -> Any:
-    return replace(data, x=data.x.cpu())
-
-
-def _existing(path: Path) -> Path | None:
-    return path if path.is_file() else None
-
-
-def _step_of(path: Path) -> int:
-    """The step in a ``step_<n>.png`` / ``step_<n>.pt`` name (-1 when there is none)."""
-    digits = path.stem.rpartition("_")[2]
-    return int(digits) if digits.isdigit() else -1
 
 
 def run_training(
@@ -1099,9 +714,25 @@ def run_training(
         The summary (also written to ``summary.json``), with ``run_dir`` added.
     """
     ctx = ctx or DistContext()
+    run_dir = _agreed_run_dir(config, run_dir, ctx)
+    _prepare_on_main(run_dir, ctx, resume=resume, overwrite=overwrite)
+    trainer = Trainer(config, run_dir, ctx=ctx, device=device)  # data, models, optimisers, streams
+    if resume:
+        trainer.resume()  # weights, optimisers, monitor and random streams of the newest checkpoint
+    summary = trainer.train()  # steps, checkpoints, samples, metrics, summary.json, report.md
+    summary["run_dir"] = str(run_dir)
+    return summary
+
+
+def _agreed_run_dir(config: TrainConfig, run_dir: str | Path | None, ctx: DistContext) -> Path:
+    """The run directory every process uses: the given one, ``log.out``, or rank 0's default."""
     if run_dir is None:
         run_dir = config.log.out or default_run_dir(config)
-    run_dir = Path(broadcast_object(str(run_dir), ctx))
+    return Path(broadcast_object(str(run_dir), ctx))
+
+
+def _prepare_on_main(run_dir: Path, ctx: DistContext, *, resume: bool, overwrite: bool) -> None:
+    """Rank 0 prepares the run directory; every rank raises its ``RunDirError``."""
     error: str | None = None
     if ctx.is_main:
         try:
@@ -1111,12 +742,6 @@ def run_training(
     error = broadcast_object(error, ctx)
     if error is not None:
         raise RunDirError(error)
-    trainer = Trainer(config, run_dir, ctx=ctx, device=device)
-    if resume:
-        trainer.resume()
-    summary = trainer.train()
-    summary["run_dir"] = str(run_dir)
-    return summary
 
 
 @dataclass
