@@ -493,7 +493,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     if summary.get("stopped"):
         # start-up time: the library (torch) loads only when a command needs it
-        from featmatch.train.trainer import NONFINITE_EXIT
+        from featmatch.train.nonfinite import NONFINITE_EXIT
 
         return NONFINITE_EXIT
     return 130 if summary.get("interrupted") else 0

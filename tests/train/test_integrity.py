@@ -17,6 +17,7 @@ import featmatch.metrics
 from featmatch import _io
 from featmatch.cli import main
 from featmatch.train import trainer as trainer_module
+from featmatch.train.nonfinite import NONFINITE_EXIT
 from featmatch.train.checkpoint import (
     CheckpointError,
     NonFiniteError,
@@ -74,7 +75,7 @@ def test_a_nan_stops_the_run_by_default_and_keeps_the_good_checkpoints(tmp_path,
     with caplog.at_level(logging.INFO, logger="featmatch"):
         code = main(["train", *MLP, "--steps", "60", "--checkpoint-every", "5", "--keep-checkpoints", "3",
                      "--log-every", log_every, "--out", str(run)])
-    assert code == trainer_module.NONFINITE_EXIT
+    assert code == NONFINITE_EXIT
     names = [p.name for p in list_checkpoints(run)]
     assert names[-1] == "step_00000020.pt" and all(_finite(p) for p in list_checkpoints(run))
     summary = json.loads((run / "summary.json").read_text())
@@ -128,7 +129,7 @@ def test_rollbacks_are_bounded(tmp_path, monkeypatch, fast_metrics):
     _inject_nan(monkeypatch, 21, once=False)
     code = main(["train", *MLP, "--steps", "30", "--checkpoint-every", "5", "--log-every", "1",
                  "--on-nonfinite", "rollback", "--max-rollbacks", "2", "--out", str(run)])
-    assert code == trainer_module.NONFINITE_EXIT
+    assert code == NONFINITE_EXIT
     summary = json.loads((run / "summary.json").read_text())
     assert len(summary["rollbacks"]) == 2 and "already rolled back 2 time(s)" in summary["stopped"]["message"]
     assert list_checkpoints(run)[-1].name == "step_00000020.pt"

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from featmatch.data import batches
 from featmatch.train.config import build_config
-from featmatch.train.trainer import Trainer, prepare_run_dir, RunDirError
+from featmatch.train.rundir import RunDirError, prepare_run_dir
+from featmatch.train.trainer import Trainer
 
 
 def _config(**overrides):

@@ -25,8 +25,9 @@ from featmatch.train.config import (
     to_yaml,
 )
 from featmatch.train.distributed import DistContext, init_distributed, select_device
+from featmatch.train.rundir import RunDirError
 from featmatch.train.tasks import TASKS, Task, get_task, register_task
-from featmatch.train.trainer import RunDirError, Trainer, load_generator, run_training
+from featmatch.train.trainer import Trainer, load_generator, run_training
 
 __all__ = [
     "DATASET_DEFAULTS",

@@ -20,17 +20,10 @@ from __future__ import annotations
 
 import warnings
 
+from featmatch.train.nonfinite import NONFINITE_EXIT
+from featmatch.train.rundir import RunDirError, default_run_dir, prepare_run_dir
 from featmatch.train.seeds import derive_seed, eval_seed, seed_everything
-from featmatch.train.trainer import (
-    NONFINITE_EXIT,
-    RunDirError,
-    Trainer,
-    default_run_dir,
-    load_generator,
-    load_test_split,
-    prepare_run_dir,
-    run_training,
-)
+from featmatch.train.trainer import Trainer, load_generator, load_test_split, run_training
 
 warnings.warn(
     "featmatch.train.loop is deprecated and will be removed in the next release; import Trainer, "

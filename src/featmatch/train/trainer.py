@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import signal
@@ -37,6 +38,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+import featmatch.train.rundir as rundir
+from featmatch._checks import warn_deprecated
 from featmatch._io import atomic_write_text
 from featmatch.data import DataSet, load_dataset
 from featmatch.train import checkpoint as ckpt
@@ -44,7 +47,7 @@ from featmatch.train.config import TrainConfig, config_from_dict, config_to_dict
 from featmatch.train.distributed import DistContext, any_rank, barrier, broadcast_object, select_device
 from featmatch.train.evaluation import Evaluator, write_summary_and_report
 from featmatch.train.monitor import BalanceMonitor
-from featmatch.train.nonfinite import NONFINITE_EXIT, NonFinitePolicy
+from featmatch.train.nonfinite import NonFinitePolicy
 from featmatch.train.progress import Progress
 from featmatch.train.resume import (
     DEFAULT_TASK,
@@ -54,31 +57,45 @@ from featmatch.train.resume import (
     load_training_state,
     training_state,
 )
-from featmatch.train.rundir import REAL_SAMPLES_PNG, RunDirError, RunLog, default_run_dir, prepare_run_dir  # noqa: F401 (REAL_SAMPLES_PNG: re-exported)
+from featmatch.train.rundir import RunLog
 from featmatch.train.seeds import STREAM_SAMPLES, derive_seed, eval_seed, seed_everything
 from featmatch.train.step import StepResult, TrainStep
 from featmatch.train.streams import RandomStreams
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, get_task
 
 __all__ = [
-    "NONFINITE_EXIT",
     "LoadedRun",
-    "RunDirError",
     "Trainer",
-    "default_run_dir",
     "eval_seed",
     "load_generator",
     "load_run",
     "load_test_split",
-    "prepare_run_dir",
     "run_training",
     "seed_everything",
 ]
 
 log = logging.getLogger("featmatch")
 
-# Kept importable from here: NONFINITE_EXIT (featmatch.train.nonfinite), DEFAULT_TASK and load_frozen
-# (featmatch.train.resume), REAL_SAMPLES_PNG (featmatch.train.rundir).
+#: Names that moved to the driver's collaborators (issue 26): importing them from here still works
+#: for one release and warns (DeprecationWarning).
+MOVED = {
+    "NONFINITE_EXIT": "featmatch.train.nonfinite",
+    "RunDirError": "featmatch.train.rundir",
+    "default_run_dir": "featmatch.train.rundir",
+    "prepare_run_dir": "featmatch.train.rundir",
+    "REAL_SAMPLES_PNG": "featmatch.train.rundir",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A name in :data:`MOVED`, from its new module, with a DeprecationWarning."""
+    if name not in MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warn_deprecated(
+        f"featmatch.train.trainer.{name} moved to {MOVED[name]}.{name}; import it from there "
+        "(the old path goes in the next release)."
+    )
+    return getattr(importlib.import_module(MOVED[name]), name)
 
 
 def load_test_split(config: TrainConfig) -> DataSet:
@@ -705,7 +722,8 @@ def run_training(
 
     Args:
         config: the validated configuration.
-        run_dir: the run directory (default ``config.log.out`` or :func:`default_run_dir`).
+        run_dir: the run directory (default ``config.log.out`` or
+            :func:`featmatch.train.rundir.default_run_dir`).
         resume: continue the run in ``run_dir`` from its newest usable checkpoint.
         overwrite: replace an existing run directory.
         ctx, device: distributed context and device (default: one process, ``config.device``).
@@ -727,7 +745,7 @@ def run_training(
 def _agreed_run_dir(config: TrainConfig, run_dir: str | Path | None, ctx: DistContext) -> Path:
     """The run directory every process uses: the given one, ``log.out``, or rank 0's default."""
     if run_dir is None:
-        run_dir = config.log.out or default_run_dir(config)
+        run_dir = config.log.out or rundir.default_run_dir(config)
     return Path(broadcast_object(str(run_dir), ctx))
 
 
@@ -736,12 +754,12 @@ def _prepare_on_main(run_dir: Path, ctx: DistContext, *, resume: bool, overwrite
     error: str | None = None
     if ctx.is_main:
         try:
-            prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-        except RunDirError as err:
+            rundir.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        except rundir.RunDirError as err:
             error = str(err)
     error = broadcast_object(error, ctx)
     if error is not None:
-        raise RunDirError(error)
+        raise rundir.RunDirError(error)
 
 
 @dataclass
