@@ -53,7 +53,7 @@ class NonFinitePolicy:
 
     Attributes:
         events: every detection (step, where, quantities, action).
-        rollbacks: every rollback done (from/to step, checkpoint, reason), appended by the driver.
+        rollbacks: every rollback done (from/to step, checkpoint, reason; :meth:`rolled_back`).
         stopped: why the run stopped (``None`` while it has not).
         active: non-finite values are being trained through (``continue``).
     """
@@ -102,6 +102,21 @@ class NonFinitePolicy:
         if self.active:
             self.active = False
             log.warning("step %d: the measured values are finite again.", step)
+
+    def rolled_back(self, from_step: int, to_step: int, checkpoint: str, reason: str) -> None:
+        """Record (and log) a rollback the driver did from ``from_step`` to ``checkpoint``'s ``to_step``;
+        a ``continue`` episode ends with it."""
+        self.active = False
+        self.rollbacks.append({"from_step": from_step, "to_step": to_step, "checkpoint": checkpoint, "reason": reason})
+        if self.ctx.is_main:
+            log.warning(
+                "%s. Rolled back (%d of at most %d) to %s at step %d, with a fresh data order.",
+                reason,
+                len(self.rollbacks),
+                self.optim.max_rollbacks,
+                checkpoint,
+                to_step,
+            )
 
     def handle(self, step: int, quantities: list[str], where: str, *, history: Sequence[dict[str, Any]]) -> str:
         """Apply the policy to NaN/Inf found at ``step``; return what the loop does next: ``"stop"``,

@@ -24,9 +24,30 @@ from featmatch.data import DataSet, batches
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.seeds import STREAM_DATA, STREAM_NOISE, derive_seed
 
-__all__ = ["RandomStreams"]
+__all__ = ["RandomStreams", "fitted_batch_size"]
 
 log = logging.getLogger("featmatch")
+
+
+def fitted_batch_size(batch_size: int, samples: int, world_size: int = 1) -> int:
+    """``batch_size``, or this process's share of ``samples`` when that is smaller (a user's small
+    data set: a batch is all of it), logged.
+
+    Example:
+        >>> fitted_batch_size(64, 1000), fitted_batch_size(64, 40), fitted_batch_size(64, 40, world_size=2)
+        (64, 40, 20)
+    """
+    smallest_shard = samples // world_size
+    if batch_size > smallest_shard >= 1:
+        log.info(
+            "data.batch_size=%d is larger than the %d training samples%s; lowered to %d",
+            batch_size,
+            smallest_shard,
+            f" of each of {world_size} processes" if world_size > 1 else "",
+            smallest_shard,
+        )
+        return smallest_shard
+    return batch_size
 
 
 class RandomStreams:
@@ -97,6 +118,29 @@ class RandomStreams:
             "batches_drawn": self.batches_drawn,
             "data_state": self.data_gen.get_state(),
         }
+
+    def restore_rank(
+        self,
+        ranks: list[dict[str, Any]],
+        device: torch.device,
+        *,
+        next_batch: Callable[[], Any],
+        fresh_seed: int,
+        path: object = "<state>",
+    ) -> None:
+        """Continue from a checkpoint's ``ranks`` (every process's :meth:`state`): this rank's, or fresh
+        streams from ``fresh_seed`` when the checkpoint was written by another number of processes."""
+        if len(ranks) == self.world_size:
+            self.restore(ranks[self.rank], device, next_batch=next_batch)
+            return
+        log.warning(
+            "checkpoint %s was written by %d process(es), this run has %d: training resumes "
+            "from its weights and optimiser state with fresh random streams (not bit-exact).",
+            path,
+            len(ranks),
+            self.world_size,
+        )
+        self.fresh(fresh_seed)
 
     def restore(self, state: dict[str, Any], device: torch.device, *, next_batch: Callable[[], Any]) -> None:
         """Continue from a :meth:`state`: the global random state, the noise, and the data order

@@ -60,7 +60,7 @@ from featmatch.train.resume import (
 from featmatch.train.rundir import RunLog
 from featmatch.train.seeds import STREAM_SAMPLES, derive_seed, eval_seed, seed_everything
 from featmatch.train.step import StepResult, TrainStep
-from featmatch.train.streams import RandomStreams
+from featmatch.train.streams import RandomStreams, fitted_batch_size
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, get_task
 
 __all__ = [
@@ -187,7 +187,9 @@ class Trainer:
         seed_everything(config.seed)
         # Data: this rank's shard, on the training device (data sets here are small).
         self.data: DataSet = self.task.load_data("train", self.device)
-        self._fit_batch_to_data()
+        batch_size = fitted_batch_size(config.data.batch_size, len(self.data), self.ctx.world_size)
+        if batch_size != config.data.batch_size:
+            self.config = self.task.config = replace(config, data=replace(config.data, batch_size=batch_size))
         self.data_description = self.task.describe_data(self.data)  # what checkpoints record
         self.models = self.task.build_models(self.data_description)
         for module in (self.models.generator, self.models.discriminator, *self.models.frozen.values()):
@@ -236,21 +238,6 @@ class Trainer:
             run_dir=self.run_dir,
         )
         self._monitor_pair: tuple[Tensor, Tensor] | None = None
-
-    def _fit_batch_to_data(self) -> None:
-        """A user's small data set: a batch is all of this rank's shard."""
-        smallest_shard = len(self.data) // self.ctx.world_size
-        if self.config.data.batch_size > smallest_shard >= 1:
-            if self.ctx.is_main:
-                log.info(
-                    "data.batch_size=%d is larger than the %d training samples%s; lowered to %d",
-                    self.config.data.batch_size,
-                    smallest_shard,
-                    f" of each of {self.ctx.world_size} processes" if self.ctx.world_size > 1 else "",
-                    smallest_shard,
-                )
-            config = replace(self.config, data=replace(self.config.data, batch_size=smallest_shard))
-            self.config = self.task.config = config
 
     # ------------------------------------------------------------------------------ what the step holds
 
@@ -413,18 +400,10 @@ class Trainer:
         # The learning rates and the adversarial weight of the restored step, so that a caller
         # of generator_objective() before the next train_step() sees them too.
         self.stepper.apply_schedules(self.step)
-        ranks = state["ranks"]
-        if len(ranks) == self.ctx.world_size:
-            self.random.restore(ranks[self.ctx.rank], self.device, next_batch=self._next_batch)
-        else:
-            log.warning(
-                "checkpoint %s was written by %d process(es), this run has %d: training resumes "
-                "from its weights and optimiser state with fresh random streams (not bit-exact).",
-                path,
-                len(ranks),
-                self.ctx.world_size,
-            )
-            self.random.fresh(self.config.seed + self.step)
+        fresh_seed = self.config.seed + self.step
+        self.random.restore_rank(
+            state["ranks"], self.device, next_batch=self._next_batch, fresh_seed=fresh_seed, path=path
+        )
 
     def resume(self) -> Path:
         """Load the newest usable checkpoint of ``run_dir`` (falling back to older ones)."""
@@ -455,23 +434,12 @@ class Trainer:
         from_step, elapsed = self.step, self.elapsed
         path = self.checkpoints.load_latest(self.load_state_dict, why="rolling back")
         self.elapsed = elapsed  # the lost steps took time too
-        count = len(self.rollbacks) + 1
-        self.random.seed(self.config.seed + 1_000_003 * count + self.step)
-        self.nonfinite.active = False
+        self.random.seed(self.config.seed + 1_000_003 * (len(self.rollbacks) + 1) + self.step)
         self.history = [r for r in self.history if r["step"] <= self.step]
         self.evaluator.forget_after(self.step)
         if self.writes:
             self._forget_rows_after_step()
-        self.rollbacks.append({"from_step": from_step, "to_step": self.step, "checkpoint": str(path), "reason": reason})
-        if self.ctx.is_main:
-            log.warning(
-                "%s. Rolled back (%d of at most %d) to %s at step %d, with a fresh data order.",
-                reason,
-                count,
-                self.config.optim.max_rollbacks,
-                path,
-                self.step,
-            )
+        self.nonfinite.rolled_back(from_step, self.step, str(path), reason)
         return str(path)
 
     def _forget_rows_after_step(self) -> None:
