@@ -21,7 +21,9 @@ from featmatch.models import (
 
 
 def test_family_names() -> None:
-    assert MODEL_FAMILIES[:6] == ("mlp", "mlp2d_benchmark", "conv", "sequence", "multiscale_conv", "multiscale_sequence")
+    assert MODEL_FAMILIES[:7] == (
+        "mlp", "mlp2d_benchmark", "conv", "small_conv", "sequence", "multiscale_conv", "multiscale_sequence"
+    )
 
 
 @pytest.mark.parametrize(("shape", "family"), [((2,), "mlp"), ((784,), "mlp"), ((1, 40), "sequence"),

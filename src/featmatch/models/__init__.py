@@ -43,6 +43,7 @@ from featmatch.models.multiscale import MultiScaleDiscriminator
 from featmatch.models.registry import MODEL_FAMILIES, build_models, default_family
 from featmatch.models.semi_mlp import GENERATOR_OUTPUTS, GaussianNoise, SemiMLPDiscriminator, SemiMLPGenerator
 from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator
+from featmatch.models.small_conv import SmallConvDiscriminator, SmallConvGenerator
 
 __all__ = [
     "ACTIVATIONS",
@@ -68,6 +69,8 @@ __all__ = [
     "SequenceDiscriminator",
     "SequenceEncoder",
     "SequenceGenerator",
+    "SmallConvDiscriminator",
+    "SmallConvGenerator",
     "build_conditional_models",
     "build_encoder",
     "build_models",

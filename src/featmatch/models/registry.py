@@ -15,6 +15,7 @@ from featmatch.models.mlp import MLPDiscriminator, MLPGenerator
 from featmatch.models.multiscale import MultiScaleDiscriminator
 from featmatch.models.semi_mlp import SemiMLPDiscriminator, SemiMLPGenerator
 from featmatch.models.sequence import SequenceDiscriminator, SequenceGenerator, fitting_depth
+from featmatch.models.small_conv import SmallConvDiscriminator, SmallConvGenerator
 
 __all__ = ["MODEL_FAMILIES", "build_models", "default_family"]
 
@@ -23,6 +24,7 @@ MODEL_FAMILIES: tuple[str, ...] = (
     "mlp",
     "mlp2d_benchmark",
     "conv",
+    "small_conv",
     "sequence",
     "multiscale_conv",
     "multiscale_sequence",
@@ -36,6 +38,7 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "mlp": frozenset({"width", "depth", "activation", "init", "gain", "spectral_norm"}),
     "mlp2d_benchmark": frozenset({"spectral_norm"}),
     "conv": frozenset({"width", "spectral_norm"}),
+    "small_conv": frozenset({"width", "depth", "spectral_norm"}),
     "sequence": frozenset({"width", "depth", "spectral_norm"}),
     "multiscale_conv": frozenset({"width", "spectral_norm", "num_scales"}),
     "multiscale_sequence": frozenset({"width", "depth", "spectral_norm", "num_scales"}),
@@ -58,6 +61,7 @@ _SHAPES: dict[str, str] = {
     "mlp": "(D,)",
     "mlp2d_benchmark": "(2,)",
     "conv": "(C, S, S) with S in " + str(IMAGE_SIZES),
+    "small_conv": "(C, S, S), S >= 4",
     "sequence": "(C, T)",
     "multiscale_conv": "(C, S, S) with S in " + str(IMAGE_SIZES),
     "multiscale_sequence": "(C, T)",
@@ -101,6 +105,10 @@ def build_models(family: str, sample_shape: Sequence[int], *, latent_dim: int | 
     - ``"mlp2d_benchmark"`` ``(2,)``: exactly Metz et al. 2017 / VEEGAN (G 256 -> 128 -> 128 -> 2,
       D 2 -> 128 -> 128 -> 1, tanh, orthogonal gain 1.4); ``latent_dim`` must be None or 256.
     - ``"conv"`` ``(C, S, S)``, S in 8/16/32/64: DCGAN; ``width`` (64), ``spectral_norm``; latent 100.
+    - ``"small_conv"`` ``(C, S, S)``: more layers than DCGAN gives small images (a 3 x 3 stem, ``depth``
+      strided blocks to 2 x 2 at 8 x 8, no batch norm in D, a linear head; G upsamples by nearest
+      neighbours with 3 x 3 convolutions): ``width`` (32), ``depth``, ``spectral_norm``; latent 64.
+      :mod:`featmatch.models.small_conv`; the digits recipe's.
     - ``"sequence"`` ``(C, T)``: ``width`` (64), ``depth`` (for both models; by default the largest
       up to 4 with ``2**depth <= T``), ``spectral_norm``; latent 64.
     - ``"multiscale_conv"``: ``"conv"`` with a :class:`MultiScaleDiscriminator`, ``num_scales`` (3, at most 3).
@@ -153,6 +161,7 @@ def build_models(family: str, sample_shape: Sequence[int], *, latent_dim: int | 
         "mlp": _build_mlp,
         "mlp2d_benchmark": _build_mlp2d_benchmark,
         "conv": _build_conv,
+        "small_conv": _build_small_conv,
         "sequence": _build_sequence,
         "multiscale_conv": _build_multiscale_conv,
         "multiscale_sequence": _build_multiscale_sequence,
@@ -237,6 +246,22 @@ def _build_conv(
     channels, size = _image_channels_and_size("conv", shape)
     generator = ConvGenerator(channels, size, latent_dim=_latent(latent_dim, 100), width=width)
     return generator, ConvDiscriminator(channels, size, width=width, spectral_norm=spectral_norm)
+
+
+def _build_small_conv(
+    shape: tuple[int, ...],
+    latent_dim: int | None,
+    *,
+    width: int = 32,
+    depth: int | None = None,
+    spectral_norm: bool = False,
+) -> Pair:
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise _shape_error("small_conv", shape, "Hint: small_conv builds for square images (C, S, S).")
+    channels, size = shape[0], shape[1]
+    generator = SmallConvGenerator(channels, size, latent_dim=_latent(latent_dim, 64), width=width, depth=depth)
+    discriminator = SmallConvDiscriminator(channels, size, width=width, depth=depth, spectral_norm=spectral_norm)
+    return generator, discriminator
 
 
 def _build_multiscale_conv(
