@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,14 @@ from torch import Tensor, nn
 
 from featmatch._io import atomic_write_text
 from featmatch.data import DataSet
+from featmatch.train.config import TrainConfig, config_to_dict
+from featmatch.train.monitor import BalanceMonitor
+from featmatch.train.nonfinite import NonFinitePolicy
 from featmatch.train.report import write_report
 from featmatch.train.rundir import REAL_SAMPLES_PNG
 from featmatch.train.tasks import Task, TaskModels
 
-__all__ = ["Evaluator", "step_of", "write_summary_and_report"]
+__all__ = ["Evaluator", "run_summary", "step_of", "write_summary_and_report"]
 
 log = logging.getLogger("featmatch")
 
@@ -155,6 +159,60 @@ def write_summary_and_report(
         metrics_title=task.metrics_title,
         real_samples=_existing(run_dir / "samples" / REAL_SAMPLES_PNG),
     )
+
+
+def run_summary(
+    *,
+    steps: int,
+    config: TrainConfig,
+    interrupted: str | None,
+    elapsed: float,
+    device: torch.device,
+    world_size: int,
+    family: str,
+    nonfinite: NonFinitePolicy,
+    final: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    monitor: BalanceMonitor,
+    samples: Sequence[str],
+) -> dict[str, Any]:
+    """What ``summary.json`` holds: the run's length and speed, how it ended (``interrupted``,
+    ``stopped``, ``nonfinite``, ``rollbacks``), its last measured row (``final``, NaN/Inf as text),
+    its ``metrics``, the monitor's episodes and status, its pictures and its config.
+
+    Example:
+        >>> from featmatch.train.config import TrainConfig
+        >>> summary = run_summary(steps=10, config=TrainConfig(steps=10), interrupted=None, elapsed=2.0,
+        ...     device=torch.device("cpu"), world_size=1, family="mlp", nonfinite=NonFinitePolicy(TrainConfig().optim),
+        ...     final={"loss/d": float("nan")}, metrics={}, monitor=BalanceMonitor(TrainConfig().monitor), samples=[])
+        >>> summary["steps_per_sec"], summary["final"]
+        (5.0, {'loss/d': 'nan'})
+    """
+    return {
+        "steps": steps,
+        "target_steps": config.steps,
+        "interrupted": bool(interrupted),
+        "wall_time_sec": round(elapsed, 3),
+        "steps_per_sec": round(steps / elapsed, 3) if elapsed > 0 else None,
+        "device": str(device),
+        "world_size": world_size,
+        "family": family,
+        "stopped": nonfinite.stopped,
+        "nonfinite": nonfinite.events,
+        "rollbacks": nonfinite.rollbacks,
+        "final": {k: _finite_or_str(v) for k, v in final.items()},
+        "metrics": metrics,
+        "episodes": monitor.episodes,
+        "monitor_status": monitor.status,
+        "samples": list(samples),
+        "config": config_to_dict(config),
+    }
+
+
+def _finite_or_str(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def step_of(path: Path) -> int:

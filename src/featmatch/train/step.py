@@ -38,7 +38,7 @@ from featmatch.train.distributed import DistContext, wrap_ddp
 from featmatch.train.schedule import lr_factor, ramped_weight
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, Weights
 
-__all__ = ["StepResult", "TrainStep", "adam", "grad_norm"]
+__all__ = ["StepResult", "TrainStep", "adam", "grad_norm", "measured_scalars"]
 
 log = logging.getLogger("featmatch")
 
@@ -253,3 +253,44 @@ class TrainStep:
         g_result = self.generator_step(batch, fake, reuse, measure=measure, fm_multiplier=fm_multiplier, step=step)
         self.task.after_step(self.models, step)
         return StepResult(d_result, g_result, batch, fake)
+
+
+def measured_scalars(result: StepResult, device: torch.device) -> dict[str, float]:
+    """A measured step's scalars: the terms as ``loss/<name>``, D's probabilities (``d/real_prob``,
+    ``d/fake_prob``) and accuracy, gradient norms (``grad/g``, ``grad/d``) and per-layer feature
+    matching (``fm/<layer>``), read from the device in one transfer.
+
+    Example:
+        >>> from featmatch.train.config import build_config
+        >>> from featmatch.train.trainer import Trainer
+        >>> trainer = Trainer(build_config({"data.name": "ring8", "data.size": 64, "model.family": "mlp",
+        ...                                 "model.width": 8, "steps": 1}))
+        >>> result = trainer.stepper.run(trainer.streams, 0, measure=True)
+        >>> sorted(measured_scalars(result, trainer.device))[:3]
+        ['d/accuracy', 'd/fake_prob', 'd/real_prob']
+    """
+    d, g = result.d, result.g
+    assert d.loss is not None and d.real_logits is not None and d.fake_logits is not None
+    real_logits = torch.cat([t.float().flatten() for t in d.real_logits])
+    fake_logits = torch.cat([t.float().flatten() for t in d.fake_logits])
+    correct = (real_logits > 0).sum() + (fake_logits < 0).sum()
+    values: dict[str, Tensor] = {f"loss/{name}": term for name, term in d.terms.items()}
+    if len(d.terms) > 1:
+        values["loss/d"] = d.loss
+    values.update({f"loss/{name}": term for name, term in g.terms.items()})
+    values.update(
+        {
+            "d/real_prob": torch.sigmoid(real_logits).mean(),
+            "d/fake_prob": torch.sigmoid(fake_logits).mean(),
+            "d/accuracy": correct / (real_logits.numel() + fake_logits.numel()),
+        }
+    )
+    if g.grad is not None:
+        values["grad/g"] = g.grad
+    if d.grad is not None:
+        values["grad/d"] = d.grad
+    for name, term in g.layers.items():
+        values[f"fm/{name}"] = term
+    # One transfer for all of them.
+    stacked = torch.stack([v.detach().float().reshape(()).to(device) for v in values.values()])
+    return dict(zip(values, stacked.tolist(), strict=True))

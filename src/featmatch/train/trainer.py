@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import signal
 import threading
 import time
@@ -45,7 +44,7 @@ from featmatch.data import DataSet, load_dataset
 from featmatch.train import checkpoint as ckpt
 from featmatch.train.config import TrainConfig, config_from_dict, config_to_dict, to_yaml
 from featmatch.train.distributed import DistContext, any_rank, barrier, broadcast_object, select_device
-from featmatch.train.evaluation import Evaluator, write_summary_and_report
+from featmatch.train.evaluation import Evaluator, run_summary, write_summary_and_report
 from featmatch.train.monitor import BalanceMonitor
 from featmatch.train.nonfinite import NonFinitePolicy
 from featmatch.train.progress import Progress
@@ -59,7 +58,7 @@ from featmatch.train.resume import (
 )
 from featmatch.train.rundir import RunLog
 from featmatch.train.seeds import STREAM_SAMPLES, derive_seed, eval_seed, seed_everything
-from featmatch.train.step import StepResult, TrainStep
+from featmatch.train.step import TrainStep, measured_scalars
 from featmatch.train.streams import RandomStreams, fitted_batch_size
 from featmatch.train.tasks import Objective, Streams, Task, TaskModels, get_task
 
@@ -135,12 +134,7 @@ class _SignalFlag:
 class Trainer:
     """Trains the task ``config.task`` names: builds its data and models once, runs its steps.
 
-    The driver of a run; its collaborators each do one job: :class:`~featmatch.train.step.TrainStep`
-    the step (optimisers, AMP, EMA), :class:`~featmatch.train.rundir.RunLog` the log files,
-    :class:`~featmatch.train.progress.Progress` the progress shown,
-    :class:`~featmatch.train.resume.Checkpoints` checkpointing and resume,
-    :class:`~featmatch.train.evaluation.Evaluator` samples and metrics, and
-    :class:`~featmatch.train.nonfinite.NonFinitePolicy` what NaN/Inf does.
+    The driver of a run; its collaborators (the module's docstring names them) each do one job.
 
     Args:
         config: the (validated) configuration.
@@ -310,7 +304,7 @@ class Trainer:
             return None
         # What the monitor looks at on this measured step (read by _after_measure, right after).
         self._monitor_pair = self.task.monitor_batches(result.batch, result.fake)
-        return _step_scalars(result, self.device) | {
+        return measured_scalars(result, self.device) | {
             "monitor/fm_weight_multiplier": float(self.monitor.fm_weight_multiplier),
             "lr/g": float(self.opt_g.param_groups[0]["lr"]),
             "lr/d": float(self.opt_d.param_groups[0]["lr"]),
@@ -619,62 +613,20 @@ class Trainer:
                     log.warning("step %d: %s Suggestion: %s", alert.step, alert.message, alert.suggestion)
 
     def _summary(self, interrupted: str | None) -> dict[str, Any]:
-        final = dict(self.history[-1]) if self.history else {}
-        return {
-            "steps": self.step,
-            "target_steps": self.config.steps,
-            "interrupted": bool(interrupted),
-            "wall_time_sec": round(self.elapsed, 3),
-            "steps_per_sec": round(self.step / self.elapsed, 3) if self.elapsed > 0 else None,
-            "device": str(self.device),
-            "world_size": self.ctx.world_size,
-            "family": self.family,
-            "stopped": self.stopped,
-            "nonfinite": self.nonfinite_events,
-            "rollbacks": self.rollbacks,
-            "final": {k: _finite_or_str(v) for k, v in final.items()},
-            "metrics": self.eval_metrics,
-            "episodes": self.monitor.episodes,
-            "monitor_status": self.monitor.status,
-            "samples": [str(p.relative_to(self.run_dir)) if self.run_dir else str(p) for p in self.sample_paths],
-            "config": config_to_dict(self.config),
-        }
-
-
-def _step_scalars(result: StepResult, device: torch.device) -> dict[str, float]:
-    """A measured step's scalars: the terms as ``loss/<name>``, D's probabilities and accuracy,
-    gradient norms, per-layer feature matching, read from the device in one transfer."""
-    d, g = result.d, result.g
-    assert d.loss is not None and d.real_logits is not None and d.fake_logits is not None
-    real_logits = torch.cat([t.float().flatten() for t in d.real_logits])
-    fake_logits = torch.cat([t.float().flatten() for t in d.fake_logits])
-    correct = (real_logits > 0).sum() + (fake_logits < 0).sum()
-    values: dict[str, Tensor] = {f"loss/{name}": term for name, term in d.terms.items()}
-    if len(d.terms) > 1:
-        values["loss/d"] = d.loss
-    values.update({f"loss/{name}": term for name, term in g.terms.items()})
-    values.update(
-        {
-            "d/real_prob": torch.sigmoid(real_logits).mean(),
-            "d/fake_prob": torch.sigmoid(fake_logits).mean(),
-            "d/accuracy": correct / (real_logits.numel() + fake_logits.numel()),
-        }
-    )
-    if g.grad is not None:
-        values["grad/g"] = g.grad
-    if d.grad is not None:
-        values["grad/d"] = d.grad
-    for name, term in g.layers.items():
-        values[f"fm/{name}"] = term
-    # One transfer for all of them.
-    stacked = torch.stack([v.detach().float().reshape(()).to(device) for v in values.values()])
-    return dict(zip(values, stacked.tolist(), strict=True))
-
-
-def _finite_or_str(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
+        return run_summary(
+            steps=self.step,
+            config=self.config,
+            interrupted=interrupted,
+            elapsed=self.elapsed,
+            device=self.device,
+            world_size=self.ctx.world_size,
+            family=self.family,
+            nonfinite=self.nonfinite,
+            final=self.history[-1] if self.history else {},
+            metrics=self.eval_metrics,
+            monitor=self.monitor,
+            samples=[str(p.relative_to(self.run_dir)) if self.run_dir else str(p) for p in self.sample_paths],
+        )
 
 
 def run_training(
