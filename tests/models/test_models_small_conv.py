@@ -14,7 +14,7 @@ from featmatch.models.small_conv import default_depth
 def test_shapes_and_features_at_each_size(size: int, depth: int, smallest: int) -> None:
     assert default_depth(size) == depth
     g, d = build_models("small_conv", (3, size, size), width=4)
-    x = g(torch.randn(5, g.latent_dim))
+    x = g(torch.randn(5, g.latent_dim)).detach()
     assert x.shape == (5, 3, size, size) and float(x.abs().max()) <= 1.0
     out = d(x)
     assert out.logits.shape == (5,)
