@@ -1,4 +1,9 @@
-"""What a discriminator returns, and how to read intermediate features out of any module."""
+"""What a discriminator returns, and how to read intermediate features out of any module.
+
+Why one module of a little over 600 lines: `DiscriminatorOutput`, `FeatureTap` and the adapters of
+other discriminators' outputs (pix2pixHD, HiFi-GAN) share the resolution of layer names through
+wrappers (DDP, ``torch.compile``, ``DataParallel``).
+"""
 
 from __future__ import annotations
 

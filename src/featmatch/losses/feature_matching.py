@@ -1,5 +1,9 @@
 """The feature-matching generator loss: match the discriminator's features of generated data to real data.
 
+Why one module over 600 lines: it is one loss. The options object, the checks every call shares,
+the statistics (paired, mean, mean and std, random Fourier features, MMD), the fused fast path
+and the presets are one contract (the Module equals the function on every preset), tested as one.
+
 One function, :func:`feature_matching_loss`, and a thin Module, :class:`FeatureMatchingLoss`, that
 agree. Presets reproduce published variants exactly (see :data:`PRESETS`).
 

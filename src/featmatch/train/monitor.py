@@ -1,5 +1,9 @@
 """Balance monitor: spots a discriminator that wins outright, collapse and NaN/Inf.
 
+Why one module over 600 lines: :class:`BalanceMonitor` is one state machine (episodes with
+hysteresis over windows of the step's scalars, its resumable state, the optional acting on them)
+and the advice it gives (:func:`run_suggestions`), which must agree with it.
+
 The failure featmatch exists to fix looks the same in every run's scalars: the
 discriminator's loss falls towards zero, its accuracy towards one, D(G(z)) towards
 zero, the generator's adversarial loss climbs and its gradient vanishes. The

@@ -1,5 +1,10 @@
 """The driver of a training run: :func:`run_training` and the :class:`Trainer` it builds.
 
+Why one module over 600 lines: the :class:`Trainer` (about 500 of them: the loop, the checkpoint
+round trip, and the step-by-step API and attribute names that tests and benchmarks drive) with
+:func:`run_training`, and :func:`load_run`, which rebuilds a finished run the way training builds
+it; everything else a run needs is in the collaborators named below.
+
 A run, in order: agree on the run directory and prepare it (:mod:`featmatch.train.rundir`), build
 the trainer (the task's data and models, the shared step, the random streams), resume from the
 newest checkpoint when asked (:mod:`featmatch.train.resume`), then train: open the run's files,

@@ -1,5 +1,9 @@
 """Early prediction of a sequence's class (task ``"early"``): the reference article's system.
 
+Why one module over 600 lines: a task is one module (adding one is one module and its
+registration); this one has the most parts (teacher, student, discriminator over features, the
+fractions, early stopping, its report sections), all behind the :class:`Task` interface.
+
 A student classifies a sequence ``(C, T)`` from its first fraction ``r`` only. The parts:
 
 - the *teacher*: an encoder with a classifier head (family ``model.family``: ``early_resnet``, a

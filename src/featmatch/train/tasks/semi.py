@@ -1,5 +1,9 @@
 """Semi-supervised classification with feature matching (task ``"semi"``; Salimans et al. 2016).
 
+Why one module over 600 lines: a task is one module (adding one is one module and its
+registration); this one holds the labelled split, the averaged discriminator and the paper's
+code's choices point by point, all behind the :class:`Task` interface.
+
 The discriminator has K class logits (the "generated" class is implicit, ``D(x) = sigmoid(lse)``
 with ``lse = logsumexp`` over the classes) and is trained on a few labelled examples plus the rest
 of the training split, unlabelled; the generator matches the batch mean of D's last hidden layer
