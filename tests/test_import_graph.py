@@ -6,9 +6,9 @@ first, except the importer's own packages (being imported already, they are not 
 ``from a.b import c`` depends on the module ``a.b.c`` when there is one, else on ``a.b``. Imports
 under ``if TYPE_CHECKING:`` never run and are left out (they are for annotations only).
 
-An import inside a function is allowed for an optional dependency or for start-up time only, and
-says which ("optional dependency", "start-up time") in a comment on its line or above it, among
-the comments and imports right before it.
+An import inside a function, of featmatch or of anything else, is allowed for an optional dependency
+or for start-up time only, and says which ("optional dependency", "start-up time") in a comment on
+its line or above it, among the comments and imports right before it.
 """
 
 from __future__ import annotations
@@ -140,20 +140,22 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def unexplained_function_imports(src: Path, found: list[Import]) -> list[str]:
-    """``module:line`` of each import inside a function without its reason in a comment."""
-    names = module_names(src, found[0].importer.split(".")[0]) if found else {}
+def unexplained_function_imports(src: Path, package: str) -> list[str]:
+    """``module:line`` of each import inside a function (of any module) without its reason in a comment."""
     bad = []
-    for imp in found:
-        if not imp.in_function:
-            continue
-        lines = names[imp.importer].read_text(encoding="utf-8").splitlines()
-        first = imp.line - 1
-        while first > 0 and lines[first - 1].strip().startswith(("#", "from ", "import ")):
-            first -= 1
-        if not REASON.search(" ".join(lines[first : imp.line])):
-            bad.append(f"{imp.importer}:{imp.line} imports {imp.target}")
-    return sorted(set(bad))
+    for name, path in module_names(src, package).items():
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for node, in_function in _walk(ast.parse(text, filename=str(path))):
+            if not in_function:
+                continue
+            first = node.lineno - 1
+            while first > 0 and lines[first - 1].strip().startswith(("#", "from ", "import ")):
+                first -= 1
+            if not REASON.search(" ".join(lines[first : node.end_lineno or node.lineno])):
+                what = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                bad.append(f"{name}:{node.lineno} imports {what}")
+    return sorted(bad)
 
 
 def test_featmatch_has_no_import_circle():
@@ -163,8 +165,7 @@ def test_featmatch_has_no_import_circle():
 
 
 def test_imports_inside_functions_say_why():
-    found = imports(SRC, "featmatch")
-    assert unexplained_function_imports(SRC, found) == []
+    assert unexplained_function_imports(SRC, "featmatch") == []
 
 
 def test_the_registry_imports_no_module_that_fills_or_reads_it():
@@ -196,7 +197,7 @@ def test_the_checks_find_hidden_circles_and_unexplained_imports(toy: Path):
     assert Import("toy.sub.leaf", "toy.sub.other", 1, False) in found  # relative, resolved
     assert [i for i in found if i.importer == "toy.c"] == [Import("toy.c", "toy.a", 7, True)]  # TYPE_CHECKING left out
     assert cycles(edges(found)) == [["toy.a", "toy.b"], ["toy.sub.leaf", "toy.sub.other"]]
-    assert unexplained_function_imports(toy, found) == ["toy.b:2 imports toy.a"]
+    assert unexplained_function_imports(toy, "toy") == ["toy.b:2 imports toy"]
 
 
 def test_a_package_importing_its_own_module_is_no_circle(toy: Path):

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
     "DistContext",
@@ -131,8 +132,6 @@ def wrap_ddp(module: nn.Module, ctx: DistContext, device: torch.device) -> nn.Mo
     """``DistributedDataParallel(module)`` under DDP, else ``module`` unchanged."""
     if not ctx.enabled:
         return module
-    from torch.nn.parallel import DistributedDataParallel
-
     device_ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=device_ids)
 

@@ -228,7 +228,7 @@ def _save_image_grid(images: Tensor, path: Path, title: str | None) -> Path:
             f"samples of kind 'image' must have shape (N, C, H, W) with C 1 or 3, got {tuple(images.shape)}; "
             "hint: add a channel dimension with samples.unsqueeze(1)"
         )
-    from PIL import Image, PngImagePlugin
+    from PIL import Image, PngImagePlugin  # optional dependency (pillow, the train extra's)
 
     n, channels, height, width = images.shape
     clamped = torch.nan_to_num(images, nan=-1.0, posinf=1.0, neginf=-1.0).clamp(-1.0, 1.0)
@@ -265,7 +265,7 @@ def _save_image_grid(images: Tensor, path: Path, title: str | None) -> Path:
 
 def _with_title_band(image: Any, title: str) -> Any:
     """``image`` below a white band of ``_TITLE_PIXELS`` rows holding ``title`` in black (cut to fit)."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw, ImageFont  # optional dependency (pillow, the train extra's)
 
     banded = Image.new(image.mode, (image.width, image.height + _TITLE_PIXELS), "white")
     banded.paste(image, (0, _TITLE_PIXELS))
@@ -353,7 +353,7 @@ def new_figure(width: float, height: float) -> Any:
         '.png'
     """
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # optional dependency (matplotlib, the train extra's)
     except ImportError as err:  # pragma: no cover - matplotlib is in the train extra
         raise ImportError("plots need matplotlib; install it with: pip install 'featmatch[train]'") from err
     return Figure(figsize=(width, height), dpi=100)
@@ -369,7 +369,7 @@ def save_figure(figure: Any, path: str | Path) -> Path:
         >>> save_figure(new_figure(4.0, 3.0), "plot.png")  # doctest: +SKIP
         PosixPath('plot.png')
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # optional dependency (matplotlib)
 
     path = Path(path)
     FigureCanvasAgg(figure)  # Agg rendering for this figure only; no pyplot state

@@ -290,7 +290,7 @@ def _configuration(summary: Mapping[str, Any]) -> str:
         return "\n".join(lines) + "\n"
     plain = _plain(config)
     try:
-        import yaml
+        import yaml  # optional dependency (pyyaml, the train extra's)
 
         body, language = yaml.safe_dump(plain, sort_keys=False, default_flow_style=False, allow_unicode=True), "yaml"
     except ImportError:  # pragma: no cover - pyyaml is in the train extra

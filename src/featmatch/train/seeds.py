@@ -7,6 +7,8 @@ Example:
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import torch
 
@@ -52,8 +54,6 @@ def seed_everything(seed: int) -> None:
         >>> bool(torch.equal(a, torch.rand(1)))
         True
     """
-    import random
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -292,7 +292,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     text = path.read_text(encoding="utf-8")
     if suffix in (".yaml", ".yml"):
-        import yaml
+        import yaml  # optional dependency (pyyaml, the train extra's)
 
         try:
             data = yaml.safe_load(text)
@@ -300,9 +300,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"config file {str(path)!r} is not valid YAML: {err}") from err
     elif suffix == ".toml":
         if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # tomllib is in the standard library from Python 3.11
-            import tomli as tomllib
+            import tomllib  # optional dependency: in the standard library from Python 3.11
+        else:
+            import tomli as tomllib  # optional dependency before Python 3.11
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
@@ -325,6 +325,6 @@ def to_yaml(cfg: TrainConfig) -> str:
         >>> to_yaml(TrainConfig()).splitlines()[0]
         'steps: 2000'
     """
-    import yaml
+    import yaml  # optional dependency (pyyaml, the train extra's)
 
     return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=False)

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -260,8 +261,6 @@ def plan_recipe(user: Mapping[str, Any]) -> RecipePlan:
     if "recipe" in user:
         name = user["recipe"]
         if name is not None and (not isinstance(name, str) or name not in RECIPES):
-            import difflib
-
             close = difflib.get_close_matches(str(name), list(RECIPES), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(

@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -413,8 +413,6 @@ class EarlyTask(Task):
         ``"train"`` is the training split less the held-out share (:meth:`holdout_split`) when
         the stopping threshold is chosen on held-out data; ``"holdout"`` is that share.
         """
-        from dataclasses import replace
-
         cfg = self.config
         options = cfg.data.load_options()
         if cfg.data.name not in DATASETS:
