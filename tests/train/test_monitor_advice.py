@@ -153,6 +153,6 @@ def test_tasks_say_which_episodes_matter():
     assert monitor.episodes[0]["suggestion"].startswith("nothing to change")
 
 
-def test_the_readme_says_the_advice_fits_the_run():
-    text = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+def test_the_docs_say_the_advice_fits_the_run():
+    text = " ".join((Path(__file__).resolve().parents[2] / "docs" / "runs.md").read_text().split())
     assert "never recommends what the run already does" in text and "quotes only the signals that hold" in text

@@ -651,7 +651,8 @@ def run_training(
             :func:`featmatch.train.rundir.default_run_dir`).
         resume: continue the run in ``run_dir`` from its newest usable checkpoint.
         overwrite: replace an existing run directory.
-        ctx, device: distributed context and device (default: one process, ``config.device``).
+        ctx: the distributed context (default: one process).
+        device: the device (default: ``config.device``).
 
     Returns:
         The summary (also written to ``summary.json``), with ``run_dir`` added.
