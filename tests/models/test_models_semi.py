@@ -178,7 +178,7 @@ def test_errors() -> None:
         SemiMLPDiscriminator((4,), 3, widths=())
     with pytest.raises(ValueError, match=r"input_noise must be a finite number >= 0 .* got -0.1"):
         SemiMLPDiscriminator((4,), 3, input_noise=-0.1)
-    with pytest.raises(ValueError, match=r"output must be one of \('tanh', 'sigmoid'\), got 'relu'"):
+    with pytest.raises(ValueError, match=r"output must be one of \('tanh', 'sigmoid', 'softplus'\), got 'relu'"):
         SemiMLPGenerator((4,), output="relu")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['width'\] for model family 'semi_mlp'"):
         build_models("semi_mlp", (4,), num_classes=3, width=8)
@@ -212,5 +212,8 @@ def test_unit_range_sees_minus_one_to_one_data_on_zero_to_one() -> None:
     z = torch.rand(6, g.latent_dim)
     g.eval(), reference.eval()
     torch.testing.assert_close(g(z), 2 * reference(z) - 1)
-    with pytest.raises(ValueError, match=r"unit_range=True .* needs output='sigmoid', got output='tanh'"):
+    soft = SemiMLPGenerator((1, 4, 4), widths=(8,), output="softplus", unit_range=True).eval()
+    soft.load_state_dict(g.state_dict())
+    torch.testing.assert_close(soft(z), 2 * torch.nn.functional.softplus(g.net[:-1](z)).view(6, 1, 4, 4) - 1)
+    with pytest.raises(ValueError, match=r"unit_range=True .* needs output='sigmoid' .* got output='tanh'"):
         SemiMLPGenerator((1, 4, 4), unit_range=True)

@@ -41,8 +41,10 @@ __all__ = [
     "SemiMLPGenerator",
 ]
 
-#: Output squashing of :class:`SemiMLPGenerator`: ``"tanh"`` for data in ``[-1, 1]``, ``"sigmoid"`` for ``[0, 1]``.
-GENERATOR_OUTPUTS: tuple[str, ...] = ("tanh", "sigmoid")
+#: Output squashing of :class:`SemiMLPGenerator`: ``"tanh"`` for data in ``[-1, 1]``, ``"sigmoid"`` for ``[0, 1]``,
+#: ``"softplus"`` for ``[0, 1]`` data without saturating at the top (a generator whose sigmoid saturates
+#: gets no gradient and cannot recover; ImprovedGAN-pytorch's fix).
+GENERATOR_OUTPUTS: tuple[str, ...] = ("tanh", "sigmoid", "softplus")
 
 # The paper's sizes and noise (train_mnist_feature_matching.py).
 _PAPER_D_WIDTHS = (1000, 500, 250, 250, 250)
@@ -282,10 +284,10 @@ class SemiMLPGenerator(nn.Module):
         latent_dim: size of z (100 in the paper, which draws z uniform on ``[0, 1)``).
         widths: the hidden layers' sizes; the paper's ``(500, 500)`` by default.
         output: ``"tanh"`` for data in ``[-1, 1]`` (featmatch's data sets, the default) or
-            ``"sigmoid"`` for data in ``[0, 1]`` (the paper's MNIST).
-        unit_range: the paper's sigmoid on ``[0, 1]``, mapped to ``[-1, 1]`` (``2 * sigmoid - 1``):
-            the generator of a ``unit_range`` discriminator on featmatch's ``[-1, 1]`` data. Needs
-            ``output="sigmoid"``.
+            ``"sigmoid"`` for data in ``[0, 1]`` (the paper's MNIST), or ``"softplus"`` (``[0, inf)``,
+            for ``[0, 1]`` data: it never saturates above, so a generator pushed there keeps a gradient).
+        unit_range: the output on ``[0, 1]`` (``"sigmoid"`` or ``"softplus"``), mapped to featmatch's
+            ``[-1, 1]`` as ``2 * out - 1``: the generator of a ``unit_range`` discriminator.
 
     Example:
         >>> import torch
@@ -313,10 +315,10 @@ class SemiMLPGenerator(nn.Module):
                 f"output must be one of {GENERATOR_OUTPUTS}, got {output!r}. "
                 "Hint: 'tanh' for data in [-1, 1] (featmatch's data sets), 'sigmoid' for [0, 1]."
             )
-        if self.unit_range and output != "sigmoid":
+        if self.unit_range and output == "tanh":
             raise ValueError(
-                f"unit_range=True makes the generator the paper's sigmoid on [0, 1] mapped to [-1, 1]; it needs "
-                f"output='sigmoid', got output={output!r}. Hint: pass output='sigmoid', or unit_range=False."
+                f"unit_range=True maps an output on [0, 1] to [-1, 1]; it needs output='sigmoid' (the paper's) or "
+                f"'softplus', got output={output!r}. Hint: pass output='sigmoid', or unit_range=False."
             )
         self.output = output
         layers: list[nn.Module] = []
@@ -331,7 +333,7 @@ class SemiMLPGenerator(nn.Module):
             size_in = width
         layers += [
             _weight_normed_linear(size_in, math.prod(self.sample_shape)),
-            nn.Tanh() if output == "tanh" else nn.Sigmoid(),
+            {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "softplus": nn.Softplus()}[output],
         ]
         self.net = nn.Sequential(*layers)
 
