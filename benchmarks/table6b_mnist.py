@@ -138,17 +138,40 @@ def tabulate(out: Path, epochs: float, long_epochs: float) -> str:
         )
     curve = errors_by_step(out / "fm" / "seed0")
     points = [(e, curve.get(steps_of(e))) for e in CURVE_EPOCHS if e <= long_epochs]
-    if not points:
-        return "\n".join(lines) + "\n"
-    lines += [
+    if points:
+        lines += [
+            "",
+            "Learning curve of `fm`, seed 0 (test errors of 10,000):",
+            "",
+            "| epochs | " + " | ".join(f"{e:g}" for e, _ in points) + " |",
+            "|---" * (len(points) + 1) + "|",
+            "| errors | " + " | ".join("-" if v is None else str(v) for _, v in points) + " |",
+        ]
+    return "\n".join(lines + every_run_curve(out)) + "\n"
+
+
+def every_run_curve(out: Path) -> list[str]:
+    """Markdown lines: each GAN run's test errors every 5 epochs so far (finished or not), and its best.
+
+    Runs stopped early (a session's end) show how far they got; a collapse shows as errors that rise.
+    """
+    folders = [f for row in GAN_ROWS for f in sorted((out / row).glob("seed*")) if errors_by_step(f)]
+    if not folders:
+        return []
+    last = max(max(errors_by_step(f)) for f in folders)
+    epochs = list(range(EVAL_EVERY_EPOCHS, last // STEPS_PER_EPOCH + 1, EVAL_EVERY_EPOCHS))
+    lines = [
         "",
-        "Learning curve of `fm`, seed 0 (test errors of 10,000):",
+        "Every run so far, test errors of 10,000 every 5 epochs (- : not reached):",
         "",
-        "| epochs | " + " | ".join(f"{e:g}" for e, _ in points) + " |",
-        "|---" * (len(points) + 1) + "|",
-        "| errors | " + " | ".join("-" if v is None else str(v) for _, v in points) + " |",
+        "| run | " + " | ".join(str(e) for e in epochs) + " | best |",
+        "|---" * (len(epochs) + 2) + "|",
     ]
-    return "\n".join(lines) + "\n"
+    for folder in folders:
+        errors = errors_by_step(folder)
+        cells = [str(errors[steps_of(e)]) if steps_of(e) in errors else "-" for e in epochs]
+        lines.append(f"| {folder.parent.name}/{folder.name} | " + " | ".join(cells) + f" | {min(errors.values())} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

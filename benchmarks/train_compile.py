@@ -35,6 +35,8 @@ import torch  # noqa: E402
 from featmatch.train.config import TrainConfig, build_config  # noqa: E402
 from featmatch.train.trainer import Trainer  # noqa: E402
 
+from _tables import DIGITS_BEFORE_ISSUE_23  # noqa: E402 - the digits settings measured (benchmarks/ is on the path)
+
 
 def run_block(trainer: Trainer, n: int) -> tuple[float, float]:
     """``n`` steps with the training loop's measure cadence; (wall s, CPU s of this process)."""
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     overrides: dict[str, Any] = {"data.name": args.data, "device": "cpu", "steps": 10**9}
+    if args.data == "digits":
+        overrides.update(DIGITS_BEFORE_ISSUE_23)
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)

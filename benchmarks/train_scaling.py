@@ -38,6 +38,8 @@ from pathlib import Path
 
 import torch
 
+from _tables import DIGITS_BEFORE_ISSUE_23_FLAGS  # noqa: E402 - the digits settings measured (benchmarks/ is on the path)
+
 CONFIGS = [("1 x 64", 1, 64), ("2 x 64", 2, 64), ("2 x 32", 2, 32)]
 
 
@@ -48,6 +50,7 @@ def run_once(nproc: int, batch: int, args: argparse.Namespace, out: Path) -> flo
         "-m", "featmatch", "train", "--data", args.data, "--device", "cpu",
         "--steps", str(args.steps), "--batch-size", str(batch), "--log-every", str(args.log_every),
         "--out", str(out), "--quiet", "--set", "log.eval_samples=64",
+        *(DIGITS_BEFORE_ISSUE_23_FLAGS if args.data == "digits" else []),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)

@@ -49,6 +49,9 @@ def test_table6b_reads_errors_at_100_epochs_and_the_curve(tmp_path: Path) -> Non
     assert "| adv | 100 | - |  |" in table
     assert "| supervised (early-stopped) | 100 | 2500 +- 0 | seed0: 2500 |" in table
     assert "| errors | 900 | 300 | 120 | 95 |" in table
+    # every run's curve so far, the unfinished adv run too, with its best
+    assert "| adv/seed0 | " + " | ".join(["-"] * 9 + ["500"] + ["-"] * 50) + " | 500 |" in table
+    assert table.count("| fm/seed1 |") == 1
 
 
 def test_table7_rows_share_the_recipe_and_differ_in_the_objective(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_the_warning_quotes_only_the_signals_that_hold():
         ({"objective.kind": "adv"}, ["raise the feature-matching", "monitor.act"], ["objective.kind: adv+fm"]),
         ({"objective.kind": "adv+fm", "objective.fm_preset": "salimans2016"},
          ["fm_preset: salimans2016", "add feature matching"], ["objective.fm_statistic: mean_std"]),
-        ({"objective.d_loss": "hinge"}, ["objective.d_loss: hinge"], ["optim.lr_d, flag --lr-d, now 0.0002"]),
+        ({"objective.d_loss": "hinge"}, ["objective.d_loss: hinge"], ["optim.lr_d, flag --lr-d, now 0.001"]),
         ({"objective.fm_statistic": "rff"}, ["fm_statistic: rff"], ["raise the feature-matching"]),
         ({"optim.precision": "fp16"}, [], ["optim.precision: bf16"]),
         ({"optim.on_nonfinite": "rollback"}, ["on_nonfinite: rollback"], ["--resume"]),
