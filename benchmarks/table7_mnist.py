@@ -9,7 +9,9 @@ steps) with one row's objective; one torch thread per run; the same steps and se
 - ``adv+mean_std``: BCE + matching of the features' batch means and standard deviations;
 - ``adv+rff``: BCE + kernel feature matching (a Gaussian-kernel MMD through random Fourier features);
 - ``fm``: batch-mean feature matching alone (Salimans et al. 2016's generator loss);
-- ``best``: featmatch's recipe as it stands (``RECIPES["mnist"]``).
+- ``best``: featmatch's recipe as it stands (``RECIPES["mnist"]``). Its objective today is ``adv+mean``'s
+  (with the recipe's DiffAugment translation, as every row), so at ``--steps N`` it repeats that row;
+  without ``--steps`` it is the recipe at its own budget.
 
 Columns: Frechet distance in the MNIST classifier's feature space (1,000 samples against the 10,000 test
 images) and its real floor (1,000 real training images scored the same way), precision, recall, classes
@@ -17,6 +19,7 @@ covered (of 10), wall time of the training; each the mean +- sample std over ``-
 
 Usage:
     python benchmarks/table7_mnist.py --out runs/table7 --seeds 0 1 2 --jobs 2
+    python benchmarks/table7_mnist.py --out runs/table7 --steps 3000 --rows bce,hinge,adv+mean,adv+mean_std,adv+rff,fm
     python benchmarks/table7_mnist.py --out runs/table7 --tabulate
     python benchmarks/table7_mnist.py --out /tmp/t7 --steps 3 --seeds 0 --rows bce,fm   # smoke
 

@@ -116,7 +116,7 @@ def test_every_input_of_d_is_augmented_with_its_own_parameters():
 
 
 def test_r1_term_is_the_squared_input_gradient_of_d_on_real_data():
-    trainer = _trainer(**{"objective.r1_weight": 10.0})
+    trainer = _trainer(**{"objective.r1_weight": 10.0, "objective.augment": []})  # D sees x as it is
     batch = trainer.draw()
     objective = trainer.stepper.task.discriminator_objective(
         trainer.D, batch, trainer.G(batch.z).detach(), measure=False
