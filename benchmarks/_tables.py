@@ -28,7 +28,6 @@ from typing import Any
 import torch
 
 from featmatch.cli import train_overrides
-
 from featmatch.train.sweep import SweepRun, collect_results, format_table, summarize, train_runs
 
 #: The digits recipe these benchmarks were measured with (before issue 23 retuned it: the DCGAN
@@ -38,10 +37,7 @@ DIGITS_BEFORE_ISSUE_23_FLAGS = [
     "--model", "conv", "--model-width", "64", "--augment", "none", "--lr-g", "2e-4", "--lr-d", "2e-4",
     "--betas", "0.5,0.999", "--ema", "0.995",
 ]
-DIGITS_BEFORE_ISSUE_23: dict[str, Any] = {
-    "model.family": "conv", "model.width": 64, "objective.augment": [], "optim.lr_g": 2e-4, "optim.lr_d": 2e-4,
-    "optim.betas": [0.5, 0.999], "optim.ema": 0.995,
-}
+DIGITS_BEFORE_ISSUE_23: dict[str, Any] = train_overrides(DIGITS_BEFORE_ISSUE_23_FLAGS)
 
 
 @dataclass

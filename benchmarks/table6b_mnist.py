@@ -155,10 +155,11 @@ def every_run_curve(out: Path) -> list[str]:
 
     Runs stopped early (a session's end) show how far they got; a collapse shows as errors that rise.
     """
-    folders = [f for row in GAN_ROWS for f in sorted((out / row).glob("seed*")) if errors_by_step(f)]
-    if not folders:
+    runs = {f: errors_by_step(f) for row in GAN_ROWS for f in sorted((out / row).glob("seed*"))}
+    runs = {f: errors for f, errors in runs.items() if errors}
+    if not runs:
         return []
-    last = max(max(errors_by_step(f)) for f in folders)
+    last = max(max(errors) for errors in runs.values())
     epochs = list(range(EVAL_EVERY_EPOCHS, last // STEPS_PER_EPOCH + 1, EVAL_EVERY_EPOCHS))
     lines = [
         "",
@@ -167,8 +168,7 @@ def every_run_curve(out: Path) -> list[str]:
         "| run | " + " | ".join(str(e) for e in epochs) + " | best |",
         "|---" * (len(epochs) + 2) + "|",
     ]
-    for folder in folders:
-        errors = errors_by_step(folder)
+    for folder, errors in runs.items():
         cells = [str(errors[steps_of(e)]) if steps_of(e) in errors else "-" for e in epochs]
         lines.append(f"| {folder.parent.name}/{folder.name} | " + " | ".join(cells) + f" | {min(errors.values())} |")
     return lines

@@ -333,7 +333,7 @@ class SemiMLPGenerator(nn.Module):
             size_in = width
         layers += [
             _weight_normed_linear(size_in, math.prod(self.sample_shape)),
-            {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "softplus": nn.Softplus()}[output],
+            {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "softplus": nn.Softplus}[output](),
         ]
         self.net = nn.Sequential(*layers)
 

@@ -109,6 +109,18 @@ every mode (40% of the run) it can rise to 0.03 and sharpen further without losi
 learning-rate decay, a larger learning rate or a longer EMA did not help. Why, and the numbers:
 BENCHMARKS.md, Table 1 (benchmarks/table1_mixtures.py, row featmatch) and its searches."""
 
+# What the image recipes (digits, mnist) share: adversarial + Salimans mean matching, DiffAugment's
+# translation of D's inputs, batch 64, Adam 1e-3 with betas (0.5, 0.99) for both, EMA of G.
+_IMAGE_GAN = {
+    "objective.kind": "adv+fm",
+    "objective.augment": ["translation"],
+    "data.batch_size": 64,
+    "optim.lr_g": 1e-3,
+    "optim.lr_d": 1e-3,
+    "optim.betas": [0.5, 0.99],
+    "optim.ema": 0.999,
+}
+
 _RECIPES: dict[str, Recipe] = {
     "digits": Recipe(
         "digits",
@@ -121,16 +133,10 @@ translation of every input of D (real and generated), an EMA of G at 0.999, and 
 Salimans mean matching of D's features. Together: FD 14.8, all 10 classes, precision 0.78, recall
 0.88 on seed 0; about 3 minutes on an idle 2-core CPU (width 16: about 1.5 minutes, FD 37).""",
         {
+            **_IMAGE_GAN,
             "model.family": "small_conv",
             "model.width": 32,
-            "objective.kind": "adv+fm",
-            "objective.augment": ["translation"],
-            "data.batch_size": 64,
             "steps": 4000,
-            "optim.lr_g": 1e-3,
-            "optim.lr_d": 1e-3,
-            "optim.betas": [0.5, 0.99],
-            "optim.ema": 0.999,
             "log.sample_every": 1000,
             "log.checkpoint_every": 1000,
         },
@@ -163,16 +169,10 @@ Adam at lr 1e-3 with betas (0.5, 0.99), an EMA of G at 0.999, 12,000 steps of 64
 steps, seed 0, in the MNIST classifier's feature space (real floor 1.3): FD 55 at DCGAN's lr 2e-4
 (9 classes), 45 at 1e-3, 26 with the translation (BENCHMARKS.md, Table 7).""",
         {
+            **_IMAGE_GAN,
             "model.family": "conv",
             "model.width": 32,
-            "objective.kind": "adv+fm",
-            "objective.augment": ["translation"],
-            "data.batch_size": 64,
             "steps": 12000,
-            "optim.lr_g": 1e-3,
-            "optim.lr_d": 1e-3,
-            "optim.betas": [0.5, 0.99],
-            "optim.ema": 0.999,
             "log.sample_every": 3000,
             "log.checkpoint_every": 3000,
         },
