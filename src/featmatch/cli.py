@@ -44,7 +44,7 @@ and look at what they learned. Each command has its own --help.
 
 _EXAMPLES = """\
 examples:
-  featmatch train                                 # digits, adversarial + feature matching, about 3 minutes on a CPU
+  featmatch train                                 # digits, adversarial + feature matching, about 2 minutes on a CPU
   featmatch train --data ring8 --steps 5000 --out runs/ring8
   featmatch train --resume runs/ring8 --steps 10000  # continue a run to a later step
   featmatch sample --checkpoint runs/ring8 --n 1000 --out ring8.png

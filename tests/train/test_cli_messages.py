@@ -270,5 +270,5 @@ def test_the_top_help_lists_each_command_once_and_the_tasks_and_agrees_with_the_
     for name in TASKS:
         assert re.search(rf"^\s+{name}\s", out, flags=re.MULTILINE), name
     claim = re.search(r"featmatch train\s+# (.*)", out).group(1)
-    assert "about 3 minutes" in claim and "about 3 minutes" in README.read_text()
+    assert "about 2 minutes" in claim and "about 2 minutes" in README.read_text()
     assert "adversarial + feature matching" in claim and RECIPES["digits"].values["objective.kind"] == "adv+fm"

@@ -131,7 +131,7 @@ floor is 12.7): the pair of small convnets (``small_conv``, width 32) instead of
 (FD ~160 -> ~50), Adam at lr 1e-3 with betas (0.5, 0.99) for both players, DiffAugment's
 translation of every input of D (real and generated), an EMA of G at 0.999, and adversarial +
 Salimans mean matching of D's features. Together: FD 14.8, all 10 classes, precision 0.78, recall
-0.88 on seed 0; about 3 minutes on an idle 2-core CPU (width 16: about 1.5 minutes, FD 37).""",
+0.88 on seed 0 (one torch thread); about 2 minutes on an idle 2-core CPU (width 16: about half).""",
         {
             **_IMAGE_GAN,
             "model.family": "small_conv",
